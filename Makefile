@@ -1,0 +1,66 @@
+# vllm-stack-e2e — every target provisions what it needs; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLUSTER ?= lab
+PROFILE ?=
+PYTEST_ARGS ?=
+JUNIT ?= reports/junit.xml
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e bench preflight clean gate
+
+help:
+	@echo "make e2e        the tutorial end to end (CLUSTER=lab by default; CLUSTER=current for your kube context)"
+	@echo "make test       unit + integration + lab e2e"
+	@echo "make bench      load generator and simulator benchmarks"
+	@echo "make lab-build | lab-up | lab-down | lab-status   the local lab"
+	@echo "make preflight  checks in seconds, installs nothing"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# apt lists are needed to fetch Debian's prometheus (.deb unpacked into the cache, no service).
+tools: venv
+	@apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]' || { [ "$$(id -u)" = 0 ] && apt-get update -qq || true; }
+	$(PY) -m vllm_stack_e2e.tools helm kubectl prometheus2
+
+lab-build: tools
+	$(VENV)/bin/vllm-stack-lab build
+
+lab-up: lab-build
+	$(VENV)/bin/vllm-stack-lab up
+
+lab-down: venv
+	$(VENV)/bin/vllm-stack-lab down
+
+lab-status: venv
+	$(VENV)/bin/vllm-stack-lab status
+
+unit: tools
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: lab-build
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test: lab-build
+	$(PY) -m pytest tests --junitxml=$(JUNIT) $(PYTEST_ARGS)
+
+e2e: lab-build
+	$(PY) -m pytest tests/e2e --cluster=$(CLUSTER) $(if $(PROFILE),--profile=$(PROFILE)) --junitxml=$(JUNIT) $(PYTEST_ARGS)
+
+preflight: tools
+	$(VENV)/bin/vllm-stack-lab preflight --cluster=$(CLUSTER)
+
+bench: lab-build
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
+	$(PY) scripts/bench.py
+
+clean: venv
+	$(VENV)/bin/vllm-stack-lab sweep

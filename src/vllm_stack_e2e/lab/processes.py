@@ -1,0 +1,189 @@
+"""Local processes the lab and the integration fixtures start: started with a log file and a
+PID file, stopped by PID (their own process group), never by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from ..errors import LabError
+
+
+@dataclass
+class ProcessSpec:
+    """What to run: a name (for logs and status), argv, the log file, extra environment."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a PID, to tell our process from a recycled PID."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class ManagedProcess:
+    """A process with a PID file, so another run (`lab-down`) can stop exactly it."""
+
+    def __init__(self, spec: ProcessSpec, pidfile: Path) -> None:
+        self.spec = spec
+        self.pidfile = pidfile
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def from_pidfile(cls, pidfile: Path) -> "ManagedProcess":
+        record = json.loads(pidfile.read_text())
+        spec = ProcessSpec(name=record["name"], argv=record["argv"], log=Path(record["log"]))
+        return cls(spec, pidfile)
+
+    @property
+    def pid(self) -> int | None:
+        if self._popen is not None:
+            return self._popen.pid
+        try:
+            record = json.loads(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        if _start_time(record["pid"]) != record.get("start_time"):
+            return None  # the PID was recycled: not ours
+        return int(record["pid"])
+
+    def start(self) -> int:
+        if self.alive():
+            return self.pid  # type: ignore[return-value]
+        self.spec.log.parent.mkdir(parents=True, exist_ok=True)
+        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(self.spec.env)
+        with self.spec.log.open("ab") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(self.spec.argv)}\n".encode())
+            log.flush()
+            try:
+                self._popen = subprocess.Popen(
+                    self.spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=env, cwd=self.spec.cwd, start_new_session=True,
+                )
+            except OSError as exc:
+                raise LabError(f"cannot start {self.spec.name} ({self.spec.argv[0]}): {exc}") from exc
+        record = {
+            "name": self.spec.name, "pid": self._popen.pid, "argv": self.spec.argv,
+            "log": str(self.spec.log), "start_time": _start_time(self._popen.pid),
+        }
+        self.pidfile.write_text(json.dumps(record))
+        return self._popen.pid
+
+    def alive(self) -> bool:
+        if self._popen is not None:
+            return self._popen.poll() is None
+        pid = self.pid
+        return pid is not None and _pid_alive(pid)
+
+    def exit_code(self) -> int | None:
+        return self._popen.poll() if self._popen is not None else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group we started, then SIGKILL after `timeout`; remove the PID file."""
+        pid = self.pid
+        if pid is not None and _pid_alive(pid):
+            self._signal(pid, signal.SIGTERM)
+            if not self._wait_exit(pid, timeout):
+                self._signal(pid, signal.SIGKILL)
+                self._wait_exit(pid, 5.0)
+        if self._popen is not None:
+            try:
+                self._popen.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        self.pidfile.unlink(missing_ok=True)
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)  # we started it with start_new_session: its group is its PID
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        if self._popen is not None:
+            try:
+                self._popen.wait(timeout=timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        retryer = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.1),
+                           retry=retry_if_result(bool), retry_error_callback=lambda _state: True)
+        return not retryer(_pid_alive, pid)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process and its descendants (0 when not running)."""
+        pid = self.pid
+        if pid is None:
+            return 0
+        return sum(_rss(p) for p in _descendants(pid) | {pid})
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.spec.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
