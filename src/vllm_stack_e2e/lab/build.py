@@ -98,7 +98,7 @@ def _components() -> dict[str, Component]:
                 go_directive="1.25.0",
                 replaces="staging",
                 ldflags=k8s_ld,
-                cold_minutes=15,
+                cold_minutes=6,
             ),
             Component(
                 name="etcd",
@@ -108,7 +108,7 @@ def _components() -> dict[str, Component]:
                 go_directive="1.25.0",
                 ldflags=(f"-X go.etcd.io/etcd/api/v3/version.Version={ETCD_VERSION}",),
                 main_go=_ETCD_MAIN,
-                cold_minutes=3,
+                cold_minutes=1,
             ),
             Component(
                 name="kwok",
@@ -120,7 +120,7 @@ def _components() -> dict[str, Component]:
                     f"-X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}",
                     f"-X sigs.k8s.io/kwok/pkg/consts.KubeVersion={KUBERNETES_VERSION}",
                 ),
-                cold_minutes=5,
+                cold_minutes=2,
             ),
             Component(
                 name="keda",
@@ -137,7 +137,7 @@ def _components() -> dict[str, Component]:
                     f"-X=github.com/kedacore/keda/v2/version.Version={KEDA_VERSION}",
                     "-X=github.com/kedacore/keda/v2/version.GitCommit=module",
                 ),
-                cold_minutes=20,
+                cold_minutes=6,
             ),
             Component(
                 name="prometheus",
@@ -152,7 +152,7 @@ def _components() -> dict[str, Component]:
                     "-X github.com/prometheus/common/version.Branch=module",
                     "-X github.com/prometheus/common/version.Revision=module",
                 ),
-                cold_minutes=6,
+                cold_minutes=2,
             ),
         )
     }
@@ -289,12 +289,35 @@ def _build(component: Component, *, echo=print) -> dict[str, Path]:
     return paths
 
 
+def module_dir(name: str) -> Path:
+    """The upstream module's source folder in the Go module cache (downloaded if absent)."""
+    component = COMPONENTS[name]
+    work = cache_dir() / "build" / component.key
+    work.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["go", "mod", "download", "-json", f"{component.module}@{component.version}"],
+                          cwd=work, env=_go_env(), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ProvisionError(f"go mod download {component.module}@{component.version} failed: {proc.stderr.strip()[-300:]}")
+    return Path(json.loads(proc.stdout)["Dir"])
+
+
+def keda_crds() -> list[Path]:
+    """KEDA's CRD manifests from the same module version as its binaries (copied next to them)."""
+    dest = bin_dir(COMPONENTS["keda"]) / "crds"
+    if not dest.exists() or not any(dest.glob("*.yaml")):
+        dest.mkdir(parents=True, exist_ok=True)
+        for crd in sorted((module_dir("keda") / "config" / "crd" / "bases").glob("*.yaml")):
+            shutil.copyfile(crd, dest / crd.name)
+    return sorted(dest.glob("*.yaml"))
+
+
 def ensure_all(*, echo=print) -> dict[str, Path]:
     """Every lab binary, built where missing, with a summary of build times and cache size."""
     started = time.monotonic()
     paths: dict[str, Path] = {}
     for name in COMPONENTS:
         paths.update(ensure(name, echo=echo))
+    keda_crds()
     echo(f"lab binaries ready in {time.monotonic() - started:.0f}s; cache {cache_dir()} ({cache_size_mb():.0f} MB in bin/)")
     return paths
 

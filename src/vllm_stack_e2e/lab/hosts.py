@@ -1,0 +1,73 @@
+"""In-cluster DNS names for the lab's local processes.
+
+KEDA runs as local processes, yet the tutorial's trigger says
+`http://prometheus-operated.monitoring.svc:9090`. The lab starts KEDA in a private mount
+namespace whose /etc/hosts (a bind mount of the lab's own hosts file) maps the cluster
+names KEDA needs to the loopback addresses of the lab's processes — so the tutorial's
+values work unchanged and the machine's /etc/hosts is never touched. Where mount
+namespaces are not available (not root), the lab falls back to an explicit, printed
+serverAddress override.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import paths as p
+
+
+def _names(service: str, namespace: str) -> list[str]:
+    return [f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
+
+
+ENTRIES: dict[str, list[str]] = {
+    p.PROMETHEUS_ADDR: _names("prometheus-operated", "monitoring"),
+    p.KEDA_OPERATOR_ADDR: _names("keda-operator", "keda"),
+    p.KEDA_ADAPTER_ADDR: _names("keda-operator-metrics-apiserver", "keda"),
+    p.KEDA_WEBHOOKS_ADDR: _names("keda-admission-webhooks", "keda"),
+}
+
+
+def render(base: str | None = None) -> str:
+    """The lab's hosts file: the machine's own entries, then the cluster names."""
+    if base is None:
+        try:
+            base = Path("/etc/hosts").read_text()
+        except OSError:
+            base = "127.0.0.1 localhost\n"
+    lines = [base.rstrip("\n"), "# vllm-stack-e2e lab: in-cluster names of local processes"]
+    lines += [f"{addr} {' '.join(names)}" for addr, names in ENTRIES.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render())
+    return path
+
+
+@functools.cache
+def can_isolate() -> bool:
+    """True when this machine lets us give a process its own /etc/hosts (mount namespace)."""
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", "mount --bind /etc/hosts /etc/hosts"],
+        capture_output=True, check=False,
+    )
+    return probe.returncode == 0
+
+
+# Like a kubelet with restartPolicy Always: KEDA's operator exits on purpose after it first
+# writes its certificates ("so pod can be restarted").
+_RESTART_LOOP = ('mount --bind "$0" /etc/hosts || exit 1; n=0; while :; do "$@"; rc=$?; n=$((n+1)); '
+                 'echo "lab: exited with $rc, restart $n in 1s"; sleep 1; done')
+
+
+def wrap(argv: list[str], hosts_file: Path, restart: bool = False) -> list[str]:
+    """argv run with `hosts_file` as its /etc/hosts; with `restart`, restarted whenever it exits."""
+    script = _RESTART_LOOP if restart else 'mount --bind "$0" /etc/hosts && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(hosts_file), *argv]

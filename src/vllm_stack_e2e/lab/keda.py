@@ -1,0 +1,230 @@
+"""Real KEDA on the lab: the operator, metrics API server and admission webhooks built from
+KEDA's Go module, run as local processes in the lab's own network namespace, with the
+CRDs from the same module version and the in-cluster objects the KEDA chart would create
+(Services, APIService `v1beta1.external.metrics.k8s.io`, ValidatingWebhookConfiguration).
+
+kube-apiserver reaches the metrics API server through an `ExternalName` Service whose name
+is a loopback address (it dials `https://<externalName>:<port>`), then the relay carries
+the connection into KEDA's namespace. KEDA's own cert rotation issues the certificates and
+patches the APIService and webhook CA bundles, as in a real install.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+from .. import kube as k
+from ..errors import LabError
+from . import build, hosts, manifests
+from . import paths as p
+from .cluster import LabCluster
+from .processes import ManagedProcess, ProcessSpec
+
+NAMESPACE = "keda"
+APISERVICE = "v1beta1.external.metrics.k8s.io"
+CERT_SECRET = "kedaorg-certs"
+WEBHOOK_CONFIG = "keda-admission"
+OPERATOR, ADAPTER, WEBHOOKS, RELAY = "keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks", "keda-netns-relay"
+PROCESSES = (OPERATOR, ADAPTER, WEBHOOKS, RELAY)
+KEDA_LABELS = {"app.kubernetes.io/part-of": "keda-operator", "app.kubernetes.io/instance": "keda",
+               "app.kubernetes.io/version": build.KEDA_VERSION}
+
+
+def netns_name(lab: str) -> str:
+    return f"{lab}-keda"
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise LabError(f"`ip {' '.join(args)}` failed: {proc.stderr.strip()} — the lab needs root and iproute2 "
+                       "to give KEDA its own network namespace")
+    return proc
+
+
+def _objects(lab: str) -> list[k.Obj]:
+    def face(name: str, ports: list[int]) -> k.Obj:
+        return manifests.process_face(lab, NAMESPACE, name, f"ghcr.io/kedacore/{name}:{build.KEDA_VERSION}",
+                                      {"app": name, "app.kubernetes.io/name": name, **KEDA_LABELS}, ports)
+
+    services = [
+        manifests.service(lab, NAMESPACE, OPERATOR, [("metricsservice", p.KEDA_GRPC_PORT, p.KEDA_GRPC_PORT)],
+                          external_name=p.KEDA_OPERATOR_ADDR, labels={"app": OPERATOR}),
+        manifests.service(lab, NAMESPACE, ADAPTER, [("https", p.KEDA_ADAPTER_PORT, p.KEDA_ADAPTER_PORT)],
+                          external_name=p.KEDA_ADAPTER_ADDR, labels={"app": ADAPTER}),
+        manifests.service(lab, NAMESPACE, WEBHOOKS, [("https", p.KEDA_WEBHOOKS_PORT, p.KEDA_WEBHOOKS_PORT)],
+                          external_name=p.KEDA_WEBHOOKS_ADDR, labels={"app": WEBHOOKS}),
+    ]
+    apiservice = {
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": APISERVICE, "labels": {manifests.LAB_LABEL: lab, **KEDA_LABELS}},
+        "spec": {"service": {"name": ADAPTER, "namespace": NAMESPACE, "port": p.KEDA_ADAPTER_PORT},
+                 "group": "external.metrics.k8s.io", "version": "v1beta1",
+                 "groupPriorityMinimum": 100, "versionPriority": 100},
+    }
+    webhook = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_CONFIG, "labels": {manifests.LAB_LABEL: lab, **KEDA_LABELS}},
+        "webhooks": [{
+            "name": "vscaledobject.kb.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Ignore", "matchPolicy": "Equivalent", "timeoutSeconds": 10,
+            "clientConfig": {"service": {"name": WEBHOOKS, "namespace": NAMESPACE, "port": p.KEDA_WEBHOOKS_PORT,
+                                         "path": "/validate-keda-sh-v1alpha1-scaledobject"}},
+            "rules": [{"apiGroups": ["keda.sh"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
+                       "resources": ["scaledobjects"]}],
+        }],
+    }
+    faces = [face(OPERATOR, [p.KEDA_GRPC_PORT]), face(ADAPTER, [p.KEDA_ADAPTER_PORT]),
+             face(WEBHOOKS, [p.KEDA_WEBHOOKS_PORT])]
+    return [manifests.namespace(lab, NAMESPACE), *services, apiservice, webhook, *faces]
+
+
+class LabKeda:
+    """Install / uninstall KEDA on a running lab."""
+
+    def __init__(self, cluster: LabCluster) -> None:
+        self.cluster = cluster
+        self.paths = cluster.paths
+        self.echo = cluster.echo
+
+    def _process(self, name: str, argv: list[str] | None = None, env: dict[str, str] | None = None) -> ManagedProcess:
+        spec = ProcessSpec(name=name, argv=argv or [], log=self.paths.log(name), env=env or {})
+        return ManagedProcess(spec, self.paths.pidfile(name))
+
+    def _in_netns(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", netns_name(self.cluster.name),
+                *hosts.wrap(argv, self.paths.hosts, restart=True)]
+
+    def _apiserver(self) -> tuple[str, int]:
+        server = yaml.safe_load(self.paths.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        url = urlparse(server)
+        return url.hostname or "127.0.0.1", url.port or 443
+
+    def installed(self) -> bool:
+        return self.cluster.installed("keda")
+
+    def up(self, budget: float = 120) -> None:
+        """Install KEDA: CRDs, in-cluster objects, network namespace, relay, the three processes."""
+        started = time.monotonic()
+        bins = build.ensure("keda")
+        kube = self.cluster.kube
+        for crd_file in build.keda_crds():
+            crd = yaml.safe_load(crd_file.read_text())
+            crd["metadata"].setdefault("labels", {})[manifests.LAB_LABEL] = self.cluster.name
+            kube.apply(crd)
+        for crd_file in build.keda_crds():
+            name = yaml.safe_load(crd_file.read_text())["metadata"]["name"]
+            kube.wait_for(*k.CRD, name, None, lambda o: k.condition_is(o, "Established"), 30,
+                          f"CRD {name} Established")
+        kube.apply_all(_objects(self.cluster.name))
+
+        ns = netns_name(self.cluster.name)
+        if _ip("netns", "list", check=False).stdout.split().count(ns) == 0:
+            _ip("netns", "add", ns)
+        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        hosts.write(self.paths.hosts)
+        api_host, api_port = self._apiserver()
+        relay = self._process(RELAY, [
+            os.environ.get("PYTHON", _python()), "-m", "vllm_stack_e2e.lab.nsrelay", "--netns", f"/run/netns/{ns}",
+            "--in", f"{p.KEDA_ADAPTER_ADDR}:{p.KEDA_ADAPTER_PORT}", "--in", f"{p.KEDA_WEBHOOKS_ADDR}:{p.KEDA_WEBHOOKS_PORT}",
+            "--out", f"{api_host}:{api_port}", "--out", f"{p.PROMETHEUS_ADDR}:{p.PROMETHEUS_PORT}",
+        ])
+        relay.start()
+
+        certs = self.paths.keda_certs
+        certs.mkdir(parents=True, exist_ok=True)
+        env = {"KUBECONFIG": str(self.paths.kubeconfig), "WATCH_NAMESPACE": "", "POD_NAMESPACE": NAMESPACE,
+               "KEDA_CLUSTER_OBJECT_NAMESPACE": NAMESPACE, "OPERATOR_NAME": OPERATOR,
+               "KEDA_HTTP_DEFAULT_TIMEOUT": "3000", "KEDA_HTTP_MIN_TLS_VERSION": "TLS12"}
+        operator = self._process(OPERATOR, self._in_netns([
+            str(bins["keda-operator"]), "--leader-elect=false", "--zap-log-level=info", "--zap-encoder=console",
+            "--zap-time-encoding=rfc3339", "--disable-compression=true",
+            f"--cert-dir={certs}", "--enable-cert-rotation=true", f"--cert-secret-name={CERT_SECRET}",
+            f"--operator-service-name={OPERATOR}", f"--metrics-server-service-name={ADAPTER}",
+            f"--webhooks-service-name={WEBHOOKS}", "--k8s-cluster-name=kubernetes-default",
+            "--k8s-cluster-domain=cluster.local", "--enable-webhook-patching=true",
+            f"--metrics-bind-address={p.KEDA_OPERATOR_ADDR}:8080",
+            f"--health-probe-bind-address={p.KEDA_OPERATOR_ADDR}:8081",
+            f"--metrics-service-bind-address={p.KEDA_OPERATOR_ADDR}:{p.KEDA_GRPC_PORT}",
+            f"--ca-dir={certs / 'custom-ca'}",
+        ]), {**env, "POD_NAME": f"{OPERATOR}-lab"})
+        operator.start()
+        self._mount_cert_secret(operator, budget=60)
+
+        kubeconfig = str(self.paths.kubeconfig)
+        adapter = self._process(ADAPTER, self._in_netns([
+            str(bins["keda-adapter"]), f"--secure-port={p.KEDA_ADAPTER_PORT}", f"--bind-address={p.KEDA_ADAPTER_ADDR}",
+            "--port=8090", "--logtostderr=true", "--v=0",
+            f"--metrics-service-address={OPERATOR}.{NAMESPACE}.svc.cluster.local:{p.KEDA_GRPC_PORT}",
+            f"--tls-cert-file={certs / 'tls.crt'}", f"--tls-private-key-file={certs / 'tls.key'}", f"--cert-dir={certs}",
+            f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}", f"--lister-kubeconfig={kubeconfig}",
+        ]), {**env, "POD_NAME": f"{ADAPTER}-lab"})
+        webhooks = self._process(WEBHOOKS, self._in_netns([
+            str(bins["keda-admission-webhooks"]), "--zap-log-level=info", "--zap-encoder=console",
+            "--zap-time-encoding=rfc3339", f"--cert-dir={certs}", f"--port={p.KEDA_WEBHOOKS_PORT}",
+            f"--health-probe-bind-address={p.KEDA_WEBHOOKS_ADDR}:8081",
+            f"--metrics-bind-address={p.KEDA_WEBHOOKS_ADDR}:8080", f"--kubeconfig={kubeconfig}",
+        ]), {**env, "POD_NAME": f"{WEBHOOKS}-lab"})
+        adapter.start()
+        webhooks.start()
+        remaining = max(10.0, budget - (time.monotonic() - started))
+        try:
+            kube.wait_for(*k.APISERVICE, APISERVICE, None, lambda o: k.condition_is(o, "Available"), remaining,
+                          f"APIService {APISERVICE} Available")
+        except Exception as exc:
+            tails = "; ".join(f"{proc.spec.name}: {proc.log_tail(3)!r}" for proc in (operator, adapter, relay)
+                              if not proc.alive())
+            raise LabError(f"KEDA did not become ready: {exc}" + (f" (exited: {tails})" if tails else "")) from exc
+        self.cluster.mark("keda", True, {"version": build.KEDA_VERSION})
+        self.echo(f"KEDA {build.KEDA_VERSION} up in {time.monotonic() - started:.1f}s "
+                  f"(APIService {APISERVICE} Available)")
+
+    def _mount_cert_secret(self, operator: ManagedProcess, budget: float) -> None:
+        """Do what a kubelet does for KEDA's pods: project Secret `kedaorg-certs` into the cert dir."""
+        kube = self.cluster.kube
+
+        def check(secret: k.Obj | None) -> bool:
+            if not operator.alive():  # the restart loop itself died
+                raise LabError(f"{OPERATOR} exited (log {operator.spec.log}): {operator.log_tail(5)}")
+            return bool(secret and {"ca.crt", "tls.crt", "tls.key"} <= set((secret.get("data") or {})))
+
+        secret = kube.wait_for("v1", "Secret", CERT_SECRET, NAMESPACE, check, budget,
+                               f"KEDA operator issues Secret {NAMESPACE}/{CERT_SECRET}",
+                               hint=f"see {operator.spec.log}")
+        assert secret is not None
+        self.paths.keda_certs.mkdir(parents=True, exist_ok=True)
+        for key, value in secret["data"].items():
+            target = self.paths.keda_certs / key
+            target.write_bytes(base64.b64decode(value))
+            target.chmod(0o600)
+
+    def down(self) -> None:
+        """Uninstall KEDA from the lab: processes, in-cluster objects, CRDs, namespace."""
+        for name in (WEBHOOKS, ADAPTER, OPERATOR, RELAY):
+            self._process(name).stop()
+        kube = self.cluster.kube
+        kube.delete(*k.APISERVICE, APISERVICE)
+        kube.delete("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", WEBHOOK_CONFIG)
+        for crd_file in build.keda_crds():
+            kube.delete(*k.CRD, yaml.safe_load(crd_file.read_text())["metadata"]["name"])
+        kube.delete(*k.NAMESPACE, NAMESPACE)
+        ns = netns_name(self.cluster.name)
+        if ns in _ip("netns", "list", check=False).stdout.split():
+            _ip("netns", "del", ns, check=False)
+        self.cluster.mark("keda", False)
+
+    def processes(self) -> dict[str, ManagedProcess]:
+        return {name: self._process(name) for name in PROCESSES}
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
