@@ -92,6 +92,8 @@ def summarize(obj: Obj | None) -> str:
         return (f"current={status.get('currentReplicas')} desired={status.get('desiredReplicas')} "
                 f"min={spec.get('minReplicas')} max={spec.get('maxReplicas')} metrics=[{' '.join(metrics)}]"
                 + (f" [{conds}]" if conds else ""))
+    if kind == "Namespace":
+        return f"phase={status.get('phase')}"
     if kind == "Pod":
         return f"phase={status.get('phase')} podIP={status.get('podIP')}" + (f" [{conds}]" if conds else "")
     return f"[{conds}]" if conds else json.dumps(status)[:200]
@@ -154,10 +156,27 @@ class Kube:
 
     def raw(self, path: str) -> Obj:
         """GET an API path (e.g. /apis/external.metrics.k8s.io/v1beta1) and parse the JSON."""
-        resp = self.api_client.call_api(path, "GET", auth_settings=["BearerToken"],
-                                        response_type="object", _return_http_data_only=True,
-                                        _preload_content=True)
-        return resp  # type: ignore[no-any-return]
+        result = self.dynamic.request("GET", path)
+        return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+    def wait_answers(self, path: str, budget: float, description: str) -> Obj:
+        """GET `path` until it answers 200 (the aggregator can lag behind APIService Available)."""
+        last: list[str] = []
+
+        def attempt() -> Obj:
+            try:
+                return self.raw(path)
+            except Exception as exc:
+                last[:] = [f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"]
+                raise
+
+        try:
+            for retry in Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.5), reraise=True):
+                with retry:
+                    return attempt()
+        except Exception:
+            pass
+        raise WaitTimeout(f"{description}: GET {path} did not answer within {budget:.0f}s; last: {last[0] if last else '?'}")
 
     def events(self, namespace: str, involved_name: str | None = None) -> list[Obj]:
         selector = f"involvedObject.name={involved_name}" if involved_name else None
@@ -296,36 +315,72 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def port_forward(kubectl: Path, kubeconfig: Path, namespace: str, target: str, remote_port: int,
-                 local_port: int | None = None, budget: float = 30.0) -> Iterator[int]:
-    """`kubectl port-forward -n NS TARGET LOCAL:REMOTE` on 127.0.0.1, as the tutorial does; yields the local port."""
-    port = local_port or free_port()
-    cmd = [str(kubectl), "--kubeconfig", str(kubeconfig), "port-forward", "--address", "127.0.0.1",
-           "-n", namespace, target, f"{port}:{remote_port}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        def _listening() -> None:
-            if proc.poll() is not None:
-                raise HarnessError(proc.stderr.read() if proc.stderr else "exited")  # type: ignore[union-attr]
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+class PortForward:
+    """`kubectl port-forward -n NS TARGET LOCAL:REMOTE` on 127.0.0.1, as the tutorial does.
+
+    kubectl forwards to one pod and exits when that pod goes away; `alive()` tells, and the
+    caller opens a new one."""
+
+    def __init__(self, kubectl: Path, kubeconfig: Path, namespace: str, target: str, remote_port: int,
+                 local_port: int | None = None) -> None:
+        self.namespace, self.target, self.remote_port = namespace, target, remote_port
+        self.port = local_port or free_port()
+        self._cmd = [str(kubectl), "--kubeconfig", str(kubeconfig), "port-forward", "--address", "127.0.0.1",
+                     "-n", namespace, target, f"{self.port}:{remote_port}"]
+        self._proc: subprocess.Popen[str] | None = None
+
+    def open(self, budget: float = 30.0) -> "PortForward":
+        self._proc = subprocess.Popen(self._cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      start_new_session=True)
+
+        def listening() -> None:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise HarnessError(self._proc.stderr.read() if self._proc.stderr else "exited")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                 pass
+
         try:
             for attempt in Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.2),
                                     retry=retry_if_exception_type(OSError), reraise=True):
                 with attempt:
-                    _listening()
+                    listening()
         except (OSError, HarnessError) as exc:
+            self.close()
             raise CommandError(
-                f"kubectl port-forward -n {namespace} {target} {port}:{remote_port} did not listen within "
-                f"{budget:.0f}s: {str(exc).strip()[-300:]} — check that {target} has a Running pod"
+                f"kubectl port-forward -n {self.namespace} {self.target} {self.port}:{self.remote_port} did not "
+                f"listen within {budget:.0f}s: {str(exc).strip()[-300:]} — check that {self.target} has a Running pod"
             ) from exc
-        yield port
-    finally:
-        proc.terminate()
+        return self
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
         try:
-            proc.wait(timeout=5)
+            self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+
+@contextlib.contextmanager
+def port_forward(kubectl: Path, kubeconfig: Path, namespace: str, target: str, remote_port: int,
+                 local_port: int | None = None, budget: float = 30.0) -> Iterator[int]:
+    """A PortForward for the duration of a block; yields the local port."""
+    forward = PortForward(kubectl, kubeconfig, namespace, target, remote_port, local_port).open(budget)
+    try:
+        yield forward.port
+    finally:
+        forward.close()
+
+def describe(kubectl: Path, kubeconfig: Path, kind: str, name: str, namespace: str | None = None) -> str:
+    """`kubectl describe KIND NAME` text, for failure evidence (errors become the text)."""
+    cmd = [str(kubectl), "--kubeconfig", str(kubeconfig), "describe", kind, name]
+    if namespace:
+        cmd += ["-n", namespace]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    return proc.stdout if proc.returncode == 0 else f"<kubectl describe {kind} {name} failed: {proc.stderr.strip()}>"

@@ -1,19 +1,210 @@
-"""pytest plugin: options, markers and the session fixtures that stand the stack up in the
-tutorial's order. Loaded by the root conftest.py (and the `pytest11` entry point)."""
+"""pytest plugin: options, markers, and the session fixtures that stand the stack up in the
+tutorial's order — observability → vLLM release → KEDA → upgrade with KEDA enabled — and tear
+it down in reverse, on failure and on Ctrl-C (SIGTERM too) as well.
+
+Loaded by the root conftest.py and by the `pytest11` entry point (same name, loaded once).
+"""
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+
+from . import config as cfg
+from . import kube as k
+from . import preflight as pre
+from .backends import Backend, make_backend
+from .errors import ConfigError, HarnessError
+from .steps import keda as keda_step
+from .steps import observability as obs_step
+from .steps import upgrade as upgrade_step
+from .steps import vllm as vllm_step
+from .steps.stack import Stack
+
+_CONFIG = pytest.StashKey[cfg.RunConfig]()
+_TIMELINES = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("vllm-stack-e2e")
-    group.addoption("--cluster", default=None, help="backend: lab (default) or current (env CLUSTER)")
-    group.addoption("--profile", default=None, help="timing profile: tutorial or fast (env PROFILE)")
-    group.addoption("--keep", action="store_true", default=False, help="keep the stack after the run, for debugging")
+    group = parser.getgroup("vllm-stack-e2e", "vLLM stack e2e (the 'Autoscaling with KEDA' tutorial)")
+    group.addoption("--cluster", default=None,
+                    help="backend: lab (default, the local lab) or current (your kube context); env CLUSTER")
+    group.addoption("--profile", default=None,
+                    help="timings: fast (lab default) or tutorial (the tutorial's numbers; current default); env PROFILE")
+    group.addoption("--keep", action="store_true", default=False,
+                    help="leave the stack (and the lab) running after the run, for debugging; env KEEP=1")
+    group.addoption("--chart", default=None, help="vLLM stack chart: a path or repo/name; env VLLM_CHART")
+    group.addoption("--chart-version", default=None, help="exact chart version, e.g. 0.1.12; env CHART_VERSION")
+    group.addoption("--reports-dir", default=None, help="where runs write reports/<run-id>/; env REPORTS_DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: runs against a cluster backend (the lab by default)")
-    config.addinivalue_line("markers", "integration: starts real local processes (Prometheus, simulators)")
-    config.addinivalue_line("markers", "bench: a benchmark, run by `make bench` only")
+    for marker in (
+        "e2e: runs the tutorial against a cluster backend (the lab by default)",
+        "lab: needs the local lab",
+        "integration: starts real local processes (Prometheus, simulators)",
+        "bench: a benchmark, run by `make bench` only",
+        "slow: takes minutes",
+    ):
+        config.addinivalue_line("markers", marker)
+    import os
+
+    try:
+        config.stash[_CONFIG] = cfg.resolve(
+            cluster=config.getoption("cluster"), profile=config.getoption("profile"),
+            keep=config.getoption("keep") or os.environ.get("KEEP") == "1", chart=config.getoption("chart"),
+            chart_version=config.getoption("chart_version"), reports_dir=config.getoption("reports_dir"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_TIMELINES] = {}
+    # CI cancels with SIGTERM: make it unwind like Ctrl-C so finalizers tear the stack down.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _sigterm)
+
+
+def _sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _echo(config: pytest.Config) -> Any:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def echo(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[vse] {line}")
+        else:
+            print(f"[vse] {line}")
+
+    return echo
+
+
+# ---- session fixtures, in the tutorial's order ------------------------------------------------
+@pytest.fixture(scope="session")
+def run_config(pytestconfig: pytest.Config) -> cfg.RunConfig:
+    return pytestconfig.stash[_CONFIG]
+
+
+@pytest.fixture(scope="session")
+def backend(run_config: cfg.RunConfig, pytestconfig: pytest.Config) -> Iterator[Backend]:
+    """The cluster (the lab is created if it is not up, and removed afterwards if we created it)."""
+    echo = _echo(pytestconfig)
+    try:
+        chosen = make_backend(run_config, echo)
+    except HarnessError as exc:
+        pytest.exit(f"{exc}", returncode=2)
+    try:
+        chosen.start()
+    except HarnessError as exc:
+        chosen.stop()
+        pytest.exit(f"cannot start the {run_config.cluster} backend: {exc}", returncode=2)
+    yield chosen
+    chosen.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(backend: Backend, run_config: cfg.RunConfig, pytestconfig: pytest.Config) -> Iterator[Stack]:
+    """The run's stack: prints the run header, runs preflight (errors stop the run here,
+    before anything is installed), closes its port-forwards at the end."""
+    echo = _echo(pytestconfig)
+    the_stack = Stack(run_config, backend, echo)
+    for line in the_stack.header():
+        echo(line)
+    report = pre.run(run_config, backend)
+    for line in report.lines():
+        echo(line)
+    the_stack.preflight = report
+    if report.errors:
+        pytest.exit("preflight failed: " + " | ".join(f"{f.message} — {f.fix}" for f in report.errors), returncode=2)
+    yield the_stack
+    the_stack.close()
+
+
+@pytest.fixture(scope="session")
+def observability(stack: Stack) -> Iterator[Stack]:
+    """Step 1 installed (observability stack; Prometheus as svc/prometheus-operated)."""
+    obs_step.install(stack)
+    yield stack
+    if any(c.kind == "observability" for c in stack.ledger) and not stack.config.keep:
+        obs_step.uninstall(stack)
+
+
+@pytest.fixture(scope="session")
+def vllm_release(observability: Stack) -> Iterator[Stack]:
+    """Step 2 installed: the vLLM release with the tutorial's step-2 values, engine Ready."""
+    stack = observability
+    try:
+        vllm_step.install(stack)
+        yield stack
+    finally:
+        if not stack.config.keep and any(c.kind in ("release", "namespace") for c in stack.ledger):
+            vllm_step.uninstall(stack)
+
+
+@pytest.fixture(scope="session")
+def keda(vllm_release: Stack) -> Iterator[Stack]:
+    """Step 3 installed: KEDA ready."""
+    stack = vllm_release
+    keda_step.install(stack)
+    yield stack
+    if any(c.kind == "keda" for c in stack.ledger) and not stack.config.keep:
+        keda_step.uninstall(stack)
+
+
+@pytest.fixture(scope="session")
+def keda_enabled(keda: Stack) -> Iterator[Stack]:
+    """Step 4 applied: `helm upgrade` with the tutorial's keda block; ScaledObject Ready.
+    Undone as the tutorial's step 8 does (keda.enabled false + upgrade) while KEDA still runs,
+    so KEDA can finalize its ScaledObject before it is uninstalled."""
+    stack = keda
+    try:
+        upgrade_step.upgrade(stack)
+        upgrade_step.wait_scaledobject_ready(stack)
+        upgrade_step.wait_hpa(stack)
+        yield stack
+    finally:
+        if not stack.config.keep:
+            upgrade_step.disable_keda(stack)
+
+
+@pytest.fixture
+def timelines(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Timelines a test records; saved with its failure evidence (and for reports)."""
+    store = request.config.stash[_TIMELINES].setdefault(request.node.nodeid, {})
+    return store
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+        stack = stack or next((v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Stack)), None)
+        if stack is not None:
+            timelines = item.config.stash[_TIMELINES].get(item.nodeid, {})
+            for name, timeline in timelines.items():
+                timeline.save(stack.config.run_dir / "timelines" / f"{name}.json")
+            if report.failed:
+                from .evidence import collect
+
+                folder = collect(stack, item.nodeid, timelines)
+                report.sections.append(("vllm-stack-e2e evidence", f"failure evidence in {folder}"))
+    return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wait_progress(pytestconfig: pytest.Config) -> None:
+    """One line per change of what a named wait sees (quiet in CI logs)."""
+    echo = _echo(pytestconfig)
+    last: dict[str, tuple[str, float]] = {}
+
+    def observe(description: str, seen: str, elapsed: float, budget: float) -> None:
+        previous = last.get(description)
+        if previous is None or previous[0] != seen:
+            last[description] = (seen, time.monotonic())
+            echo(f"waiting for {description}: {seen} ({elapsed:.0f}s of {budget:.0f}s)")
+
+    k.add_wait_observer(observe)

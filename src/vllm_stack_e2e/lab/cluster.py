@@ -179,5 +179,9 @@ class LabCluster:
         else:
             marker.unlink(missing_ok=True)
 
+    def component_info(self, component: str) -> dict[str, object] | None:
+        marker = self.paths.components / component
+        return json.loads(marker.read_text()) if marker.exists() else None
+
     def installed(self, component: str) -> bool:
         return (self.paths.components / component).exists()

@@ -214,7 +214,8 @@ class LabKeda:
         kube.delete("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", WEBHOOK_CONFIG)
         for crd_file in build.keda_crds():
             kube.delete(*k.CRD, yaml.safe_load(crd_file.read_text())["metadata"]["name"])
-        kube.delete(*k.NAMESPACE, NAMESPACE)
+        if kube.delete(*k.NAMESPACE, NAMESPACE):
+            kube.wait_gone(*k.NAMESPACE, NAMESPACE, None, budget=120)
         ns = netns_name(self.cluster.name)
         if ns in _ip("netns", "list", check=False).stdout.split():
             _ip("netns", "del", ns, check=False)

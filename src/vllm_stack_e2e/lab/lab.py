@@ -6,6 +6,7 @@ cluster and data plane only and installs observability and KEDA in the tutorial'
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -34,7 +35,11 @@ class Lab:
         self.observability = LabObservability(self.cluster)
 
     def dataplane(self) -> ManagedProcess:
-        spec = ProcessSpec(name=DATAPLANE, log=self.paths.log(DATAPLANE),
+        # The simulated GPU: its KV cache holds about 8 of the tutorial's 3000-token prompts, and
+        # the model takes a moment to load. Pod env (servingEngineSpec env) still wins per engine.
+        env = {"VLLM_SIM_KV_CACHE_TOKENS": os.environ.get("LAB_GPU_KV_TOKENS", "24576"),
+               "VLLM_SIM_STARTUP_DELAY": os.environ.get("LAB_ENGINE_STARTUP_S", "2")}
+        spec = ProcessSpec(name=DATAPLANE, log=self.paths.log(DATAPLANE), env=env,
                            argv=[sys.executable, "-m", "vllm_stack_e2e.lab.dataplane", "--lab", self.name])
         return ManagedProcess(spec, self.paths.pidfile(DATAPLANE))
 

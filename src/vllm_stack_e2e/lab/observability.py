@@ -109,7 +109,8 @@ class LabObservability:
     def down(self) -> None:
         self.stop_prometheus()
         kube = self.cluster.kube
-        kube.delete(*k.NAMESPACE, NAMESPACE)
+        if kube.delete(*k.NAMESPACE, NAMESPACE):
+            kube.wait_gone(*k.NAMESPACE, NAMESPACE, None, budget=120)
         self.cluster.mark("observability", False)
 
 

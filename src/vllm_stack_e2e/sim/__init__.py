@@ -1,0 +1,10 @@
+"""A stand-in for vLLM engines and the production-stack router, for the lab and the tests.
+
+- `sim.engine`: the scheduler (max_num_seqs, KV budget, FIFO, prefill, decode, preemption) and
+  vLLM V1's metrics; `sim.api`: its OpenAI HTTP API; `sim.tokens`: the token-counting rule.
+- `sim.gateway`: the router stand-in (routing, 503 at zero engines, the router's metrics).
+- `sim.host`: serve an app in-process, or get the argv to run one as a subprocess.
+- `sim.cli`: `vllm serve …` and `python -m vllm_stack_e2e.sim {serve,gateway} …`.
+
+Kept import-free so `python -m vllm_stack_e2e.sim` starts fast.
+"""

@@ -1,0 +1,119 @@
+"""The backend interface: how to install X on this cluster and how to reach Y.
+
+The tests never ask which backend they run on; they ask the backend. Both backends wrap a
+pytest-kubernetes cluster manager (the lab as one more provider, `current` through its
+external provider).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import RunConfig
+from ..helm import Helm
+from ..kube import Kube
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """The vLLM stack chart a run installs."""
+
+    ref: str  # what helm gets: a path or repo/name
+    name: str
+    version: str
+    source: str  # where it comes from (path or repository URL)
+    stand_in: bool
+    repo: tuple[str, str] | None = None  # (name, url) to `helm repo add` first
+
+    def describe(self) -> str:
+        kind = "STAND-IN (not the real chart)" if self.stand_in else "real chart"
+        return f"{self.name} {self.version} from {self.source} — {kind}"
+
+
+class Backend(ABC):
+    """A cluster the tutorial runs on."""
+
+    name: str = ""
+
+    def __init__(self, config: RunConfig, echo: Echo = print) -> None:
+        self.config = config
+        self.echo = echo
+        self._kube: Kube | None = None
+        self._helm: Helm | None = None
+
+    # ---- reaching the cluster ---------------------------------------------------------
+    @property
+    @abstractmethod
+    def kubeconfig(self) -> Path: ...
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = Kube(self.kubeconfig)
+        return self._kube
+
+    @property
+    def helm(self) -> Helm:
+        if self._helm is None:
+            self._helm = Helm(kubeconfig=self.kubeconfig)
+        return self._helm
+
+    @abstractmethod
+    def start(self) -> None:
+        """Make the cluster reachable (the lab: create it if needed)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Release the cluster (the lab: remove it if this run created it and --keep is off)."""
+
+    # ---- the tutorial's installs --------------------------------------------------------
+    @abstractmethod
+    def install_observability(self) -> bool:
+        """Step 1. Returns True when this run installed it (False: it was already there)."""
+
+    @abstractmethod
+    def uninstall_observability(self) -> None: ...
+
+    @abstractmethod
+    def install_keda(self) -> bool:
+        """Step 3. Returns True when this run installed it (False: it was already there)."""
+
+    @abstractmethod
+    def uninstall_keda(self) -> None: ...
+
+    @abstractmethod
+    def chart(self) -> ChartRef:
+        """The vLLM stack chart to install."""
+
+    def overlays(self) -> list[str]:
+        """Names of the values overlays this backend needs (values/backend-<name>.yaml)."""
+        return []
+
+    # ---- failure injection ----------------------------------------------------------------
+    def stop_metric_source(self) -> bool:
+        """Make the Prometheus the triggers use unreachable for real; False if not possible here."""
+        return False
+
+    def start_metric_source(self) -> None:
+        """Undo stop_metric_source."""
+
+    # ---- facts for reports ------------------------------------------------------------------
+    @abstractmethod
+    def facts(self) -> dict[str, str]:
+        """Versions and names for the run header and the report."""
+
+    def keda_version(self) -> str | None:
+        """The KEDA version running in the cluster, read from its operator Deployment."""
+        dep = self.kube.get("apps/v1", "Deployment", "keda-operator", "keda")
+        if not dep:
+            return None
+        labels = dep["metadata"].get("labels") or {}
+        if labels.get("app.kubernetes.io/version"):
+            return str(labels["app.kubernetes.io/version"])
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        return image.rsplit(":", 1)[-1] if ":" in image else None

@@ -1,0 +1,124 @@
+"""What one run is: backend, profile, names, where evidence goes. Validated before anything
+is installed; every problem is a one-line `ConfigError` naming the input and the fix."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+BACKENDS = ("lab", "current")
+PROFILES = ("tutorial", "fast")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VALUES_DIR = REPO_ROOT / "values"
+RUN_LABEL = "vllm-stack-e2e.io/run"
+OWNER_LABEL = "vllm-stack-e2e.io/owner"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Timing of a run. `tutorial` is the tutorial's numbers; `fast` the same scenario, shorter."""
+
+    name: str
+    hpa_sync_seconds: float = 15.0  # kube-controller-manager's default HPA sync period
+    engine_ready_seconds: float = 30.0  # budget for one engine pod to become Ready
+    install_seconds: float = 300.0  # the tutorial's `kubectl wait … --timeout=300s`
+
+    @property
+    def overlay(self) -> Path | None:
+        path = VALUES_DIR / f"profile-{self.name}.yaml"
+        return path if path.exists() else None
+
+
+PROFILE_SETTINGS = {
+    "tutorial": Profile("tutorial", engine_ready_seconds=600.0, install_seconds=300.0),
+    "fast": Profile("fast", engine_ready_seconds=60.0, install_seconds=180.0),
+}
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class RunConfig:
+    """One run of the suite."""
+
+    cluster: str = "lab"
+    profile: str = "fast"
+    keep: bool = False
+    run_id: str = field(default_factory=new_run_id)
+    release: str = "vllm"
+    model: str = "llama3"
+    namespace: str = ""
+    reports_dir: Path = REPO_ROOT / "reports"
+    kubeconfig: Path | None = None
+    chart: str | None = None  # override: a chart path or repo/name
+    chart_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.namespace:
+            self.namespace = f"vse-{self.run_id.lower()}"[:63].rstrip("-")
+
+    @property
+    def profile_settings(self) -> Profile:
+        return PROFILE_SETTINGS[self.profile]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.reports_dir / self.run_id
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.run_dir / "artifacts"
+
+    @property
+    def engine_deployment(self) -> str:
+        return f"{self.release}-{self.model}-deployment-vllm"
+
+    @property
+    def scaledobject(self) -> str:
+        return f"{self.release}-{self.model}-scaledobject"
+
+    @property
+    def router_service(self) -> str:
+        return f"{self.release}-router-service"
+
+    @property
+    def hpa(self) -> str:
+        return f"keda-hpa-{self.scaledobject}"
+
+
+def resolve(cluster: str | None = None, profile: str | None = None, keep: bool = False,
+            kubeconfig: str | None = None, chart: str | None = None, chart_version: str | None = None,
+            reports_dir: str | None = None) -> RunConfig:
+    """Options first, then environment (CLUSTER, PROFILE, KUBECONFIG, VLLM_CHART, CHART_VERSION)."""
+    cluster = (cluster or os.environ.get("CLUSTER") or "lab").strip()
+    if cluster not in BACKENDS:
+        raise ConfigError(f"unknown CLUSTER={cluster!r}: choose one of {', '.join(BACKENDS)} "
+                          "(lab = the local lab, current = your kube context)")
+    profile = (profile or os.environ.get("PROFILE") or ("fast" if cluster == "lab" else "tutorial")).strip()
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown PROFILE={profile!r}: choose one of {', '.join(PROFILES)}")
+    kube = kubeconfig or os.environ.get("KUBECONFIG")
+    kube_path = None
+    if cluster == "current":
+        kube_path = Path(kube).expanduser() if kube else Path("~/.kube/config").expanduser()
+        if ":" in str(kube or ""):
+            raise ConfigError(f"KUBECONFIG={kube!r} lists several files: point it at one kubeconfig file")
+        if not kube_path.is_file():
+            raise ConfigError(f"kubeconfig {kube_path} does not exist: set KUBECONFIG to your cluster's kubeconfig "
+                              "or use CLUSTER=lab")
+    version = chart_version or os.environ.get("CHART_VERSION")
+    if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?", version):
+        raise ConfigError(f"CHART_VERSION={version!r} is not an exact version like 0.1.12: pin one version")
+    config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path,
+                       chart=chart or os.environ.get("VLLM_CHART"), chart_version=version)
+    if reports_dir or os.environ.get("REPORTS_DIR"):
+        config.reports_dir = Path(reports_dir or os.environ["REPORTS_DIR"]).resolve()
+    return config

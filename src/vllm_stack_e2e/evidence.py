@@ -1,0 +1,73 @@
+"""Failure evidence: what a person needs to see why a step failed, gathered into
+`reports/<run>/artifacts/<test>/` — events, `kubectl describe` of the autoscaling objects,
+pod logs, `helm get values/manifest` (secrets masked), Prometheus query dumps, the timeline."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import kube as k
+from . import tools
+from .steps.stack import Stack
+
+QUERIES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "sum(vllm:num_requests_waiting)",
+           "vllm:num_incoming_requests_total", "up")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
+
+
+def _write(folder: Path, name: str, produce: Callable[[], Any]) -> None:
+    try:
+        content = produce()
+    except Exception as exc:  # noqa: BLE001 — evidence is best effort; say what failed
+        content = f"<could not collect {name}: {type(exc).__name__}: {exc}>"
+    if not isinstance(content, str):
+        content = json.dumps(content, indent=1, default=str)
+    (folder / name).write_text(content)
+
+
+def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = None) -> Path:
+    """Gather the evidence for one failed test; returns its folder."""
+    folder = stack.config.artifacts_dir / _safe(test_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    ns, cfg = stack.namespace, stack.config
+    kubectl, kubeconfig = tools.kubectl(), stack.backend.kubeconfig
+
+    def events() -> str:
+        rows = sorted(stack.kube.events(ns), key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        return "\n".join(f"{e.get('lastTimestamp') or e.get('eventTime')} {e.get('type')} "
+                         f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')} "
+                         f"{e.get('reason')}: {e.get('message')}" for e in rows)
+
+    _write(folder, "events.txt", events)
+    for kind, name in (("scaledobject", cfg.scaledobject), ("hpa", cfg.hpa), ("deployment", cfg.engine_deployment)):
+        _write(folder, f"describe-{kind}.txt", lambda kind=kind, name=name: k.describe(kubectl, kubeconfig, kind, name, ns))
+
+    def logs() -> str:
+        out = []
+        for pod in stack.kube.list(*k.POD, namespace=ns):
+            out.append(f"===== {pod['metadata']['name']}")
+            out.append(stack.kube.pod_logs(ns, pod["metadata"]["name"], tail=300))
+        return "\n".join(out)
+
+    _write(folder, "pod-logs.txt", logs)
+    helm = stack.backend.helm
+    _write(folder, "helm-values.json", lambda: helm.get_values(cfg.release, namespace=ns, all_values=True))
+    _write(folder, "helm-manifest.yaml", lambda: helm.get_manifest(cfg.release, namespace=ns))
+
+    def prom_dump() -> dict[str, Any]:
+        prom = stack.prometheus()
+        dump: dict[str, Any] = {q: [s.__dict__ for s in prom.query(q)] for q in QUERIES}
+        dump["targets"] = [t.__dict__ for t in prom.targets()]
+        return dump
+
+    _write(folder, "prometheus.json", prom_dump)
+    for name, timeline in (timelines or {}).items():
+        _write(folder, f"timeline-{_safe(name)}.json", timeline.to_dict)
+    return folder

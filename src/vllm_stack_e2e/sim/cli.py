@@ -1,0 +1,219 @@
+"""Command line of the simulator: `vllm serve …` (the engine) and `… gateway …` (the router).
+
+    vllm serve MODEL --host 127.0.0.1 --port 8000 [--served-model-name NAME …]
+               [--max-num-seqs N] [--max-model-len N] [--sim-… V …] [any other vLLM flag]
+    python -m vllm_stack_e2e.sim serve MODEL …          (the same)
+    python -m vllm_stack_e2e.sim gateway --host H --port P --model M [--engine URL[=MODEL] …]
+               [--routing round-robin|least-loaded]
+
+vLLM flags the simulator has no use for (`--tensor-parallel-size 1`, `--enable-chunked-prefill`,
+…) are accepted and logged. Simulator knobs are `--sim-…` flags, each with an environment twin
+(`--sim-kv-cache-tokens` ↔ `VLLM_SIM_KV_CACHE_TOKENS`); the flag wins over the variable.
+For the vLLM flags the chart writes into the pod command, the variables `VLLM_SIM_HOST`,
+`VLLM_SIM_PORT`, `VLLM_SIM_MAX_NUM_SEQS` and `VLLM_SIM_MAX_MODEL_LEN` win over the flags,
+so the lab can run a pod's command verbatim and still choose the bind address and size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("vllm_stack_e2e.sim")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A simulator setting: its `--sim-` flag, environment twin, type, default and help."""
+
+    name: str
+    kind: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return f"--sim-{self.name}"
+
+    @property
+    def env(self) -> str:
+        return "VLLM_SIM_" + self.name.upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return "sim_" + self.name.replace("-", "_")
+
+
+KNOBS = (
+    Knob("kv-cache-tokens", int, 65536, "KV-cache budget in tokens shared by running requests"),
+    Knob("prefill-tokens-per-s", float, 8000.0, "prefill throughput (tokens/s), shared by all prefills"),
+    Knob("inter-token-latency", float, 0.03, "seconds between output tokens of a running request"),
+    Knob("engine-id", str, "0", "value of the `engine` label on every metric (vLLM: engine index, '0')"),
+    Knob("startup-delay", float, 0.0, "seconds of simulated model load before the port opens"),
+    Knob("default-max-tokens", int, 16, "max_tokens when a request gives none (there is no EOS)"),
+    Knob("log-level", str, "info", "simulator log level (debug, info, warning)"),
+)
+# vLLM flags whose environment twin wins over the flag (see the module docstring).
+ENV_OVERRIDES = {"host": "VLLM_SIM_HOST", "port": "VLLM_SIM_PORT", "max_num_seqs": "VLLM_SIM_MAX_NUM_SEQS",
+                 "max_model_len": "VLLM_SIM_MAX_MODEL_LEN"}
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vllm serve", description="Simulated vLLM engine (OpenAI API + metrics).")
+    p.add_argument("model_tag", nargs="?", help="model name or path, as for vLLM")
+    p.add_argument("--model", dest="model_flag", metavar="MODEL", help="model (alternative to the positional)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address, loopback only (env VLLM_SIM_HOST wins)")
+    p.add_argument("--port", type=int, default=8000, help="port (env VLLM_SIM_PORT wins)")
+    p.add_argument("--served-model-name", nargs="+", default=None, metavar="NAME", help="names the API answers to")
+    p.add_argument("--max-num-seqs", type=int, default=256, metavar="N", help="running requests at most (env VLLM_SIM_MAX_NUM_SEQS wins)")
+    p.add_argument("--max-model-len", type=int, default=16384, metavar="N", help="prompt + output tokens at most (env VLLM_SIM_MAX_MODEL_LEN wins)")
+    for knob in KNOBS:
+        metavar = {int: "N", float: "X"}.get(knob.kind, "NAME")
+        p.add_argument(knob.flag, dest=knob.dest, type=knob.kind, default=None, metavar=metavar,
+                       help=f"{knob.help} (env {knob.env}, default {knob.default})")
+    return p
+
+
+def _knob_value(knob: Knob, given: Any, env: dict[str, str]) -> Any:
+    if given is not None:
+        return given
+    raw = env.get(knob.env)
+    if raw is None or raw == "":
+        return knob.default
+    try:
+        return knob.kind(raw)
+    except ValueError:
+        raise SystemExit(f"error: {knob.env}={raw!r} is not a valid {knob.kind.__name__} — fix or unset it") from None
+
+
+def parse_serve(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Parse `serve` arguments; returns the options (env applied) and the ignored vLLM flags."""
+    env = dict(os.environ) if env is None else env
+    args, ignored = _serve_parser().parse_known_args(list(argv))
+    for dest, var in ENV_OVERRIDES.items():
+        raw = env.get(var)
+        if raw:
+            try:
+                setattr(args, dest, raw if dest == "host" else int(raw))
+            except ValueError:
+                raise SystemExit(f"error: {var}={raw!r} is not an integer — fix or unset it") from None
+    for knob in KNOBS:
+        setattr(args, knob.dest, _knob_value(knob, getattr(args, knob.dest), env))
+    args.model = args.model_flag or args.model_tag
+    if not args.model:
+        raise SystemExit("error: no model given — `vllm serve MODEL …` (or --model MODEL)")
+    return args, ignored
+
+
+def engine_config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The EngineConfig the parsed `serve` options describe."""
+    from .engine import EngineConfig
+
+    return EngineConfig(
+        model=args.model, served_model_names=tuple(args.served_model_name or ()),
+        max_num_seqs=args.max_num_seqs, max_model_len=args.max_model_len,
+        kv_cache_tokens=args.sim_kv_cache_tokens, prefill_tokens_per_s=args.sim_prefill_tokens_per_s,
+        inter_token_latency=args.sim_inter_token_latency, engine_id=args.sim_engine_id,
+        default_max_tokens=args.sim_default_max_tokens, startup_delay=args.sim_startup_delay,
+    )
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(levelname)s %(asctime)s [sim] %(message)s")
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    """`vllm serve`: load (simulated), then serve one engine until SIGTERM/SIGINT."""
+    import uvicorn
+
+    from .api import engine_app
+    from .engine import Engine
+    from .host import require_loopback, uvicorn_config
+
+    args, ignored = parse_serve(argv)
+    _setup_logging(args.sim_log_level)
+    try:
+        require_loopback(args.host)
+        config = engine_config_from(args)
+        engine = Engine(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if ignored:
+        log.info("ignoring vLLM flags the simulator does not model: %s", " ".join(ignored))
+    log.info("engine %s for model %s: max_num_seqs=%d max_model_len=%d kv_cache_tokens=%d "
+             "prefill=%.0f tok/s itl=%.3fs", config.engine_id, config.model_name, config.max_num_seqs,
+             config.max_model_len, config.kv_cache_tokens, config.prefill_tokens_per_s, config.inter_token_latency)
+    if config.startup_delay > 0:
+        log.info("loading model (simulated) for %.1fs before opening %s:%d", config.startup_delay, args.host, args.port)
+        time.sleep(config.startup_delay)
+    server = uvicorn.Server(uvicorn_config(engine_app(engine), args.host, args.port, log_level="warning"))
+    log.info("serving on http://%s:%d", args.host, args.port)
+    server.run()
+    return 0
+
+
+def gateway_main(argv: Sequence[str]) -> int:
+    """`gateway`: the router stand-in, until SIGTERM/SIGINT."""
+    import uvicorn
+
+    from .gateway import ROUTING, Gateway
+    from .host import require_loopback, uvicorn_config
+
+    p = argparse.ArgumentParser(prog="python -m vllm_stack_e2e.sim gateway",
+                                description="Router-like gateway in front of simulated engines.")
+    p.add_argument("--host", default="127.0.0.1", help="bind address, loopback only")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", action="append", default=[], help="a model the gateway knows (repeatable)")
+    p.add_argument("--engine", action="append", default=[], help="engine URL[=MODEL] (repeatable)")
+    p.add_argument("--routing", choices=ROUTING, default="round-robin")
+    p.add_argument("--log-level", default="info")
+    args = p.parse_args(list(argv))
+    _setup_logging(args.log_level)
+    try:
+        require_loopback(args.host)
+        gateway = Gateway(args.model, routing=args.routing)
+        for spec in args.engine:
+            url, _, model = spec.partition("=")
+            gateway.add_engine(url, model or None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("gateway on http://%s:%d, models %s, engines %s, routing %s", args.host, args.port,
+             gateway.models(), [b.url for b in gateway.engines()], args.routing)
+    uvicorn.Server(uvicorn_config(gateway.app, args.host, args.port, log_level="warning")).run()
+    return 0
+
+
+USAGE = "usage: vllm serve MODEL [options] | python -m vllm_stack_e2e.sim {serve,gateway} [options] (-h for help)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `vllm` console script and `python -m vllm_stack_e2e.sim`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    if args[0] in ("-v", "--version", "version"):
+        from .api import SIM_VERSION
+
+        print(SIM_VERSION)
+        return 0
+    command, rest = args[0], args[1:]
+    if command == "serve":
+        return serve_main(rest)
+    if command == "gateway":
+        return gateway_main(rest)
+    print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Step 6: generate load through the router (the tutorial's port-forward) and watch the engine
+Deployment grow. Load is adaptive: concurrency rises until Prometheus shows the queue above the
+trigger's threshold, then holds there until the claim is settled — a fixed burst of
+100 × 3000-token requests may never queue on a large GPU and queues for minutes on a small one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import kube as k
+from .. import load
+from ..timeline import Timeline
+from .stack import Stack
+
+PROMPT_LEN = 3000  # the tutorial's --prompt-len
+MAX_TOKENS = 64
+
+
+def queue_query(stack: Stack) -> str:
+    return f'sum(vllm:num_requests_waiting{{namespace="{stack.namespace}"}})'
+
+
+def timeline(stack: Stack, name: str, threshold: float | None = None) -> Timeline:
+    cfg = stack.config
+    return Timeline(name=name, kube=stack.kube, namespace=stack.namespace, deployment=cfg.engine_deployment,
+                    scaledobject=cfg.scaledobject, hpa=cfg.hpa, prometheus=stack.prometheus,
+                    queue_query=queue_query(stack), threshold=threshold)
+
+
+@dataclass
+class LoadRun:
+    """Adaptive load in a background thread; `stop()` ends it early."""
+
+    stack: Stack
+    target: float
+    budget: float
+    max_concurrency: int = 96
+    result: load.AdaptiveResult | None = None
+    error: BaseException | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "LoadRun":
+        query = queue_query(self.stack)
+        config = load.LoadConfig(base_url=self.stack.router_base(), num_requests=100_000, prompt_len=PROMPT_LEN,
+                                 max_tokens=MAX_TOKENS, stream=False, timeout=self.budget + 60)
+
+        def run() -> None:
+            try:
+                self.result = load.drive(config, lambda: self.stack.prometheus().scalar(query), target=self.target,
+                                         hold=self.budget,
+                                         start_concurrency=4, step=4, step_interval=1.0,
+                                         max_concurrency=self.max_concurrency, max_requests=20_000,
+                                         budget=self.budget, probe_interval=1.0, stop=self._stop)
+            except BaseException as exc:  # noqa: BLE001 — handed to the test thread
+                self.error = exc
+
+        self._thread = threading.Thread(target=run, name="load", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> load.AdaptiveResult | None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+@dataclass
+class ScaleUp:
+    """What step 6 observed."""
+
+    crossed_at: float | None  # wall time the queue went above the threshold
+    grew_at: float | None  # wall time spec.replicas first reached the wanted count
+    grown_to: int  # spec.replicas the watch saw when the wait was satisfied
+    load: dict[str, Any]
+    budget: float
+
+    @property
+    def reaction_seconds(self) -> float | None:
+        if self.crossed_at is None or self.grew_at is None:
+            return None
+        return self.grew_at - self.crossed_at
+
+
+def scale_up_budget(stack: Stack, polling_interval: float) -> float:
+    """Polling interval + HPA sync period + one engine's readiness, with margin for scheduling."""
+    profile = stack.config.profile_settings
+    return 2 * (polling_interval + profile.hpa_sync_seconds) + profile.engine_ready_seconds + 30
+
+
+def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least: int, polling_interval: float,
+                         max_concurrency: int = 96) -> ScaleUp:
+    """Drive the queue above `threshold`, then wait (watch) for spec.replicas ≥ `at_least`."""
+    budget = scale_up_budget(stack, polling_interval)
+    cfg = stack.config
+    run = LoadRun(stack, target=threshold, budget=budget * 2 + 60, max_concurrency=max_concurrency).start()
+    started = time.time()
+    crossed_at = grew_at = None
+    grown: k.Obj | None = None
+    try:
+        stack.prometheus().wait_for_value(queue_query(stack), lambda v: v is not None and v > threshold, budget,
+                            f"queue {queue_query(stack)} above {threshold:g}")
+        crossed_at = time.time()
+        tl.event(f"queue above {threshold:g}")
+        grown = stack.kube.wait_for(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                            lambda d: ((d or {}).get("spec") or {}).get("replicas", 0) >= at_least, budget,
+                            f"Deployment {cfg.engine_deployment} spec.replicas ≥ {at_least} "
+                            f"(budget {budget:.0f}s = 2×(polling {polling_interval:g}s + HPA sync "
+                            f"{cfg.profile_settings.hpa_sync_seconds:g}s) + engine ready "
+                            f"{cfg.profile_settings.engine_ready_seconds:g}s + 30s)",
+                            hint="see the HPA's events and the ScaledObject's conditions")
+        grew_at = time.time()
+        tl.event(f"spec.replicas ≥ {at_least}")
+    finally:
+        result = run.stop()
+        if result is not None:
+            for phase in result.phases:
+                tl.span(f"load:{phase.name}", phase.start, phase.end)
+    return ScaleUp(crossed_at=crossed_at, grew_at=grew_at, grown_to=int(((grown or {}).get("spec") or {}).get("replicas") or 0),
+                   load=result.to_dict() if result else {"started": started}, budget=budget)

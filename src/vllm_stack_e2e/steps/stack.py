@@ -1,0 +1,143 @@
+"""The stack one run stands up: its backend, chart, namespace, the values it applies, and the
+two ways in that the tutorial uses (port-forwards to Prometheus and to the router)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import kube as k
+from .. import tools, values
+from ..backends.base import Backend, ChartRef
+from ..config import OWNER_LABEL, RUN_LABEL, RunConfig
+from ..prom import Prometheus
+
+Echo = Callable[[str], None]
+PROMETHEUS_NAMESPACE = "monitoring"
+PROMETHEUS_SERVICE = "svc/prometheus-operated"
+
+
+@dataclass
+class Created:
+    """One thing this run created, for teardown and the leftovers check."""
+
+    kind: str  # namespace | release | observability | keda | lab
+    name: str
+    namespace: str | None = None
+
+
+@dataclass
+class Stack:
+    config: RunConfig
+    backend: Backend
+    echo: Echo = print
+    ledger: list[Created] = field(default_factory=list)
+    applied: dict[str, str] = field(default_factory=dict)  # step -> overlay description
+    preflight: Any = None  # preflight.Report of the run
+    _chart: ChartRef | None = None
+    _forwards: dict[str, k.PortForward] = field(default_factory=dict)
+    _prom: Prometheus | None = None
+
+    # ---- names --------------------------------------------------------------------------
+    @property
+    def kube(self) -> k.Kube:
+        return self.backend.kube
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+    @property
+    def chart(self) -> ChartRef:
+        if self._chart is None:
+            self._chart = self.backend.chart()
+        return self._chart
+
+    def record(self, kind: str, name: str, namespace: str | None = None) -> None:
+        self.ledger.append(Created(kind, name, namespace))
+        self._save_ledger()
+
+    def forget(self, kind: str, name: str) -> None:
+        self.ledger = [c for c in self.ledger if not (c.kind == kind and c.name == name)]
+        self._save_ledger()
+
+    def _save_ledger(self) -> None:
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.run_dir / "created.json").write_text(json.dumps([c.__dict__ for c in self.ledger], indent=1))
+
+    # ---- values -------------------------------------------------------------------------
+    def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
+        backend_overlays = self.backend.overlays()
+        plan = values.plan_for(step, profile=self.config.profile,
+                               backend=backend_overlays[0] if backend_overlays else None,
+                               scenario=scenario, extra=extra)
+        line = plan.describe()
+        self.applied[f"step{step}" + (f"+{scenario}" if scenario else "")] = line
+        self.echo(line)
+        return plan
+
+    # ---- ways in --------------------------------------------------------------------------
+    def _forward(self, key: str, namespace: str, target: str, remote_port: int) -> k.PortForward:
+        """An open port-forward; a new one when kubectl lost its pod (pods come and go)."""
+        forward = self._forwards.get(key)
+        if forward is None or not forward.alive():
+            if forward is not None:
+                self.echo(f"port-forward {target} -n {namespace} ended (its pod went away); opening a new one")
+                forward.close()
+            forward = k.PortForward(tools.kubectl(), self.backend.kubeconfig, namespace, target, remote_port).open()
+            self._forwards[key] = forward
+        return forward
+
+    def prometheus(self) -> Prometheus:
+        """Prometheus through `kubectl port-forward svc/prometheus-operated -n monitoring 9090`."""
+        port = self._forward("prometheus", PROMETHEUS_NAMESPACE, PROMETHEUS_SERVICE, 9090).port
+        if self._prom is None or not self._prom.base_url.endswith(f":{port}"):
+            if self._prom is not None:
+                self._prom.close()
+            self._prom = Prometheus(f"http://127.0.0.1:{port}")
+        return self._prom
+
+    def router_base(self) -> str:
+        """The router's OpenAI base URL through `kubectl port-forward svc/<release>-router-service 30080:80`."""
+        port = self._forward("router", self.namespace, f"svc/{self.config.router_service}", 80).port
+        return f"http://127.0.0.1:{port}/v1"
+
+    def namespace_object(self) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": self.namespace,
+                             "labels": {RUN_LABEL: self.config.run_id, OWNER_LABEL: "vllm-stack-e2e"}}}
+
+    def close(self) -> None:
+        for forward in self._forwards.values():
+            forward.close()
+        self._forwards.clear()
+        if self._prom is not None:
+            self._prom.close()
+            self._prom = None
+
+    # ---- facts --------------------------------------------------------------------------
+    def header(self) -> list[str]:
+        facts = self.backend.facts()
+        lines = [f"vllm-stack-e2e run {self.config.run_id}",
+                 f"backend: {facts.pop('backend')}",
+                 f"chart: {self.chart.describe()}",
+                 f"kubernetes {facts.pop('kubernetes', '?')}, keda {facts.pop('keda', '?')}, "
+                 f"helm {self.backend.helm.version()}, profile {self.config.profile}",
+                 f"namespace: {self.namespace}"]
+        lines += [f"{key}: {value}" for key, value in facts.items()]
+        return lines
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start
+
+
+def tail(path: Path, lines: int = 50) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,69 @@
+"""Step 2: `helm install vllm vllm/vllm-stack -f values.yaml`, then the engine pods Ready
+(`kubectl wait --for=condition=ready pod -l model=llama3 --timeout=300s`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .. import kube as k
+from ..backends.current import ensure_repo
+from .stack import Stack
+
+
+def engine_selector(stack: Stack) -> str:
+    return f"model={stack.config.model}"
+
+
+def install(stack: Stack) -> dict[str, Any]:
+    """Create the run's namespace and install the release with the step-2 values."""
+    if stack.kube.get(*k.NAMESPACE, stack.namespace) is None:
+        stack.kube.apply(stack.namespace_object())
+        stack.record("namespace", stack.namespace)
+    chart = stack.chart
+    ensure_repo(stack.backend, chart)
+    plan = stack.plan(2)
+    stack.echo(f"step 2: helm install {stack.config.release} {chart.ref} ({chart.describe()}) -n {stack.namespace}")
+    stack.record("release", stack.config.release, stack.namespace)
+    release = stack.backend.helm.install(
+        stack.config.release, chart.ref, files=plan.files, sets=list(plan.sets), namespace=stack.namespace,
+        wait=False, version=chart.version if chart.repo else None,
+        timeout=stack.config.profile_settings.install_seconds)
+    wait_engines_ready(stack, count=1)
+    return release
+
+
+def wait_engines_ready(stack: Stack, count: int, budget: float | None = None) -> list[k.Obj]:
+    """The tutorial's `kubectl wait --for=condition=ready pod -l model=llama3`, as a watch."""
+    budget = budget or stack.config.profile_settings.install_seconds
+    return stack.kube.wait_for_list(
+        *k.POD, stack.namespace, engine_selector(stack),
+        lambda pods: sum(1 for pod in pods if k.pod_ready(pod)) >= count, budget,
+        f"{count} engine pod(s) -l {engine_selector(stack)} Ready",
+        hint="look at the engine pod's events and logs (image pull, GPU, model download)")
+
+
+def uninstall(stack: Stack) -> None:
+    stack.close()
+    stack.backend.helm.uninstall(stack.config.release, namespace=stack.namespace)
+    stack.forget("release", stack.config.release)
+    if stack.kube.delete(*k.NAMESPACE, stack.namespace):
+        stack.kube.wait_gone(*k.NAMESPACE, stack.namespace, None, budget=120)
+    stack.forget("namespace", stack.namespace)
+
+
+def router_models(stack: Stack) -> list[str]:
+    """The ids the router's /v1/models lists (through the tutorial's port-forward)."""
+    response = httpx.get(f"{stack.router_base()}/models", timeout=10)
+    response.raise_for_status()
+    return [m["id"] for m in response.json().get("data", [])]
+
+
+def model_url(stack: Stack) -> str:
+    """The modelURL of the tutorial's model spec, from the values helm has for the release."""
+    found = stack.backend.helm.get_values(stack.config.release, namespace=stack.namespace, all_values=True)
+    for spec in (found.get("servingEngineSpec") or {}).get("modelSpec") or []:
+        if spec.get("name") == stack.config.model:
+            return str(spec.get("modelURL"))
+    raise LookupError(f"model spec {stack.config.model!r} not in the release's values")

@@ -1,0 +1,124 @@
+"""A timeline of one scaling test: replicas desired/ready, the queue, KEDA's and the HPA's view,
+and the load phases, sampled about once a second; saved as JSON for reports and plots."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import kube as k
+from .prom import Prometheus
+
+
+@dataclass
+class Sample:
+    t: float  # wall clock
+    spec_replicas: int | None
+    ready_replicas: int
+    hpa_desired: int | None
+    hpa_current: int | None
+    hpa_metric: str | None
+    queue: float | None
+    so_ready: str | None
+    so_active: str | None
+    so_fallback: str | None
+
+
+@dataclass
+class Span:
+    name: str
+    start: float
+    end: float | None = None
+
+
+@dataclass
+class Timeline:
+    """Samples the stack in a background thread between start() and stop()."""
+
+    name: str
+    kube: k.Kube
+    namespace: str
+    deployment: str
+    scaledobject: str
+    hpa: str
+    prometheus: Callable[[], Prometheus] | None = None  # called per sample: port-forwards get renewed
+    queue_query: str = "sum(vllm:num_requests_waiting)"
+    threshold: float | None = None
+    interval: float = 1.0
+    samples: list[Sample] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def sample(self) -> Sample:
+        dep = self.kube.get(*k.DEPLOYMENT, self.deployment, self.namespace)
+        hpa = self.kube.get(*k.HPA, self.hpa, self.namespace)
+        so = self.kube.get(*k.SCALEDOBJECT, self.scaledobject, self.namespace)
+        queue = None
+        if self.prometheus is not None:
+            try:
+                queue = self.prometheus().scalar(self.queue_query)
+            except Exception:  # noqa: BLE001 — a missing reading is recorded as None
+                queue = None
+        hpa_status = (hpa or {}).get("status") or {}
+        metric = None
+        for m in hpa_status.get("currentMetrics") or []:
+            current = (m.get("external") or {}).get("current") or {}
+            metric = str(current.get("averageValue", current.get("value")))
+        return Sample(
+            t=time.time(),
+            spec_replicas=((dep or {}).get("spec") or {}).get("replicas"),
+            ready_replicas=k.ready_replicas(dep),
+            hpa_desired=hpa_status.get("desiredReplicas"), hpa_current=hpa_status.get("currentReplicas"),
+            hpa_metric=metric, queue=queue,
+            so_ready=(k.condition(so, "Ready") or {}).get("status"),
+            so_active=(k.condition(so, "Active") or {}).get("status"),
+            so_fallback=(k.condition(so, "Fallback") or {}).get("status"),
+        )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append(self.sample())
+            except Exception as exc:  # noqa: BLE001 — keep sampling through API hiccups
+                self.events.append((time.time(), f"sample failed: {type(exc).__name__}: {exc}"[:200]))
+            self._stop.wait(self.interval)
+
+    def start(self) -> "Timeline":
+        self._thread = threading.Thread(target=self._run, name=f"timeline-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def span(self, name: str, start: float, end: float | None = None) -> None:
+        self.spans.append(Span(name, start, end))
+
+    def event(self, text: str) -> None:
+        self.events.append((time.time(), text))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "namespace": self.namespace, "deployment": self.deployment,
+                "threshold": self.threshold, "queue_query": self.queue_query,
+                "samples": [asdict(s) for s in self.samples], "spans": [asdict(s) for s in self.spans],
+                "events": self.events}
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    def __enter__(self) -> "Timeline":
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,35 @@
+"""Step 1 — "Install the observability stack": Prometheus answers as svc/prometheus-operated
+in monitoring, scrapes the stack, and holds `vllm:num_requests_waiting` for the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_stack_e2e.steps import observability as step
+from vllm_stack_e2e.steps.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def test_prometheus_answers_through_prometheus_operated(observability: Stack) -> None:
+    prom = step.prometheus(observability)
+    assert prom.ready(), "Prometheus behind svc/prometheus-operated -n monitoring is not ready"
+    assert prom.major_version() >= 2
+
+
+def test_prometheus_targets_include_the_stack(vllm_release: Stack) -> None:
+    prom = vllm_release.prometheus()
+    prom.wait_for_value(f'count(up{{namespace="{vllm_release.namespace}"}} == 1)', lambda v: (v or 0) >= 2, 90,
+                        "Prometheus scrapes the engine and the router of this run (up == 1)")
+    jobs = {t.labels.get("service") for t in step.stack_targets(prom, vllm_release.namespace) if t.up}
+    cfg = vllm_release.config
+    assert {f"{cfg.release}-{cfg.model}-engine-service", cfg.router_service} <= jobs, jobs
+
+
+def test_queue_metric_has_series_for_the_engine(vllm_release: Stack) -> None:
+    prom = vllm_release.prometheus()
+    query = step.engine_series_query(vllm_release.namespace)
+    prom.wait_for_value(f"count({query})", lambda v: (v or 0) >= 1, 90,
+                        f"Prometheus holds {step.ENGINE_METRIC} for the engine")
+    series = prom.query(query)
+    assert series and all(s.labels.get("model_name") for s in series), [s.labels for s in series]

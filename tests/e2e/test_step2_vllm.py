@@ -1,0 +1,23 @@
+"""Step 2 — "Configure and deploy vLLM": `helm install vllm … -f values.yaml`; the engine pods
+labelled model=llama3 become Ready, and the router serves the model."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_stack_e2e import kube as k
+from vllm_stack_e2e.steps import vllm as step
+from vllm_stack_e2e.steps.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def test_engine_pods_ready(vllm_release: Stack) -> None:
+    pods = step.wait_engines_ready(vllm_release, count=1)
+    ready = [p for p in pods if k.pod_ready(p)]
+    assert ready, [k.summarize(p) for p in pods]
+    assert all(p["metadata"]["labels"].get("model") == vllm_release.config.model for p in ready)
+
+
+def test_router_lists_the_model(vllm_release: Stack) -> None:
+    assert step.model_url(vllm_release) in step.router_models(vllm_release)

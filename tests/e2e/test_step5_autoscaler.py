@@ -1,0 +1,74 @@
+"""Step 5 — "Verify KEDA ScaledObject creation": `kubectl get scaledobjects` shows
+vllm-llama3-scaledobject on apps/v1.Deployment vllm-llama3-deployment-vllm, MIN 1, MAX 3,
+TRIGGERS prometheus, READY True; `kubectl get hpa` shows keda-hpa-vllm-llama3-scaledobject,
+TARGETS 0/5 (avg), MINPODS 1, MAXPODS 3, REPLICAS 1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vllm_stack_e2e import kube as k
+from vllm_stack_e2e.steps.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def scaledobject(keda_enabled: Stack) -> dict[str, Any]:
+    obj = keda_enabled.kube.get(*k.SCALEDOBJECT, keda_enabled.config.scaledobject, keda_enabled.namespace)
+    assert obj is not None, f"ScaledObject {keda_enabled.config.scaledobject} not found"
+    return obj
+
+
+@pytest.fixture(scope="module")
+def hpa(keda_enabled: Stack) -> dict[str, Any]:
+    """The HPA once its metric reading is populated (the tutorial's TARGETS 0/5)."""
+    obj = keda_enabled.kube.wait_for(
+        *k.HPA, keda_enabled.config.hpa, keda_enabled.namespace,
+        lambda o: bool(((o or {}).get("status") or {}).get("currentMetrics")), 120,
+        f"HPA {keda_enabled.config.hpa} reads its external metric")
+    assert obj is not None
+    return obj
+
+
+def test_scaledobject_targets_engine_deployment(keda_enabled: Stack, scaledobject: dict[str, Any]) -> None:
+    ref = scaledobject["spec"]["scaleTargetRef"]
+    assert ref["name"] == keda_enabled.config.engine_deployment
+    assert ref.get("kind", "Deployment") == "Deployment" and ref.get("apiVersion", "apps/v1") == "apps/v1"
+
+
+def test_scaledobject_min_max(scaledobject: dict[str, Any], tutorial_keda: dict[str, Any]) -> None:
+    spec = scaledobject["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (
+        tutorial_keda["minReplicaCount"], tutorial_keda["maxReplicaCount"]) == (1, 3)
+
+
+def test_scaledobject_has_one_prometheus_trigger(scaledobject: dict[str, Any], tutorial_keda: dict[str, Any]) -> None:
+    triggers = scaledobject["spec"]["triggers"]
+    assert [t["type"] for t in triggers] == ["prometheus"]
+    assert triggers[0]["metadata"]["query"] == tutorial_keda["triggers"][0]["metadata"]["query"]
+    assert triggers[0]["metadata"]["threshold"] == "5"
+
+
+def test_scaledobject_ready(keda_enabled: Stack, scaledobject: dict[str, Any]) -> None:
+    assert k.condition_is(scaledobject, "Ready"), k.summarize(scaledobject)
+
+
+def test_hpa_min_max_and_replicas(hpa: dict[str, Any]) -> None:
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    assert hpa["status"]["currentReplicas"] == 1, k.summarize(hpa)
+
+
+def test_hpa_targets_queue_length(hpa: dict[str, Any]) -> None:
+    metrics = hpa["spec"]["metrics"]
+    assert len(metrics) == 1 and metrics[0]["type"] == "External", metrics
+    external = metrics[0]["external"]
+    assert external["metric"]["name"] == "s0-prometheus"
+    assert external["target"] == {"type": "AverageValue", "averageValue": "5"}
+
+
+def test_hpa_metric_reading_is_zero_at_idle(hpa: dict[str, Any]) -> None:
+    current = hpa["status"]["currentMetrics"][0]["external"]["current"]
+    assert current.get("averageValue") == "0", current

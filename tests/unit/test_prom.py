@@ -1,0 +1,44 @@
+"""prom.py without a running Prometheus: PromQL name rewriting, and how it reports a
+Prometheus that is not there (a closed port is the real failure, not a fake)."""
+
+import pytest
+
+from vllm_stack_e2e.errors import WaitTimeout
+from vllm_stack_e2e.prom import NameForm, Prometheus, PromError, colon_names, rewrite_names, underscore_name
+from vllm_stack_e2e.sim.host import free_port
+
+
+def test_colon_names_are_found_outside_strings_durations_and_subqueries():
+    promql = ('sum(rate(vllm:num_incoming_requests_total{job="a:b"}[1m:15s]) > bool 0) '
+              '+ max_over_time(vllm:num_requests_waiting[5m]) + job:rate5m + vllm:num_requests_waiting')
+    assert colon_names(promql) == ["vllm:num_incoming_requests_total", "vllm:num_requests_waiting", "job:rate5m"]
+
+
+def test_rewrite_replaces_names_and_leaves_label_values_alone():
+    promql = 'sum(vllm:num_requests_waiting{model_name="vllm:num_requests_waiting"})'
+    rewritten = rewrite_names(promql, {"vllm:num_requests_waiting": "vllm_num_requests_waiting"})
+    assert rewritten == 'sum(vllm_num_requests_waiting{model_name="vllm:num_requests_waiting"})'
+    assert rewrite_names(promql, {}) == promql
+
+
+def test_underscore_form_and_the_stored_name():
+    assert underscore_name("vllm:num_requests_waiting") == "vllm_num_requests_waiting"
+    form = NameForm("vllm:kv_cache_usage_perc", colons=False, underscores=True)
+    assert form.stored == "vllm_kv_cache_usage_perc"
+    assert NameForm("vllm:x", colons=False, underscores=False).stored is None
+
+
+def test_an_absent_prometheus_is_reported_in_one_line_with_its_url():
+    url = f"http://127.0.0.1:{free_port()}"
+    with Prometheus(url, timeout=1) as prom:
+        assert prom.ready() is False
+        with pytest.raises(PromError) as caught:
+            prom.query("up")
+        message = str(caught.value)
+        assert url in message and "\n" not in message and "is it running" in message
+        with pytest.raises(WaitTimeout, match="not ready after"):
+            prom.wait_ready(budget=0.3, interval=0.1)
+        with pytest.raises(WaitTimeout) as waited:
+            prom.wait_for_value("sum(vllm:num_requests_waiting)", lambda v: v is not None, 0.3, "queue metric",
+                                interval=0.1)
+        assert "queue metric" in str(waited.value) and "last error" in str(waited.value)
