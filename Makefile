@@ -56,11 +56,11 @@ e2e: lab-build
 	$(PY) -m pytest tests/e2e --cluster=$(CLUSTER) $(if $(PROFILE),--profile=$(PROFILE)) --junitxml=$(JUNIT) $(PYTEST_ARGS)
 
 preflight: tools
-	$(VENV)/bin/vllm-stack-lab preflight --cluster=$(CLUSTER)
+	$(PY) -m vllm_stack_e2e.preflight --cluster=$(CLUSTER)
 
 bench: lab-build
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) scripts/bench.py
 
 clean: venv
-	$(VENV)/bin/vllm-stack-lab sweep
+	$(PY) -m vllm_stack_e2e.sweep --cluster=$(CLUSTER)

@@ -27,6 +27,9 @@ from .steps.stack import Stack
 
 _CONFIG = pytest.StashKey[cfg.RunConfig]()
 _TIMELINES = pytest.StashKey[dict[str, Any]]()
+_STACK = pytest.StashKey[Stack]()
+_RESULTS = pytest.StashKey[dict[str, dict[str, Any]]]()
+_STARTED = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_TIMELINES] = {}
+    config.stash[_RESULTS] = {}
+    config.stash[_STARTED] = time.time()
     # CI cancels with SIGTERM: make it unwind like Ctrl-C so finalizers tear the stack down.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm)
@@ -92,6 +97,10 @@ def run_config(pytestconfig: pytest.Config) -> cfg.RunConfig:
 def backend(run_config: cfg.RunConfig, pytestconfig: pytest.Config) -> Iterator[Backend]:
     """The cluster (the lab is created if it is not up, and removed afterwards if we created it)."""
     echo = _echo(pytestconfig)
+    # Inputs first (tools, values files): a bad one stops the run before any cluster work.
+    early = pre.run(run_config, None)
+    if early.errors:
+        pytest.exit("preflight failed: " + " | ".join(f"{f.message} — {f.fix}" for f in early.errors), returncode=2)
     try:
         chosen = make_backend(run_config, echo)
     except HarnessError as exc:
@@ -117,6 +126,7 @@ def stack(backend: Backend, run_config: cfg.RunConfig, pytestconfig: pytest.Conf
     for line in report.lines():
         echo(line)
     the_stack.preflight = report
+    pytestconfig.stash[_STACK] = the_stack
     if report.errors:
         pytest.exit("preflight failed: " + " | ".join(f"{f.message} — {f.fix}" for f in report.errors), returncode=2)
     yield the_stack
@@ -208,3 +218,64 @@ def _wait_progress(pytestconfig: pytest.Config) -> None:
             echo(f"waiting for {description}: {seen} ({elapsed:.0f}s of {budget:.0f}s)")
 
     k.add_wait_observer(observe)
+
+
+# ---- the run record (reports/<run-id>/run.json), read by the report and the release gate ----------
+def _step_of(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    if module.startswith("test_step"):
+        return "step " + module.removeprefix("test_step").split("_", 1)[0]
+    return module.removeprefix("test_").removesuffix(".py")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    store = _results_store.get("results")
+    if store is None:
+        return
+    entry = store.setdefault(report.nodeid, {"nodeid": report.nodeid, "step": _step_of(report.nodeid),
+                                             "outcome": "passed", "duration": 0.0, "message": ""})
+    entry["duration"] += report.duration
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        entry["outcome"] = "xpassed" if report.passed else "xfailed"
+        entry["message"] = str(report.wasxfail)
+    elif report.failed:
+        entry["outcome"] = "failed" if report.when == "call" else "error"
+        entry["message"] = str(report.longreprtext).strip().splitlines()[-1][:500] if report.longreprtext else ""
+    elif report.skipped and entry["outcome"] == "passed":
+        entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+        entry["message"] = str(getattr(report, "wasxfail", "") or reason)[:500]
+
+
+# TestReport carries no config: the session's results dict is reached through this module.
+_results_store: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _results_store["results"] = session.config.stash[_RESULTS]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    stack = config.stash.get(_STACK, None)
+    if stack is None:
+        return
+    import json
+
+    run_cfg = stack.config
+    chart = stack._chart
+    record = {
+        "run_id": run_cfg.run_id, "started": config.stash[_STARTED], "ended": time.time(),
+        "exit_status": int(exitstatus), "backend": run_cfg.cluster, "profile": run_cfg.profile,
+        "namespace": run_cfg.namespace, "facts": getattr(stack, "facts_cache", {}) or {},
+        "chart": chart.__dict__ if chart is not None else None,
+        "overlays": stack.applied,
+        "preflight": [f.__dict__ for f in (stack.preflight.findings if stack.preflight else [])],
+        "tests": list(config.stash[_RESULTS].values()),
+        "timelines": sorted(str(p.relative_to(run_cfg.run_dir))
+                            for p in (run_cfg.run_dir / "timelines").glob("*.json")),
+        "junit": str(getattr(config.option, "xmlpath", "") or ""),
+    }
+    run_cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (run_cfg.run_dir / "run.json").write_text(json.dumps(record, indent=1, default=str))

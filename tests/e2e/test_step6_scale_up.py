@@ -10,6 +10,7 @@ import pytest
 
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e import values
+from vllm_stack_e2e.errors import ConfigError
 from vllm_stack_e2e.steps import scaling
 from vllm_stack_e2e.steps.stack import Stack
 
@@ -55,8 +56,11 @@ def test_replicas_stay_within_max(scale_up: dict[str, Any], tutorial_keda: dict[
     assert max(seen) <= tutorial_keda["maxReplicaCount"], seen
 
 
-_QUERY = values.load_values(values.VALUES_DIR / "tutorial-step4.yaml")[
-    "servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"][0]["metadata"]["query"]
+try:
+    _QUERY = values.load_values(values.VALUES_DIR / "tutorial-step4.yaml")[
+        "servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"][0]["metadata"]["query"]
+except (ConfigError, KeyError, IndexError, TypeError):
+    _QUERY = ""  # a broken values file: preflight stops the run with a one-line error
 
 
 @pytest.mark.xfail(condition=not values.is_aggregated(_QUERY), strict=True,

@@ -101,6 +101,7 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
     budget = scale_up_budget(stack, polling_interval)
     cfg = stack.config
     run = LoadRun(stack, target=threshold, budget=budget * 2 + 60, max_concurrency=max_concurrency).start()
+    stack.echo(f"driving load through svc/{cfg.router_service} until the queue is above {threshold:g}")
     started = time.time()
     crossed_at = grew_at = None
     grown: k.Obj | None = None

@@ -38,8 +38,10 @@ class Stack:
     ledger: list[Created] = field(default_factory=list)
     applied: dict[str, str] = field(default_factory=dict)  # step -> overlay description
     preflight: Any = None  # preflight.Report of the run
+    facts_cache: dict[str, str] = field(default_factory=dict)
     _chart: ChartRef | None = None
     _forwards: dict[str, k.PortForward] = field(default_factory=dict)
+    _reopened: dict[str, float] = field(default_factory=dict)
     _prom: Prometheus | None = None
 
     # ---- names --------------------------------------------------------------------------
@@ -71,6 +73,12 @@ class Stack:
 
     # ---- values -------------------------------------------------------------------------
     def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
+        """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
+        the backend's and the scenario's overlays, the profile's variant of the scenario
+        (values/profile-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
+        variant = values.VALUES_DIR / f"profile-{self.config.profile}-{scenario}.yaml"
+        if scenario and variant.exists():
+            extra = (variant.name, *extra)
         backend_overlays = self.backend.overlays()
         plan = values.plan_for(step, profile=self.config.profile,
                                backend=backend_overlays[0] if backend_overlays else None,
@@ -86,7 +94,10 @@ class Stack:
         forward = self._forwards.get(key)
         if forward is None or not forward.alive():
             if forward is not None:
-                self.echo(f"port-forward {target} -n {namespace} ended (its pod went away); opening a new one")
+                if time.monotonic() - self._reopened.get(key, 0.0) > 60:  # say it once a minute at most
+                    self.echo(f"port-forward {target} -n {namespace} ended (pod gone or its port refused); "
+                              "opening a new one")
+                    self._reopened[key] = time.monotonic()
                 forward.close()
             forward = k.PortForward(tools.kubectl(), self.backend.kubeconfig, namespace, target, remote_port).open()
             self._forwards[key] = forward
@@ -122,11 +133,13 @@ class Stack:
     # ---- facts --------------------------------------------------------------------------
     def header(self) -> list[str]:
         facts = self.backend.facts()
+        facts["helm"] = self.backend.helm.version()
+        self.facts_cache = {**facts, "chart": self.chart.describe()}
         lines = [f"vllm-stack-e2e run {self.config.run_id}",
                  f"backend: {facts.pop('backend')}",
                  f"chart: {self.chart.describe()}",
                  f"kubernetes {facts.pop('kubernetes', '?')}, keda {facts.pop('keda', '?')}, "
-                 f"helm {self.backend.helm.version()}, profile {self.config.profile}",
+                 f"helm {facts.pop('helm')}, profile {self.config.profile}",
                  f"namespace: {self.namespace}"]
         lines += [f"{key}: {value}" for key, value in facts.items()]
         return lines

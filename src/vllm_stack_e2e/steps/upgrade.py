@@ -44,3 +44,16 @@ def disable_keda(stack: Stack, budget: float = 120) -> None:
     upgrade(stack, scenario="keda-disabled")
     stack.kube.wait_gone(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace, budget)
     stack.kube.wait_gone(*k.HPA, stack.config.hpa, stack.namespace, budget)
+
+
+def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180) -> k.Obj:
+    """Start a scenario from a known state: keda off (the Deployment back to replicaCount), then
+    `helm upgrade` with the step-4 values + the scenario's overlay; returns the Ready ScaledObject."""
+    disable_keda(stack, budget)
+    stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
+                        lambda d: ((d or {}).get("spec") or {}).get("replicas") == 1 and k.ready_replicas(d) == 1,
+                        budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")
+    upgrade(stack, scenario=scenario, extra=extra)
+    so = wait_scaledobject_ready(stack, budget)
+    wait_hpa(stack, budget)
+    return so

@@ -1,0 +1,108 @@
+"""An interrupted run cleans up what it created and nothing else: a run of the suite is
+started as a subprocess (as a user would), sent SIGINT in a phase — install, scale-up,
+fallback — and afterwards the cluster holds nothing of that run, while the lab it reused
+and anything that existed before are still there."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from vllm_stack_e2e import kube as k
+from vllm_stack_e2e.config import REPO_ROOT, RUN_LABEL
+from vllm_stack_e2e.errors import WaitTimeout
+
+pytestmark = pytest.mark.e2e
+
+PHASES = {
+    # phase: (test module, the line that says the run is in that phase)
+    "install": ("tests/e2e/test_step2_vllm.py", r"step 2: helm install"),
+    "scale-up": ("tests/e2e/test_step6_scale_up.py", r"driving load through"),
+    "fallback": ("tests/e2e/test_step7c_fallback.py", r"metric source broken"),
+}
+
+
+class Run:
+    """A pytest run of one module in a subprocess, its output collected line by line."""
+
+    def __init__(self, module: str, reports: Path) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTEST_ADDOPTS", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", module, "-q", "-s", "-p", "no:cacheprovider",
+             "--reports-dir", str(reports)],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, pattern: str, budget: float) -> str:
+        regex = re.compile(pattern)
+        retryer = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.25),
+                           retry=retry_if_result(lambda found: found is None), retry_error_callback=lambda _s: None)
+        found = retryer(lambda: next((ln for ln in self.lines if regex.search(ln)), None)
+                        if self.proc.poll() is None or self.lines else None)
+        if found is None:
+            raise WaitTimeout(f"the run never printed /{pattern}/ within {budget:.0f}s; last lines: "
+                              + " | ".join(self.lines[-8:]))
+        return found
+
+    def interrupt_and_wait(self, budget: float) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=budget)
+        finally:
+            self._reader.join(timeout=5)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def interrupted(request: pytest.FixtureRequest, backend: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Run the phase's module, interrupt it in that phase, return what it printed."""
+    module, marker = PHASES[request.param]
+    before = {"keda": backend.kube.get(*k.APISERVICE, "v1beta1.external.metrics.k8s.io") is not None,
+              "monitoring": backend.kube.get(*k.NAMESPACE, "monitoring") is not None}
+    run = Run(module, tmp_path / "reports")
+    try:
+        header = run.wait_for_line(r"vllm-stack-e2e run \S+", 120)
+        run.wait_for_line(marker, 300)
+        code = run.interrupt_and_wait(240)
+    finally:
+        run.kill()
+    yield {"run_id": header.split("vllm-stack-e2e run ", 1)[1].split()[0], "code": code, "lines": run.lines,
+           "before": before}
+
+
+@pytest.mark.parametrize("interrupted", list(PHASES), indirect=True)
+def test_interrupted_run_leaves_nothing_behind(interrupted: dict[str, Any], backend: Any) -> None:
+    run_id, lines = interrupted["run_id"], interrupted["lines"]
+    assert interrupted["code"] == 2, "\n".join(lines[-30:])  # pytest's "interrupted" exit status
+    namespaces = backend.kube.list(*k.NAMESPACE, label_selector=f"{RUN_LABEL}={run_id}")
+    assert not namespaces, f"run {run_id} left namespaces {[n['metadata']['name'] for n in namespaces]}"
+    releases = [r for r in backend.helm.list_releases(all_namespaces=True) if run_id.lower() in r.get("namespace", "")]
+    assert not releases, releases
+    # KEDA and observability are as they were before the run: removed if it installed them, kept if not.
+    keda_now = backend.kube.get(*k.APISERVICE, "v1beta1.external.metrics.k8s.io") is not None
+    monitoring_now = backend.kube.get(*k.NAMESPACE, "monitoring") is not None
+    assert (keda_now, monitoring_now) == (interrupted["before"]["keda"], interrupted["before"]["monitoring"]), \
+        [ln for ln in lines if "installed by this run" in ln]
+    assert backend.manager.ready(), "the lab the interrupted run reused must still be up"
