@@ -17,6 +17,8 @@ help:
 	@echo "make bench      load generator and simulator benchmarks"
 	@echo "make lab-build | lab-up | lab-down | lab-status   the local lab"
 	@echo "make preflight  checks in seconds, installs nothing"
+	@echo "make gate CHART_VERSION=x.y.z   release gate on your cluster (verdict.json; exit 0 only on pass)"
+	@echo "make clean      remove namespaces left by earlier runs"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +63,14 @@ preflight: tools
 bench: lab-build
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) scripts/bench.py
+
+# The release gate: the whole tutorial on your kube context (CLUSTER=current unless CLUSTER is
+# given) against one exact chart version; writes reports/<run-id>/verdict.json, exits 0 only on
+# a release pass. It refuses the lab's stand-in chart; DRY_RUN=1 exercises it on the lab anyway.
+GATE_CLUSTER = $(if $(filter command line environment,$(origin CLUSTER)),$(CLUSTER),current)
+
+gate: $(if $(filter lab,$(GATE_CLUSTER)),lab-build,tools)
+	$(PY) -m vllm_stack_e2e.gate --chart-version="$(CHART_VERSION)" --cluster=$(GATE_CLUSTER) $(if $(PROFILE),--profile=$(PROFILE)) $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 clean: venv
 	$(PY) -m vllm_stack_e2e.sweep --cluster=$(CLUSTER)

@@ -15,7 +15,6 @@ from .errors import ConfigError
 BACKENDS = ("lab", "current")
 PROFILES = ("tutorial", "fast")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VALUES_DIR = REPO_ROOT / "values"
 RUN_LABEL = "vllm-stack-e2e.io/run"
 OWNER_LABEL = "vllm-stack-e2e.io/owner"
 
@@ -28,11 +27,6 @@ class Profile:
     hpa_sync_seconds: float = 15.0  # kube-controller-manager's default HPA sync period
     engine_ready_seconds: float = 30.0  # budget for one engine pod to become Ready
     install_seconds: float = 300.0  # the tutorial's `kubectl wait … --timeout=300s`
-
-    @property
-    def overlay(self) -> Path | None:
-        path = VALUES_DIR / f"profile-{self.name}.yaml"
-        return path if path.exists() else None
 
 
 PROFILE_SETTINGS = {

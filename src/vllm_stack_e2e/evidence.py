@@ -70,4 +70,10 @@ def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = Non
     _write(folder, "prometheus.json", prom_dump)
     for name, timeline in (timelines or {}).items():
         _write(folder, f"timeline-{_safe(name)}.json", timeline.to_dict)
+        try:
+            from .report import plot_timeline
+
+            plot_timeline(timeline.to_dict(), folder / f"timeline-{_safe(name)}.png")
+        except Exception as exc:  # noqa: BLE001 — the JSON is the evidence; the plot is a convenience
+            (folder / f"timeline-{_safe(name)}.png.txt").write_text(f"plot failed: {exc}")
     return folder

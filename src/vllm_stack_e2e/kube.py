@@ -42,7 +42,7 @@ SCALEDOBJECT = ("keda.sh/v1alpha1", "ScaledObject")
 APISERVICE = ("apiregistration.k8s.io/v1", "APIService")
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 
-WaitObserver = Callable[[str, str, float, float], None]
+WaitObserver = Callable[[str, str, float, float], None]  # description, brief state, elapsed, budget
 _observers: list[WaitObserver] = []
 
 
@@ -67,6 +67,14 @@ def condition(obj: Obj | None, ctype: str) -> Obj | None:
 def condition_is(obj: Obj | None, ctype: str, status: str = "True") -> bool:
     cond = condition(obj, ctype)
     return cond is not None and cond.get("status") == status
+
+
+def brief(obj: Obj | None) -> str:
+    """The shortest account of an object's state, for live progress lines."""
+    if obj is not None and obj.get("kind") == "Deployment":
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        return f"now {spec.get('replicas')} (ready {status.get('readyReplicas', 0)})"
+    return summarize(obj)
 
 
 def summarize(obj: Obj | None) -> str:
@@ -192,17 +200,27 @@ class Kube:
     # ---- waits --------------------------------------------------------------------
     def wait_for(self, api_version: str, kind: str, name: str, namespace: str | None,
                  predicate: Predicate, budget: float, description: str,
-                 hint: str = "") -> Obj | None:
-        """Watch one object until `predicate(obj)` holds; WaitTimeout after `budget` seconds."""
+                 hint: str = "", context: Callable[[], str] | None = None) -> Obj | None:
+        """Watch one object until `predicate(obj)` holds; WaitTimeout after `budget` seconds.
+        `context` adds a fact to the live progress line (e.g. the queue length)."""
         res = self.resource(api_version, kind)
         start = time.monotonic()
         last: Obj | None = None
+
+        def progress(obj: Obj | None) -> str:
+            extra = ""
+            if context is not None:
+                try:
+                    extra = f", {context()}"
+                except Exception:  # noqa: BLE001 — progress is best effort
+                    extra = ""
+            return brief(obj) + extra
         while True:
             last = self.get(api_version, kind, name, namespace)
             if predicate(last):
                 return last
             elapsed = time.monotonic() - start
-            _notify(description, summarize(last), elapsed, budget)
+            _notify(description, progress(last), elapsed, budget)
             remaining = budget - elapsed
             if remaining <= 0:
                 break
@@ -213,7 +231,7 @@ class Kube:
                     last = None if event["type"] == "DELETED" else event["raw_object"]
                     if predicate(last):
                         return last
-                    _notify(description, summarize(last), time.monotonic() - start, budget)
+                    _notify(description, progress(last), time.monotonic() - start, budget)
                     if time.monotonic() - start >= budget:
                         break
             except ApiException as exc:
@@ -281,7 +299,7 @@ class Kube:
                     if offset > window:
                         break
                     seen.append((offset, current))
-                    _notify(description, summarize(current), offset, window)
+                    _notify(description, brief(current), offset, window)
                     if not predicate(current):
                         raise AssertionError(
                             f"{description}: broke after {offset:.0f}s of the {window:.0f}s window: {summarize(current)}")

@@ -669,3 +669,27 @@ def main(argv: list[str] | None = None) -> int:
         args.json_out.write_text(json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.json_out}")
     return 0 if result.failed == 0 else 1
+
+
+class Background:
+    """A load function run in a thread: `join()` returns its result or raises its error.
+    The e2e tests use it to keep load flowing while they watch the cluster."""
+
+    def __init__(self, name: str, fn: Callable[[], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.result = fn()
+            except BaseException as exc:  # noqa: BLE001 — handed to the joining thread
+                self.error = exc
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> Any:
+        self._thread.join(timeout=timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result

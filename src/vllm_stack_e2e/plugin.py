@@ -194,9 +194,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
         stack = stack or next((v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Stack)), None)
         if stack is not None:
-            timelines = item.config.stash[_TIMELINES].get(item.nodeid, {})
+            timelines = dict(item.config.stash[_TIMELINES].get(item.nodeid, {}))
             for name, timeline in timelines.items():
                 timeline.save(stack.config.run_dir / "timelines" / f"{name}.json")
+            recent = time.time() - 900  # a scenario's timeline, sampled within the last 15 minutes
+            timelines.update({name: tl for name, tl in stack.timelines.items()
+                              if tl.samples and tl.samples[-1].t > recent})
             if report.failed:
                 from .evidence import collect
 
@@ -207,15 +210,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session", autouse=True)
 def _wait_progress(pytestconfig: pytest.Config) -> None:
-    """One line per change of what a named wait sees (quiet in CI logs)."""
+    """Live progress of the named waits: on a terminal one line per wait, updated in place;
+    in a log (CI) one line per change of what the wait sees, not one per tick."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    tty = bool(reporter is not None and reporter.isatty)
     echo = _echo(pytestconfig)
-    last: dict[str, tuple[str, float]] = {}
+    last: dict[str, str] = {}
 
     def observe(description: str, seen: str, elapsed: float, budget: float) -> None:
-        previous = last.get(description)
-        if previous is None or previous[0] != seen:
-            last[description] = (seen, time.monotonic())
-            echo(f"waiting for {description}: {seen} ({elapsed:.0f}s of {budget:.0f}s)")
+        line = f"waiting for {description}: {seen}, {elapsed:.0f} s of {budget:.0f} s"
+        if tty and reporter is not None:
+            if last.get("") != description:  # a new wait starts on its own line
+                reporter.ensure_newline()
+                last[""] = description
+            reporter.rewrite(f"[vse] {line}"[: reporter._tw.fullwidth - 1], erase=True)
+            return
+        if last.get(description) != seen:
+            last[description] = seen
+            echo(line)
 
     k.add_wait_observer(observe)
 
@@ -240,7 +252,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         entry["message"] = str(report.wasxfail)
     elif report.failed:
         entry["outcome"] = "failed" if report.when == "call" else "error"
-        entry["message"] = str(report.longreprtext).strip().splitlines()[-1][:500] if report.longreprtext else ""
+        crash = getattr(report.longrepr, "reprcrash", None)
+        last = str(report.longreprtext).strip().splitlines()[-1] if report.longreprtext else ""
+        entry["message"] = (crash.message if crash is not None else last)[:500]
     elif report.skipped and entry["outcome"] == "passed":
         entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
@@ -256,6 +270,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _results_store["results"] = session.config.stash[_RESULTS]
 
 
+@pytest.hookimpl(trylast=True)  # after junitxml wrote its file, so the report can copy it
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     stack = config.stash.get(_STACK, None)
@@ -279,3 +294,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     }
     run_cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (run_cfg.run_dir / "run.json").write_text(json.dumps(record, indent=1, default=str))
+    from .report import write_report
+
+    echo = _echo(config)
+    try:
+        echo(f"report: {write_report(run_cfg.run_dir).html}")
+    except Exception as exc:  # noqa: BLE001 — a report problem must not change the run's outcome
+        echo(f"report not written ({type(exc).__name__}: {exc}): python -m vllm_stack_e2e.report {run_cfg.run_dir}")

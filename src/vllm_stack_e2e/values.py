@@ -131,7 +131,8 @@ def available(kind: str, *, values_dir: str | os.PathLike[str] | None = None) ->
         names = sorted(NO_OVERLAY_PROFILES) + names
     if kind == "backend":
         names = sorted(NO_OVERLAY_BACKENDS) + names + [
-            p.stem for p in sorted(folder.glob("*.yaml")) if not re.match(r"(tutorial|profile|backend|scenario)-", p.name)
+            p.stem for p in sorted(folder.glob("*.yaml"))
+            if not re.match(r"(tutorial|profile|backend|scenario|variant|fix)-", p.name)
         ]
     return names
 

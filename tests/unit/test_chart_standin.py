@@ -20,14 +20,6 @@ STEP4 = VALUES / "tutorial-step4.yaml"
 MARKER = "vllm-stack-e2e/stand-in"
 
 
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    h = Helm()
-    try:
-        h.binary
-    except ProvisionError as exc:
-        pytest.skip(f"no helm binary to render the chart with: {exc}")
-    return h
 
 
 _CACHE: dict[str, tuple[dict, ...]] = {}

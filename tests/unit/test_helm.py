@@ -33,14 +33,6 @@ TOKEN = "hf_SuperSecretTokenValue123"
 TOKEN_KEY = "servingEngineSpec.modelSpec[0].hf_token"
 
 
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    h = Helm()
-    try:
-        h.binary
-    except ProvisionError as exc:
-        pytest.skip(f"no helm binary: {exc}")
-    return h
 
 
 def write_chart(root: Path, name: str, templates: dict[str, str], schema: dict | None = None, values: str = "") -> Path:

@@ -46,14 +46,6 @@ TUTORIAL_STEP4 = TUTORIAL_STEP2 + """
 """
 
 
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    h = Helm()
-    try:
-        h.binary
-    except ProvisionError as exc:
-        pytest.skip(f"no helm binary to render values with: {exc}")
-    return h
 
 
 def body(path: Path) -> str:

@@ -64,8 +64,15 @@ def _labels(obj: k.Obj) -> dict[str, str]:
 
 
 def selector_matches(selector: str | dict[str, str], labels: dict[str, str]) -> bool:
-    pairs = selector if isinstance(selector, dict) else dict(
-        part.split("=", 1) for part in selector.split(",") if "=" in part)
+    """Equality-based label selector (`a=b,c==d`, spaces allowed, as Kubernetes takes it)."""
+    if isinstance(selector, dict):
+        pairs = selector
+    else:
+        pairs = {}
+        for part in selector.split(","):
+            key, sep, value = part.replace("==", "=").partition("=")
+            if sep:
+                pairs[key.strip()] = value.strip()
     return bool(pairs) and all(labels.get(key) == value for key, value in pairs.items())
 
 
@@ -74,8 +81,21 @@ def container_argv(pod: k.Obj) -> list[str]:
     return list(container.get("command") or []) + list(container.get("args") or [])
 
 
+def _flag(argv: list[str], name: str) -> str | None:
+    """The value of `--name V` or `--name=V` in argv."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def served_model(argv: list[str]) -> str | None:
     """The model name a `vllm serve` command line answers to."""
+    named = _flag(argv, "--served-model-name")
+    if named:
+        return named
     if "--served-model-name" in argv:
         i = argv.index("--served-model-name")
         if i + 1 < len(argv):
@@ -84,10 +104,7 @@ def served_model(argv: list[str]) -> str | None:
         i = argv.index("serve")
         if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
             return argv[i + 1]
-    if "--model" in argv:
-        i = argv.index("--model")
-        return argv[i + 1] if i + 1 < len(argv) else None
-    return None
+    return _flag(argv, "--model")
 
 
 def is_engine(pod: k.Obj) -> bool:
@@ -309,6 +326,7 @@ class DataPlane:
             if not alive:
                 log.warning("engine for %s/%s exited; restarting (log %s)", runtime.namespace, runtime.pod,
                             runtime.process.spec.log)
+                runtime.process.stop()  # whatever is left of its group still holds the port
                 runtime.process.start()
             healthy = alive and self._healthy(runtime)
             if healthy != runtime.ready:

@@ -61,13 +61,14 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy one direction; at its end pass the half-close on (the other direction may still talk)."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, asyncio.IncompleteReadError, OSError):
         with contextlib.suppress(Exception):
             writer.close()
 
@@ -93,7 +94,12 @@ async def _serve(listen_ns: str | None, connect_ns: str | None, addr: str) -> as
             writer.close()
             return
         up_reader, up_writer = await asyncio.open_connection(sock=upstream)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            for end in (writer, up_writer):
+                with contextlib.suppress(Exception):
+                    end.close()
 
     return await asyncio.start_server(handle, sock=sock)
 

@@ -3,6 +3,7 @@ PID file, stopped by PID (their own process group), never by name."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -57,24 +58,53 @@ class ManagedProcess:
         self.spec = spec
         self.pidfile = pidfile
         self._popen: subprocess.Popen[bytes] | None = None
+        self._started_at: str | None = None
 
     @classmethod
     def from_pidfile(cls, pidfile: Path) -> "ManagedProcess":
-        record = json.loads(pidfile.read_text())
-        spec = ProcessSpec(name=record["name"], argv=record["argv"], log=Path(record["log"]))
+        """The process a PID file names; a damaged file gives a process that is not running."""
+        try:
+            record = json.loads(pidfile.read_text())
+            spec = ProcessSpec(name=record["name"], argv=record["argv"], log=Path(record["log"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            spec = ProcessSpec(name=pidfile.stem, argv=[], log=pidfile.with_suffix(".log"))
         return cls(spec, pidfile)
 
     @property
     def pid(self) -> int | None:
         if self._popen is not None:
             return self._popen.pid
+        record = self._record()
+        if record is None or _start_time(record["pid"]) != record.get("start_time"):
+            return None  # no file, a damaged one, or a recycled PID: not ours
+        return int(record["pid"])
+
+    def _record(self) -> dict | None:
         try:
             record = json.loads(self.pidfile.read_text())
-        except (OSError, ValueError):
+            int(record["pid"])
+            return record  # type: ignore[no-any-return]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        if _start_time(record["pid"]) != record.get("start_time"):
-            return None  # the PID was recycled: not ours
-        return int(record["pid"])
+
+    def _group_is_ours(self, group: int) -> bool:
+        """Leftover members of our group may outlive its leader. Linux does not reuse a PID as
+        long as a group of that id has members; so the group is ours unless a *different*
+        process now holds the leader's PID (the group emptied and the PID was recycled)."""
+        now = _start_time(group)
+        if now is None:
+            return True
+        record = self._record()
+        expected = record.get("start_time") if record else self._started_at
+        return now == expected
+
+    @property
+    def group(self) -> int | None:
+        """The process group we started (its id is the leader's PID; it outlives the leader)."""
+        if self._popen is not None:
+            return self._popen.pid
+        record = self._record()
+        return int(record.get("pgid", record["pid"])) if record else None
 
     def start(self) -> int:
         if self.alive():
@@ -93,11 +123,14 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise LabError(f"cannot start {self.spec.name} ({self.spec.argv[0]}): {exc}") from exc
+        self._started_at = _start_time(self._popen.pid)
         record = {
-            "name": self.spec.name, "pid": self._popen.pid, "argv": self.spec.argv,
-            "log": str(self.spec.log), "start_time": _start_time(self._popen.pid),
+            "name": self.spec.name, "pid": self._popen.pid, "pgid": self._popen.pid, "argv": self.spec.argv,
+            "log": str(self.spec.log), "start_time": self._started_at,
         }
-        self.pidfile.write_text(json.dumps(record))
+        tmp = self.pidfile.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.pidfile)  # atomic: a reader never sees half a PID file
         return self._popen.pid
 
     def alive(self) -> bool:
@@ -110,13 +143,17 @@ class ManagedProcess:
         return self._popen.poll() if self._popen is not None else None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group we started, then SIGKILL after `timeout`; remove the PID file."""
-        pid = self.pid
+        """SIGTERM the process group we started, then SIGKILL after `timeout`; remove the PID file.
+        The group is signalled even when its leader has died (its children may live on)."""
+        pid, group = self.pid, self.group
         if pid is not None and _pid_alive(pid):
             self._signal(pid, signal.SIGTERM)
             if not self._wait_exit(pid, timeout):
                 self._signal(pid, signal.SIGKILL)
                 self._wait_exit(pid, 5.0)
+        if group is not None and self._group_is_ours(group):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
         if self._popen is not None:
             try:
                 self._popen.wait(timeout=1)

@@ -14,6 +14,9 @@ def install(stack: Stack) -> None:
         stack.echo("step 1: observability installed by this run")
     else:
         stack.echo("step 1: observability already installed; reusing it (it will be left in place)")
+    version = stack.prometheus().version()
+    stack.facts_cache["prometheus"] = version
+    stack.echo(f"Prometheus {version} behind svc/prometheus-operated")
 
 
 def uninstall(stack: Stack) -> None:

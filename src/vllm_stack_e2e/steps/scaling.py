@@ -26,50 +26,37 @@ def queue_query(stack: Stack) -> str:
 
 def timeline(stack: Stack, name: str, threshold: float | None = None) -> Timeline:
     cfg = stack.config
-    return Timeline(name=name, kube=stack.kube, namespace=stack.namespace, deployment=cfg.engine_deployment,
-                    scaledobject=cfg.scaledobject, hpa=cfg.hpa, prometheus=stack.prometheus,
-                    queue_query=queue_query(stack), threshold=threshold)
+    tl = Timeline(name=name, kube=stack.kube, namespace=stack.namespace, deployment=cfg.engine_deployment,
+                  scaledobject=cfg.scaledobject, hpa=cfg.hpa, prometheus=stack.prometheus,
+                  queue_query=queue_query(stack), threshold=threshold)
+    stack.timelines[name] = tl
+    return tl
 
 
 @dataclass
 class LoadRun:
-    """Adaptive load in a background thread; `stop()` ends it early."""
+    """Adaptive load in the background; `stop()` ends it early and returns its result."""
 
     stack: Stack
     target: float
     budget: float
     max_concurrency: int = 96
-    result: load.AdaptiveResult | None = None
-    error: BaseException | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _job: load.Background | None = None
 
     def start(self) -> "LoadRun":
         query = queue_query(self.stack)
         config = load.LoadConfig(base_url=self.stack.router_base(), num_requests=100_000, prompt_len=PROMPT_LEN,
                                  max_tokens=MAX_TOKENS, stream=False, timeout=self.budget + 60)
-
-        def run() -> None:
-            try:
-                self.result = load.drive(config, lambda: self.stack.prometheus().scalar(query), target=self.target,
-                                         hold=self.budget,
-                                         start_concurrency=4, step=4, step_interval=1.0,
-                                         max_concurrency=self.max_concurrency, max_requests=20_000,
-                                         budget=self.budget, probe_interval=1.0, stop=self._stop)
-            except BaseException as exc:  # noqa: BLE001 — handed to the test thread
-                self.error = exc
-
-        self._thread = threading.Thread(target=run, name="load", daemon=True)
-        self._thread.start()
+        self._job = load.Background("load", lambda: load.drive(
+            config, lambda: self.stack.prometheus().scalar(query), target=self.target, hold=self.budget,
+            start_concurrency=4, step=4, step_interval=1.0, max_concurrency=self.max_concurrency,
+            max_requests=20_000, budget=self.budget, probe_interval=1.0, stop=self._stop))
         return self
 
     def stop(self) -> load.AdaptiveResult | None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-        if self.error is not None:
-            raise self.error
-        return self.result
+        return self._job.join(timeout=60) if self._job is not None else None
 
 
 @dataclass
@@ -116,7 +103,8 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
                             f"(budget {budget:.0f}s = 2×(polling {polling_interval:g}s + HPA sync "
                             f"{cfg.profile_settings.hpa_sync_seconds:g}s) + engine ready "
                             f"{cfg.profile_settings.engine_ready_seconds:g}s + 30s)",
-                            hint="see the HPA's events and the ScaledObject's conditions")
+                            hint="see the HPA's events and the ScaledObject's conditions",
+                            context=lambda: f"queue {tl.samples[-1].queue} > {threshold:g}" if tl.samples else "")
         grew_at = time.time()
         tl.event(f"spec.replicas ≥ {at_least}")
     finally:

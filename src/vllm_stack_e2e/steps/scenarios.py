@@ -4,10 +4,9 @@ traffic (the keepalive), a cold start from zero, a broken metric source."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
@@ -20,37 +19,22 @@ from .stack import Stack
 
 @dataclass
 class SteadyTraffic:
-    """Open-loop traffic at `rate` requests/s (small prompts) until stopped; bounded in time."""
+    """Open-loop traffic at `rate` requests/s (small prompts) for `duration` s, in the background."""
 
     stack: Stack
     rate: float
     duration: float
-    result: load.LoadResult | None = None
-    error: BaseException | None = None
-    _thread: threading.Thread | None = None
-    started: float = field(default_factory=time.time)
+    _job: load.Background | None = None
 
     def start(self) -> "SteadyTraffic":
         config = load.LoadConfig(base_url=self.stack.router_base(), num_requests=int(self.rate * self.duration) + 1,
                                  prompt_len=200, max_tokens=8, stream=False, rate=self.rate,
                                  duration=self.duration, timeout=60)
-
-        def run() -> None:
-            try:
-                self.result = load.run(config)
-            except BaseException as exc:  # noqa: BLE001 — handed to the test thread
-                self.error = exc
-
-        self._thread = threading.Thread(target=run, name="steady-traffic", daemon=True)
-        self._thread.start()
+        self._job = load.Background("steady-traffic", lambda: load.run(config))
         return self
 
     def join(self) -> load.LoadResult | None:
-        if self._thread is not None:
-            self._thread.join(timeout=self.duration + 120)
-        if self.error is not None:
-            raise self.error
-        return self.result
+        return self._job.join(timeout=self.duration + 120) if self._job is not None else None
 
 
 @dataclass

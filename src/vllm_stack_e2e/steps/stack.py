@@ -39,6 +39,7 @@ class Stack:
     applied: dict[str, str] = field(default_factory=dict)  # step -> overlay description
     preflight: Any = None  # preflight.Report of the run
     facts_cache: dict[str, str] = field(default_factory=dict)
+    timelines: dict[str, Any] = field(default_factory=dict)  # name -> Timeline, for evidence
     _chart: ChartRef | None = None
     _forwards: dict[str, k.PortForward] = field(default_factory=dict)
     _reopened: dict[str, float] = field(default_factory=dict)
@@ -75,8 +76,8 @@ class Stack:
     def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
         """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
         the backend's and the scenario's overlays, the profile's variant of the scenario
-        (values/profile-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
-        variant = values.VALUES_DIR / f"profile-{self.config.profile}-{scenario}.yaml"
+        (values/variant-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
+        variant = values.VALUES_DIR / f"variant-{self.config.profile}-{scenario}.yaml"
         if scenario and variant.exists():
             extra = (variant.name, *extra)
         backend_overlays = self.backend.overlays()

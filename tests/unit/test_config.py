@@ -1,0 +1,58 @@
+"""A run's configuration: options and environment resolved, bad input refused in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vllm_stack_e2e import config as cfg
+from vllm_stack_e2e.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CLUSTER", "PROFILE", "KUBECONFIG", "VLLM_CHART", "CHART_VERSION", "REPORTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_the_lab_with_the_fast_profile() -> None:
+    run = cfg.resolve()
+    assert (run.cluster, run.profile) == ("lab", "fast")
+    assert run.namespace.startswith("vse-") and len(run.namespace) <= 63
+    assert run.engine_deployment == "vllm-llama3-deployment-vllm"
+    assert run.scaledobject == "vllm-llama3-scaledobject"
+    assert run.hpa == "keda-hpa-vllm-llama3-scaledobject"
+    assert run.router_service == "vllm-router-service"
+
+
+def test_current_defaults_to_the_tutorial_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    run = cfg.resolve(cluster="current")
+    assert (run.cluster, run.profile, run.kubeconfig) == ("current", "tutorial", kubeconfig)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"cluster": "kind"}, ["unknown CLUSTER='kind'", "lab", "current"]),
+    ({"profile": "slow"}, ["unknown PROFILE='slow'", "tutorial", "fast"]),
+    ({"chart_version": "latest"}, ["CHART_VERSION='latest'", "exact version"]),
+    ({"chart_version": "^0.1"}, ["CHART_VERSION='^0.1'", "exact version"]),
+])
+def test_bad_input_is_one_line_naming_it(kwargs: dict[str, str], words: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        cfg.resolve(**kwargs)
+    message = str(caught.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_current_without_a_kubeconfig_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        cfg.resolve(cluster="current", kubeconfig=str(tmp_path / "missing"))
+
+
+def test_run_ids_differ_between_runs() -> None:
+    assert cfg.new_run_id() != cfg.new_run_id()

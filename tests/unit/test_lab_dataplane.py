@@ -1,0 +1,263 @@
+"""The data plane's pure helpers (which pods are engines or routers, what they serve, how the
+router selects engines) and the Prometheus target file it writes.
+
+The target-file test uses a fake API client (`FakeKube`) and stand-in processes, because unit
+tests run without an API server; everything else here is pure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vllm_stack_e2e import kube as k
+from vllm_stack_e2e.lab import paths as p
+from vllm_stack_e2e.lab.dataplane import (
+    DEFAULT_ENGINE_SELECTOR,
+    DataPlane,
+    Runtime,
+    container_argv,
+    is_engine,
+    is_router,
+    router_settings,
+    selector_matches,
+    served_model,
+)
+
+Obj = dict[str, Any]
+ENGINE_LABELS = {"app.kubernetes.io/component": "serving-engine", "environment": "test", "release": "test",
+                 "model": "llama3"}
+ROUTER_LABELS = {"environment": "router", "release": "router"}
+
+
+def pod_with(command: list[str] | None = None, args: list[str] | None = None, labels: dict[str, str] | None = None,
+             name: str = "p", namespace: str = "default", pod_ip: str = "10.244.0.5") -> Obj:
+    container: Obj = {"name": "c", "image": "vllm/vllm-openai:latest"}
+    if command is not None:
+        container["command"] = command
+    if args is not None:
+        container["args"] = args
+    return {"metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": labels or {}},
+            "spec": {"containers": [container, {"name": "sidecar", "command": ["ignored"]}]},
+            "status": {"phase": "Running", "podIP": pod_ip}}
+
+
+# ---- selectors and pod kinds ---------------------------------------------------------------------
+@pytest.mark.parametrize(("selector", "labels", "expected"), [
+    ("environment=test,release=test", ENGINE_LABELS, True),
+    ({"environment": "test", "release": "test"}, ENGINE_LABELS, True),
+    ("environment=test", ENGINE_LABELS, True),
+    ("environment=test,release=prod", ENGINE_LABELS, False),
+    ("environment=test,tier=gpu", ENGINE_LABELS, False),
+    ("environment=test", {}, False),
+    ("model=llama3,app.kubernetes.io/component=serving-engine", ENGINE_LABELS, True),
+    ("", ENGINE_LABELS, False),
+    ({}, ENGINE_LABELS, False),
+])
+def test_selector_matches(selector: str | dict[str, str], labels: dict[str, str], expected: bool) -> None:
+    assert selector_matches(selector, labels) is expected
+
+
+def test_empty_selector_selects_nothing_like_a_service_without_selector() -> None:
+    assert not selector_matches({}, {"anything": "x"})
+    assert not selector_matches("", {})
+
+
+def test_selector_with_spaces_after_commas() -> None:
+    assert selector_matches("environment=test, release=test", ENGINE_LABELS)
+
+
+def test_container_argv_is_command_then_args_of_the_first_container() -> None:
+    assert container_argv(pod_with(["vllm", "serve"], ["m", "--port", "8000"])) == ["vllm", "serve", "m", "--port", "8000"]
+    assert container_argv(pod_with(None, ["--host", "0.0.0.0"])) == ["--host", "0.0.0.0"]
+    assert container_argv(pod_with()) == []
+
+
+@pytest.mark.parametrize(("argv", "model"), [
+    (["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct"], "meta-llama/Llama-3.1-8B-Instruct"),
+    (["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"], "meta-llama/Llama-3.1-8B-Instruct"),
+    (["/opt/venv/bin/vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama3"], "llama3"),
+    (["vllm", "serve", "--served-model-name", "llama3", "--model", "meta-llama/Llama-3.1-8B-Instruct"], "llama3"),
+    (["vllm", "serve", "--model", "facebook/opt-125m", "--port", "8000"], "facebook/opt-125m"),
+    (["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "facebook/opt-125m"], "facebook/opt-125m"),
+    (["vllm", "serve"], None),
+    (["vllm", "serve", "--model"], None),
+    (["vllm", "serve", "m", "--served-model-name"], "m"),
+    ([], None),
+])
+def test_served_model(argv: list[str], model: str | None) -> None:
+    assert served_model(argv) == model
+
+
+def test_served_model_with_equals_form() -> None:
+    assert served_model(["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name=llama3"]) == "llama3"
+
+
+def test_engine_and_router_pods_are_told_apart_by_their_labels() -> None:
+    engine, router, other = pod_with(labels=ENGINE_LABELS), pod_with(labels=ROUTER_LABELS), pod_with(labels={"app": "x"})
+    assert is_engine(engine) and not is_router(engine)
+    assert is_router(router) and not is_engine(router)
+    assert not is_engine(other) and not is_router(other)
+    no_labels = pod_with()
+    no_labels["metadata"]["labels"] = None
+    assert not is_engine(no_labels) and not is_router(no_labels)
+
+
+# ---- router settings ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "expected"), [
+    ([], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
+    (["--host", "0.0.0.0", "--k8s-label-selector", "environment=prod,release=a"], ("environment=prod,release=a", "round-robin")),
+    (["--k8s-label-selector=environment=prod,release=a"], ("environment=prod,release=a", "round-robin")),
+    (["--routing-logic", "roundrobin"], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
+    (["--routing-logic=roundrobin"], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
+    (["--routing-logic", "session", "--session-key", "x-user-id"], (DEFAULT_ENGINE_SELECTOR, "least-loaded")),
+    (["--routing-logic=session"], (DEFAULT_ENGINE_SELECTOR, "least-loaded")),
+    (["--routing-logic", "least-loaded"], (DEFAULT_ENGINE_SELECTOR, "least-loaded")),
+    (["--routing-logic", "prefixaware"], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
+    (["--k8s-label-selector", "a=b", "--routing-logic=session"], ("a=b", "least-loaded")),
+])
+def test_router_settings(args: list[str], expected: tuple[str, str]) -> None:
+    assert router_settings(pod_with(["vllm-router"], args, labels=ROUTER_LABELS)) == expected
+
+
+def test_router_settings_with_a_trailing_flag_and_no_value() -> None:
+    assert router_settings(pod_with(None, ["--k8s-label-selector"]))[0] == ""
+
+
+# ---- Prometheus targets ------------------------------------------------------------------------------
+class FakeKube:
+    """Stands in for kube.Kube (no API server in unit tests): list() answers from a dict, and
+    records what was asked."""
+
+    def __init__(self, services: dict[str, list[Obj]]) -> None:
+        self.services = services
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[Obj]:
+        self.calls.append((api_version, kind, namespace))
+        assert (api_version, kind) == k.SERVICE, f"the target writer only lists Services, not {kind}"
+        return self.services.get(namespace or "", [])
+
+
+class StandIn:
+    """Stands in for a ManagedProcess: only alive() is used here."""
+
+    def __init__(self, alive: bool = True) -> None:
+        self.running = alive
+
+    def alive(self) -> bool:
+        return self.running
+
+
+HELM = {"app.kubernetes.io/managed-by": "Helm"}
+
+
+def service(name: str, labels: dict[str, str], selector: dict[str, str], port_names: list[str]) -> Obj:
+    return {"metadata": {"name": name, "labels": labels},
+            "spec": {"selector": selector, "ports": [{"name": n, "port": 80} for n in port_names]}}
+
+
+def plane_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, services: dict[str, list[Obj]],
+               pods: list[tuple[Obj, str, bool]]) -> DataPlane:
+    """A DataPlane without its constructor (which would connect to the lab's API server)."""
+    monkeypatch.setenv("VLLM_STACK_E2E_CACHE", str(tmp_path))
+    plane = object.__new__(DataPlane)
+    plane.lab = "vse-unit"
+    plane.paths = p.LabPaths("vse-unit")
+    plane.paths.ensure()
+    plane.kube = FakeKube(services)  # type: ignore[assignment]
+    plane._targets_written = None
+    plane.pods = {}
+    plane.runtimes = {}
+    for pod, kind, alive in pods:
+        meta = pod["metadata"]
+        plane.pods[meta["uid"]] = pod
+        plane.runtimes[meta["uid"]] = Runtime(uid=meta["uid"], kind=kind, namespace=meta["namespace"], pod=meta["name"],
+                                              address=p.pod_loopback(pod["status"]["podIP"]),
+                                              process=StandIn(alive))  # type: ignore[arg-type]
+    return plane
+
+
+def targets(plane: DataPlane) -> list[Obj]:
+    return json.loads(plane.paths.prometheus_targets.read_text())
+
+
+ENGINE_SVC = service("vllm-llama3-engine-service", {**HELM, "environment": "test", "release": "test"},
+                     {"environment": "test", "release": "test", "model": "llama3"},
+                     ["service-port", "zmq-port", "ucx-port"])
+ROUTER_SVC = service("vllm-router-service", {**HELM, "environment": "router", "release": "router"},
+                     ROUTER_LABELS, ["router-sport"])
+
+
+def test_targets_follow_the_service_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine0 = pod_with(labels=ENGINE_LABELS, name="vllm-llama3-0", pod_ip="10.244.0.7")
+    engine1 = pod_with(labels=ENGINE_LABELS, name="vllm-llama3-1", pod_ip="10.244.0.6")
+    router = pod_with(labels=ROUTER_LABELS, name="vllm-router-0", pod_ip="10.244.1.2")
+    plane = plane_with(tmp_path, monkeypatch, {"default": [ENGINE_SVC, ROUTER_SVC]},
+                       [(engine0, "engine", True), (engine1, "engine", True), (router, "router", True)])
+    plane._write_targets()
+    assert targets(plane) == [
+        {"targets": ["127.244.0.6:8000"],
+         "labels": {"job": "vllm-llama3-engine-service", "namespace": "default", "service": "vllm-llama3-engine-service",
+                    "pod": "vllm-llama3-1", "endpoint": "service-port", "container": "c", "instance": "10.244.0.6:8000"}},
+        {"targets": ["127.244.0.7:8000"],
+         "labels": {"job": "vllm-llama3-engine-service", "namespace": "default", "service": "vllm-llama3-engine-service",
+                    "pod": "vllm-llama3-0", "endpoint": "service-port", "container": "c", "instance": "10.244.0.7:8000"}},
+        {"targets": ["127.244.1.2:8000"],
+         "labels": {"job": "vllm-router-service", "namespace": "default", "service": "vllm-router-service",
+                    "pod": "vllm-router-0", "endpoint": "router-sport", "container": "c", "instance": "10.244.1.2:8000"}},
+    ]
+    assert plane.kube.calls == [("v1", "Service", "default")], "Services are listed once per namespace"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("svc", [
+    service("not-helm", {"environment": "test", "release": "test"}, {"environment": "test"}, ["service-port"]),
+    service("other-env", {**HELM, "environment": "prod", "release": "test"}, {"environment": "test"}, ["service-port"]),
+    service("other-port", {**HELM, "environment": "test", "release": "test"}, {"environment": "test"}, ["http"]),
+    service("other-pods", {**HELM, "environment": "test", "release": "test"}, {"model": "mistral"}, ["service-port"]),
+    service("no-selector", {**HELM, "environment": "test", "release": "test"}, {}, ["service-port"]),
+], ids=lambda svc: svc["metadata"]["name"])
+def test_services_the_monitor_would_not_scrape_give_no_target(svc: Obj, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    plane = plane_with(tmp_path, monkeypatch, {"default": [svc]},
+                       [(pod_with(labels=ENGINE_LABELS, name="vllm-llama3-0"), "engine", True)])
+    plane._write_targets()
+    assert targets(plane) == []
+
+
+def test_dead_processes_and_vanished_pods_give_no_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = pod_with(labels=ENGINE_LABELS, name="vllm-llama3-dead", pod_ip="10.244.0.8")
+    gone = pod_with(labels=ENGINE_LABELS, name="vllm-llama3-gone", pod_ip="10.244.0.9")
+    live = pod_with(labels=ENGINE_LABELS, name="vllm-llama3-live", pod_ip="10.244.0.10")
+    plane = plane_with(tmp_path, monkeypatch, {"default": [ENGINE_SVC]},
+                       [(dead, "engine", False), (gone, "engine", True), (live, "engine", True)])
+    del plane.pods[gone["metadata"]["uid"]]
+    plane._write_targets()
+    assert [t["labels"]["pod"] for t in targets(plane)] == ["vllm-llama3-live"]
+
+
+def test_services_are_matched_per_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = pod_with(labels=ENGINE_LABELS, name="engine-a", namespace="team-a", pod_ip="10.244.2.1")
+    b = pod_with(labels=ENGINE_LABELS, name="engine-b", namespace="team-b", pod_ip="10.244.2.2")
+    plane = plane_with(tmp_path, monkeypatch, {"team-a": [ENGINE_SVC], "team-b": []},
+                       [(a, "engine", True), (b, "engine", True)])
+    plane._write_targets()
+    assert [(t["labels"]["namespace"], t["labels"]["pod"]) for t in targets(plane)] == [("team-a", "engine-a")]
+    assert sorted(ns for _, _, ns in plane.kube.calls) == ["team-a", "team-b"]  # type: ignore[attr-defined]
+
+
+def test_the_file_is_rewritten_only_when_targets_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = pod_with(labels=ENGINE_LABELS, name="vllm-llama3-0")
+    plane = plane_with(tmp_path, monkeypatch, {"default": [ENGINE_SVC]}, [(engine, "engine", True)])
+    plane._write_targets()
+    first = targets(plane)
+    plane.paths.prometheus_targets.write_text("sentinel")
+    plane._write_targets()
+    assert plane.paths.prometheus_targets.read_text() == "sentinel", "unchanged targets must not be rewritten"
+
+    plane.runtimes[engine["metadata"]["uid"]].process.running = False  # type: ignore[attr-defined]
+    plane._write_targets()
+    assert first and targets(plane) == []
+    assert not plane.paths.prometheus_targets.with_suffix(".tmp").exists(), "written atomically via a temp file"
