@@ -54,6 +54,7 @@ class RunConfig:
     kubeconfig: Path | None = None
     chart: str | None = None  # override: a chart path or repo/name
     chart_version: str | None = None
+    extra_values: tuple[str, ...] = ()  # EXTRA_VALUES: overlays appended to every step-4 upgrade
 
     def __post_init__(self) -> None:
         if not self.namespace:
@@ -91,7 +92,8 @@ class RunConfig:
 def resolve(cluster: str | None = None, profile: str | None = None, keep: bool = False,
             kubeconfig: str | None = None, chart: str | None = None, chart_version: str | None = None,
             reports_dir: str | None = None) -> RunConfig:
-    """Options first, then environment (CLUSTER, PROFILE, KUBECONFIG, VLLM_CHART, CHART_VERSION)."""
+    """Options first, then environment (CLUSTER, PROFILE, KUBECONFIG, VLLM_CHART, CHART_VERSION,
+    EXTRA_VALUES — overlays appended to every step-4 upgrade, to try a fix or break a claim)."""
     cluster = (cluster or os.environ.get("CLUSTER") or "lab").strip()
     if cluster not in BACKENDS:
         raise ConfigError(f"unknown CLUSTER={cluster!r}: choose one of {', '.join(BACKENDS)} "
@@ -108,11 +110,16 @@ def resolve(cluster: str | None = None, profile: str | None = None, keep: bool =
         if not kube_path.is_file():
             raise ConfigError(f"kubeconfig {kube_path} does not exist: set KUBECONFIG to your cluster's kubeconfig "
                               "or use CLUSTER=lab")
-    version = chart_version or os.environ.get("CHART_VERSION")
+    version = chart_version or os.environ.get("CHART_VERSION") or None
     if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?", version):
         raise ConfigError(f"CHART_VERSION={version!r} is not an exact version like 0.1.12: pin one version")
+    extra = tuple(p.strip() for p in os.environ.get("EXTRA_VALUES", "").split(",") if p.strip())
+    for path in extra:
+        if not Path(path).is_file():
+            raise ConfigError(f"EXTRA_VALUES names {path}, which is not a file: give paths of values overlays")
     config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path,
-                       chart=chart or os.environ.get("VLLM_CHART"), chart_version=version)
+                       chart=chart or os.environ.get("VLLM_CHART"), chart_version=version,
+                       extra_values=tuple(str(Path(p).resolve()) for p in extra))
     if reports_dir or os.environ.get("REPORTS_DIR"):
         config.reports_dir = Path(reports_dir or os.environ["REPORTS_DIR"]).resolve()
     return config

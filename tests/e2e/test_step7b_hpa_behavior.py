@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from vllm_stack_e2e import kube as k
-from vllm_stack_e2e import values
 from vllm_stack_e2e.steps import scaling, upgrade
 from vllm_stack_e2e.steps.stack import Stack
 
@@ -56,9 +55,7 @@ def test_violations_detects_early_and_large_steps() -> None:
 @pytest.fixture(scope="module")
 def behavior_run(keda_enabled: Stack) -> Iterator[dict[str, Any]]:
     stack = keda_enabled
-    plan = stack.plan(4, scenario="hpa-behavior", extra=EXTRA)
-    expected = values.effective_keda([plan.base, *plan.overlays], chart=stack.chart.ref
-                                     if stack.chart.stand_in else values.STANDIN_CHART)[0]
+    expected = stack.expected("hpa-behavior", EXTRA)
     so = upgrade.reset(stack, "hpa-behavior", extra=EXTRA)
     maximum = int(so["spec"]["maxReplicaCount"])
     threshold = float(so["spec"]["triggers"][0]["metadata"]["threshold"])

@@ -222,11 +222,13 @@ class DataPlane:
         address = p.pod_loopback(pod["status"]["podIP"])
         log.info("started %s for %s/%s on %s:%d: %s", kind, meta["namespace"], meta["name"], address,
                  ENGINE_PORT, shlex.join(argv))
-        self.kube.apply(manifests.pod_logs(self.lab, meta["namespace"], meta["name"], container, str(cri_log)))
-        self.kube.apply(manifests.port_forward(self.lab, meta["namespace"], meta["name"],
-                                               [(ENGINE_PORT, address, ENGINE_PORT)]))
-        return Runtime(uid=meta["uid"], kind=kind, namespace=meta["namespace"], pod=meta["name"],
-                       address=address, process=process)
+        runtime = Runtime(uid=meta["uid"], kind=kind, namespace=meta["namespace"], pod=meta["name"],
+                          address=address, process=process)
+        self._guard(f"logs/port-forward of {meta['name']}", self.kube.apply_all, [
+            manifests.pod_logs(self.lab, meta["namespace"], meta["name"], container, str(cri_log)),
+            manifests.port_forward(self.lab, meta["namespace"], meta["name"], [(ENGINE_PORT, address, ENGINE_PORT)]),
+        ])
+        return runtime
 
     def _start_engine(self, pod: k.Obj) -> Runtime | None:
         argv = container_argv(pod)
@@ -253,7 +255,8 @@ class DataPlane:
     def _stop(self, runtime: Runtime) -> None:
         runtime.process.stop()
         for kind in ("Logs", "PortForward"):
-            self.kube.delete("kwok.x-k8s.io/v1alpha1", kind, runtime.pod, runtime.namespace)
+            self._guard(f"delete {kind} {runtime.pod}", self.kube.delete, "kwok.x-k8s.io/v1alpha1", kind,
+                        runtime.pod, runtime.namespace)
         log.info("stopped %s for %s/%s", runtime.kind, runtime.namespace, runtime.pod)
 
     # ---- reconciling ----------------------------------------------------------------
@@ -297,43 +300,76 @@ class DataPlane:
             return False
 
     def reconcile(self) -> None:
+        """Bring the local processes in line with the pods. Each pod is its own unit of work:
+        one that fails (e.g. its namespace is terminating) never stops the others."""
         wanted: dict[str, k.Obj] = {}
         for uid, pod in self.pods.items():
             if (is_engine(pod) or is_router(pod)) and self._runnable(pod):
                 wanted[uid] = pod
         for uid in list(self.runtimes):
             if uid not in wanted:
-                self._stop(self.runtimes.pop(uid))
+                self._guard(f"stop {self.runtimes[uid].pod}", self._stop, self.runtimes.pop(uid))
+        self._stop_orphans(wanted)
         models_by_ns: dict[str, tuple[str, ...]] = {}
         for uid, pod in wanted.items():
-            ns = pod["metadata"]["namespace"]
-            runtime = self.runtimes.get(uid)
-            if is_router(pod):
-                models = models_by_ns.setdefault(ns, self._models(ns))
-                if runtime is not None and runtime.models != models:
-                    self._stop(self.runtimes.pop(uid))  # the gateway learns models at start
-                    runtime = None
-                if runtime is None:
-                    self.runtimes[uid] = self._start_router(pod, models)
-            elif runtime is None:
-                started = self._start_engine(pod)
-                if started:
-                    self.runtimes[uid] = started
-        for uid, runtime in self.runtimes.items():
-            if runtime.kind != "engine":
-                continue
-            alive = runtime.process.alive()
-            if not alive:
-                log.warning("engine for %s/%s exited; restarting (log %s)", runtime.namespace, runtime.pod,
-                            runtime.process.spec.log)
-                runtime.process.stop()  # whatever is left of its group still holds the port
-                runtime.process.start()
-            healthy = alive and self._healthy(runtime)
-            if healthy != runtime.ready:
-                self._mark_ready(runtime, self.pods[uid], healthy)
-        self._sync_gateways()
-        self._sync_faces()
-        self._write_targets()
+            self._guard(f"start {pod['metadata']['name']}", self._ensure_runtime, uid, pod, models_by_ns)
+        for uid, runtime in list(self.runtimes.items()):
+            if runtime.kind == "engine" and uid in self.pods:
+                self._guard(f"check {runtime.pod}", self._check_engine, uid, runtime)
+        self._guard("gateways", self._sync_gateways)
+        self._guard("port-forwards", self._sync_faces)
+        self._guard("prometheus targets", self._write_targets)
+
+    def _guard(self, what: str, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except (ApiException, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+            log.warning("%s failed (%s: %s); will retry", what, type(exc).__name__, str(exc).splitlines()[0][:200])
+
+    def _ensure_runtime(self, uid: str, pod: k.Obj, models_by_ns: dict[str, tuple[str, ...]]) -> None:
+        ns = pod["metadata"]["namespace"]
+        runtime = self.runtimes.get(uid)
+        if is_router(pod):
+            models = models_by_ns.setdefault(ns, self._models(ns))
+            if runtime is not None and runtime.models != models:
+                self._stop(self.runtimes.pop(uid))  # the gateway learns models at start
+                runtime = None
+            if runtime is None:
+                self._free_address(pod)
+                self.runtimes[uid] = self._start_router(pod, models)
+        elif runtime is None:
+            self._free_address(pod)
+            started = self._start_engine(pod)
+            if started:
+                self.runtimes[uid] = started
+
+    def _free_address(self, pod: k.Obj) -> None:
+        """KWOK reuses a deleted pod's IP at once: stop whatever still listens on its twin."""
+        address = p.pod_loopback(pod["status"]["podIP"])
+        for uid, runtime in list(self.runtimes.items()):
+            if runtime.address == address and uid != pod["metadata"]["uid"]:
+                self._stop(self.runtimes.pop(uid))
+
+    def _stop_orphans(self, wanted: dict[str, k.Obj]) -> None:
+        """Processes with a PID file but no runtime (a failed start, a restarted supervisor)."""
+        known = {r.process.pidfile for r in self.runtimes.values()}
+        names = {f"pod-{pod['metadata']['namespace']}-{pod['metadata']['name']}" for pod in wanted.values()}
+        for pidfile in self.paths.pids.glob("pod-*.json") if self.paths.pids.exists() else []:
+            if pidfile not in known and pidfile.stem not in names:
+                orphan = ManagedProcess.from_pidfile(pidfile)
+                log.info("stopping orphaned %s", orphan.spec.name)
+                orphan.stop()
+
+    def _check_engine(self, uid: str, runtime: Runtime) -> None:
+        alive = runtime.process.alive()
+        if not alive:
+            log.warning("engine for %s/%s exited; restarting (log %s)", runtime.namespace, runtime.pod,
+                        runtime.process.spec.log)
+            runtime.process.stop()  # whatever is left of its group still holds the port
+            runtime.process.start()
+        healthy = alive and self._healthy(runtime)
+        if healthy != runtime.ready:
+            self._mark_ready(runtime, self.pods[uid], healthy)
 
     def _sync_gateways(self) -> None:
         for runtime in self.runtimes.values():

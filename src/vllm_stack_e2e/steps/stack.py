@@ -73,6 +73,18 @@ class Stack:
         (self.config.run_dir / "created.json").write_text(json.dumps([c.__dict__ for c in self.ledger], indent=1))
 
     # ---- values -------------------------------------------------------------------------
+    def expected(self, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.KedaSettings:
+        """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes)
+        describe — without the user's EXTRA_VALUES: what the claims are checked against."""
+        variant = values.VALUES_DIR / f"variant-{self.config.profile}-{scenario}.yaml"
+        if scenario and variant.exists():
+            extra = (variant.name, *extra)
+        backend_overlays = self.backend.overlays()
+        files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
+                                   scenario, extra)
+        chart = self.chart.ref if self.chart.stand_in else values.STANDIN_CHART
+        return values.effective_keda(files, chart=chart)[0]
+
     def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
         """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
         the backend's and the scenario's overlays, the profile's variant of the scenario
@@ -80,6 +92,8 @@ class Stack:
         variant = values.VALUES_DIR / f"variant-{self.config.profile}-{scenario}.yaml"
         if scenario and variant.exists():
             extra = (variant.name, *extra)
+        if step == 4:
+            extra = (*extra, *self.config.extra_values)
         backend_overlays = self.backend.overlays()
         plan = values.plan_for(step, profile=self.config.profile,
                                backend=backend_overlays[0] if backend_overlays else None,
