@@ -14,15 +14,25 @@ import threading
 import time
 
 from vllm_stack_e2e.lab.lab import Lab
-from vllm_stack_e2e.lab.processes import ManagedProcess, _rss
+from vllm_stack_e2e.lab.processes import ManagedProcess, _descendants, _rss
 
 
 def snapshot(lab: Lab) -> dict[str, int]:
+    """RSS by component; every PID counted once (engines are the data plane's children, so
+    the pod processes are attributed first and the data plane gets only what is left)."""
     rows = {name: _rss(pid) for name, pid in lab.cluster.kwok_pids().items() if pid}
-    for pidfile in sorted(lab.paths.pids.glob("*.json")) if lab.paths.pids.exists() else []:
+    seen: set[int] = set()
+    pidfiles = sorted(lab.paths.pids.glob("*.json"), key=lambda f: not f.name.startswith("pod-")) \
+        if lab.paths.pids.exists() else []
+    for pidfile in pidfiles:
         proc = ManagedProcess.from_pidfile(pidfile)
+        pid = proc.pid
+        if pid is None:
+            continue
         name = "engines+gateways" if proc.spec.name.startswith("pod-") else proc.spec.name
-        rows[name] = rows.get(name, 0) + proc.rss_bytes()
+        tree = ({pid} | _descendants(pid)) - seen
+        seen |= tree
+        rows[name] = rows.get(name, 0) + sum(_rss(p) for p in tree)
     return rows
 
 

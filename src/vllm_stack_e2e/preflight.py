@@ -17,7 +17,7 @@ from pathlib import Path
 from . import config as cfg
 from . import tools, values
 from .errors import ConfigError, HarnessError, ProvisionError
-from .prom import Prometheus
+from .prom import Prometheus, colon_names
 from .values import Finding
 
 # KEDA minor → the Kubernetes minors it supports (reference.md §4).
@@ -157,10 +157,17 @@ def check_trigger_metrics(prom: Prometheus, settings: Iterable[values.KedaSettin
     for so in settings:
         for index, trigger in enumerate(so.triggers):
             query = trigger.query or ""
-            explanation = prom.explain(query)
-            if explanation:
-                findings.append(Finding("error", f"ScaledObject {so.name} trigger {index}: {explanation}",
-                                        "query the stored form, or use a Prometheus 3.x (UTF-8 names)"))
+            for name in colon_names(query):
+                form = prom.name_form(name)
+                if form.colons and not form.underscores:
+                    continue
+                if form.underscores or form.colons:
+                    findings.append(Finding("error", f"ScaledObject {so.name} trigger {index}: {form.explanation}",
+                                            "query the stored form, or use a Prometheus 3.x (UTF-8 names)",
+                                            defect=5))
+                else:
+                    findings.append(Finding("info", f"ScaledObject {so.name} trigger {index}: Prometheus has no "
+                                            f"{name} series yet", "checked again once the engines are scraped"))
             for name, matchers in re.findall(r"(vllm:[a-z_]+)\s*\{([^}]*)\}", query):
                 for label, _op, _value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', matchers):
                     if prom.series(f'{name}{{{label}=~".+"}}') == [] and prom.series(name):
@@ -218,7 +225,14 @@ def main(argv: list[str] | None = None) -> int:
             lab_backend.lab.preflight()
             if lab_backend.manager.ready():
                 backend = lab_backend  # a running lab is checked like any cluster; none is started
-        report = run(config, backend)
+        if backend is not None and backend.kube.get("v1", "Service", "prometheus-operated", "monitoring"):
+            from . import kube as k
+
+            with k.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated",
+                                9090) as port:
+                report = run(config, backend, Prometheus(f"http://127.0.0.1:{port}"))
+        else:
+            report = run(config, backend)
     except HarnessError as exc:
         print(f"preflight error: {exc}", file=sys.stderr)
         return 2

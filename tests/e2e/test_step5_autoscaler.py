@@ -72,3 +72,21 @@ def test_hpa_targets_queue_length(hpa: dict[str, Any]) -> None:
 def test_hpa_metric_reading_is_zero_at_idle(hpa: dict[str, Any]) -> None:
     current = hpa["status"]["currentMetrics"][0]["external"]["current"]
     assert current.get("averageValue") == "0", current
+
+
+def test_trigger_queries_name_metrics_prometheus_stores(keda_enabled: Stack, scaledobject: dict[str, Any]) -> None:
+    """Preflight, once Prometheus holds the engine's metrics: each trigger query names the metric
+    in the form this Prometheus stores (colons on 3.x, underscores on 2.x — reference.md §5) and
+    selects labels the series carry (reference.md §2 defect 2)."""
+    from vllm_stack_e2e import preflight, values
+
+    prom = keda_enabled.prometheus()
+    prom.wait_for_value(f'count(vllm:num_requests_waiting{{namespace="{keda_enabled.namespace}"}}) or '
+                        f'count(vllm_num_requests_waiting{{namespace="{keda_enabled.namespace}"}})',
+                        lambda v: (v or 0) >= 1, 90, "engine metrics stored in Prometheus")
+    findings = preflight.check_trigger_metrics(prom, values.scaledobjects_from_manifest([scaledobject]))
+    if keda_enabled.preflight is not None:
+        keda_enabled.preflight.extend(findings)
+    for line in findings:
+        keda_enabled.echo(f"preflight {line}")
+    assert not [f for f in findings if f.severity == "error"], [str(f) for f in findings]

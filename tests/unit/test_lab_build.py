@@ -206,3 +206,29 @@ def test_build_without_go_says_what_to_install(empty_cache: Path, monkeypatch: p
     with pytest.raises(ProvisionError, match="`go` command is not on PATH"):
         build.ensure("etcd", echo=lambda _m: None)
     assert not (empty_cache / "build").exists(), "nothing is prepared before the missing tool is reported"
+
+
+def _fake_binary(folder: Path, name: str, prints: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\necho '{prints}'\n")
+    path.chmod(0o755)
+
+
+def test_binaries_on_path_at_the_pinned_version_are_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllm_stack_e2e.lab import build
+
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        _fake_binary(tmp_path, name, f"Kubernetes v{build.KUBERNETES_VERSION}")
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    found = build._on_path(build.COMPONENTS["kubernetes"])
+    assert found == {name: tmp_path / name for name in build.COMPONENTS["kubernetes"].binaries}
+
+
+def test_binaries_on_path_at_another_version_are_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllm_stack_e2e.lab import build
+
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        _fake_binary(tmp_path, name, "Kubernetes v1.31.0")
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert build._on_path(build.COMPONENTS["kubernetes"]) is None
+    assert build._on_path(build.COMPONENTS["keda"]) is None  # no version flag: never taken from PATH

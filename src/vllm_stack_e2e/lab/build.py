@@ -218,6 +218,36 @@ def _override(component: Component) -> dict[str, Path] | None:
     return None
 
 
+# How each component's binaries say their version: (argv suffix, text that must appear).
+_VERSION_PROBES: dict[str, tuple[list[str], str]] = {
+    "kubernetes": (["--version"], f"Kubernetes v{KUBERNETES_VERSION}"),
+    "etcd": (["--version"], f"etcd Version: {ETCD_VERSION}"),
+    "kwok": (["--version"], f"v{KWOK_VERSION}"),
+    "prometheus": (["--version"], f"version {_prometheus_release(PROMETHEUS_MODULE_VERSION)}"),
+}
+
+
+def _on_path(component: Component) -> dict[str, Path] | None:
+    """The component's binaries from PATH, when every one is there at the pinned version
+    (KEDA's binaries print no version: they come from LAB_BIN_DIR or the build)."""
+    probe = _VERSION_PROBES.get(component.name)
+    if probe is None:
+        return None
+    found: dict[str, Path] = {}
+    for binary in component.binaries:
+        path = shutil.which(binary)
+        if path is None:
+            return None
+        try:
+            out = subprocess.run([path, *probe[0]], capture_output=True, text=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if probe[1] not in out.stdout + out.stderr:
+            return None
+        found[binary] = Path(path)
+    return found
+
+
 def is_built(name: str) -> bool:
     component = COMPONENTS[name]
     return _override(component) is not None or (bin_dir(component) / ".complete").exists()
@@ -233,7 +263,7 @@ def ensure(name: str, *, echo=print) -> dict[str, Path]:
     paths = {b: out / b for b in component.binaries}
     if (out / ".complete").exists() and all(p.exists() for p in paths.values()):
         return paths
-    return _build(component, echo=echo)
+    return _on_path(component) or _build(component, echo=echo)
 
 
 def _build(component: Component, *, echo=print) -> dict[str, Path]:

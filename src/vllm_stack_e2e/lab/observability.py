@@ -7,6 +7,7 @@ observability install's ServiceMonitor selects Services.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,11 @@ class LabObservability:
         self.prometheus(prometheus_binary()).start()
 
     def down(self) -> None:
+        """Uninstall: stop Prometheus and remove its data, as an uninstall of the observability
+        stack does (a restarted Prometheus would otherwise serve the old engines' last samples,
+        unmarked as stale, for five minutes)."""
         self.stop_prometheus()
+        shutil.rmtree(self.paths.prometheus_data, ignore_errors=True)
         kube = self.cluster.kube
         if kube.delete(*k.NAMESPACE, NAMESPACE):
             kube.wait_gone(*k.NAMESPACE, NAMESPACE, None, budget=120)

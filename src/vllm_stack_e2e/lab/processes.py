@@ -151,9 +151,12 @@ class ManagedProcess:
             if not self._wait_exit(pid, timeout):
                 self._signal(pid, signal.SIGKILL)
                 self._wait_exit(pid, 5.0)
-        if group is not None and self._group_is_ours(group):
+        if group is not None and self._group_is_ours(group) and _group_members(group):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGKILL)
+            retryer = Retrying(stop=stop_after_delay(5), wait=wait_fixed(0.05),
+                               retry=retry_if_result(bool), retry_error_callback=lambda _state: None)
+            retryer(_group_members, group)
         if self._popen is not None:
             try:
                 self._popen.wait(timeout=1)
@@ -194,6 +197,21 @@ class ManagedProcess:
             return "\n".join(self.spec.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 def _rss(pid: int) -> int:
