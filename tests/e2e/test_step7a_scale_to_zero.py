@@ -62,6 +62,9 @@ def test_first_request_from_zero_gets_503_then_succeeds(scale_to_zero: dict[str,
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
                         lambda d: _replicas(d) == 0 and k.ready_replicas(d) == 0, _idle_budget(scale_to_zero),
                         "engine Deployment at 0 replicas before the cold start")
+    # Zero means no engine pod at all: the Deployment says 0 while its last pod still terminates.
+    stack.kube.wait_for_list(*k.POD, stack.namespace, vllm_step.engine_selector(stack), lambda pods: not pods, 120,
+                             "the last engine pod gone before the cold start")
     budget = scale_to_zero["polling"] * 2 + stack.config.profile_settings.hpa_sync_seconds \
         + stack.config.profile_settings.engine_ready_seconds + RATE_WINDOW
     scale_to_zero["timeline"].event("cold-start request")

@@ -306,6 +306,9 @@ class DataPlane:
         for uid, pod in self.pods.items():
             if (is_engine(pod) or is_router(pod)) and self._runnable(pod):
                 wanted[uid] = pod
+        if any(uid not in wanted for uid in self.runtimes):
+            # Like the router's pod watch: a leaving engine is out of rotation before it stops.
+            self._guard("gateways", self._sync_gateways)
         for uid in list(self.runtimes):
             if uid not in wanted:
                 self._guard(f"stop {self.runtimes[uid].pod}", self._stop, self.runtimes.pop(uid))
@@ -380,7 +383,7 @@ class DataPlane:
             for uid, engine in self.runtimes.items():
                 pod = self.pods.get(uid)
                 if (engine.kind == "engine" and engine.ready and engine.namespace == runtime.namespace and pod
-                        and selector_matches(selector, _labels(pod))):
+                        and self._runnable(pod) and selector_matches(selector, _labels(pod))):
                     desired[f"http://{engine.address}:{ENGINE_PORT}"] = served_model(container_argv(pod))
             base = f"http://{runtime.address}:{ROUTER_PORT}/admin/engines"
             try:
