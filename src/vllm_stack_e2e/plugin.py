@@ -7,6 +7,7 @@ Loaded by the root conftest.py and by the `pytest11` entry point (same name, loa
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -76,13 +77,16 @@ def _sigterm(_signum: int, _frame: Any) -> None:
 
 
 def _echo(config: pytest.Config) -> Any:
+    """Live `[vse]` lines on the terminal, past pytest's output capture (so CI logs show them)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
 
     def echo(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(f"[vse] {line}")
-        else:
+        if reporter is None:
             print(f"[vse] {line}")
+            return
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            reporter.write_line(f"[vse] {line}")
 
     return echo
 
@@ -220,10 +224,12 @@ def _wait_progress(pytestconfig: pytest.Config) -> None:
     def observe(description: str, seen: str, elapsed: float, budget: float) -> None:
         line = f"waiting for {description}: {seen}, {elapsed:.0f} s of {budget:.0f} s"
         if tty and reporter is not None:
-            if last.get("") != description:  # a new wait starts on its own line
-                reporter.ensure_newline()
-                last[""] = description
-            reporter.rewrite(f"[vse] {line}"[: reporter._tw.fullwidth - 1], erase=True)
+            capman = pytestconfig.pluginmanager.get_plugin("capturemanager")
+            with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+                if last.get("") != description:  # a new wait starts on its own line
+                    reporter.ensure_newline()
+                    last[""] = description
+                reporter.rewrite(f"[vse] {line}"[: reporter._tw.fullwidth - 1], erase=True)
             return
         if last.get(description) != seen:
             last[description] = seen

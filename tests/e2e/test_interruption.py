@@ -41,7 +41,9 @@ class Run:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", module, "-q", "-s", "-p", "no:cacheprovider",
              "--reports-dir", str(reports)],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # A run started in the background inherits SIGINT ignored; a user's run has Ctrl-C.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -76,12 +78,15 @@ class Run:
 
 
 @pytest.fixture
-def interrupted(request: pytest.FixtureRequest, backend: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def interrupted(request: pytest.FixtureRequest, backend: Any,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Run the phase's module, interrupt it in that phase, return what it printed."""
     module, marker = PHASES[request.param]
     before = {"keda": backend.kube.get(*k.APISERVICE, "v1beta1.external.metrics.k8s.io") is not None,
               "monitoring": backend.kube.get(*k.NAMESPACE, "monitoring") is not None}
-    run = Run(module, tmp_path / "reports")
+    # tmp_path_factory, not tmp_path: pytest's tmp_path teardown fails when a run is itself
+    # interrupted (SIGTERM) during this fixture's setup.
+    run = Run(module, tmp_path_factory.mktemp(f"interrupt-{request.param}") / "reports")
     try:
         header = run.wait_for_line(r"vllm-stack-e2e run \S+", 120)
         run.wait_for_line(marker, 300)

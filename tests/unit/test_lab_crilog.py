@@ -11,23 +11,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from _waits import wait_for
 
 from vllm_stack_e2e.lab.crilog import cri_line
 
-T = TypeVar("T")
 CRI = re.compile(r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (?P<stream>stdout|stderr) F (?P<text>.*)")
 
 
-def wait_for(description: str, probe: Callable[[], T], budget: float = 10.0) -> T:
-    try:
-        return Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.05),
-                        retry=retry_if_result(lambda value: not value))(probe)
-    except RetryError as exc:
-        pytest.fail(f"{description}: not true after {budget}s; last seen {exc.last_attempt.result()!r}")
 
 
 def crilog(out: Path, *command: str) -> list[str]:

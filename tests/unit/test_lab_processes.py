@@ -10,26 +10,18 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from _waits import wait_for
 
 from vllm_stack_e2e.errors import LabError
 from vllm_stack_e2e.lab.processes import ManagedProcess, ProcessSpec
 
-T = TypeVar("T")
 PAUSE = [sys.executable, "-c", "import signal; signal.pause()"]
 # A leader that starts a grandchild (in its process group) and writes the grandchild's PID.
 WITH_GRANDCHILD = "sleep 300 & echo $! > {gc}; wait"
 
 
-def wait_for(description: str, probe: Callable[[], T], budget: float = 10.0) -> T:
-    try:
-        return Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.05),
-                        retry=retry_if_result(lambda value: not value))(probe)
-    except RetryError as exc:
-        pytest.fail(f"{description}: not true after {budget}s; last seen {exc.last_attempt.result()!r}")
 
 
 def gone(pid: int) -> bool:
