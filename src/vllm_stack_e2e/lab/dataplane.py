@@ -322,6 +322,14 @@ class DataPlane:
         self._guard("gateways", self._sync_gateways)
         self._guard("port-forwards", self._sync_faces)
         self._guard("prometheus targets", self._write_targets)
+        if self.paths.keda_certs.exists():  # the kubelet's job for KEDA's pods: keep its secret volume in sync
+            self._guard("KEDA certificates", self._sync_keda_certs)
+
+    def _sync_keda_certs(self) -> None:
+        from .keda import project_cert_secret
+
+        if project_cert_secret(self.kube, self.paths.keda_certs):
+            log.info("KEDA certificate secret changed: projected into %s", self.paths.keda_certs)
 
     def _guard(self, what: str, fn: Any, *args: Any) -> None:
         try:

@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
+from tenacity import Retrying, stop_after_delay, wait_fixed
+
 from .. import kube as k
 from ..errors import LabError
 from . import build, hosts, manifests
@@ -178,6 +180,14 @@ class LabKeda:
         try:
             kube.wait_for(*k.APISERVICE, APISERVICE, None, lambda o: k.condition_is(o, "Available"), remaining,
                           f"APIService {APISERVICE} Available")
+            # KEDA's cert rotation may issue the secret twice at first start: keep projecting it
+            # (the adapter reloads its certificate files) until the metrics API really answers.
+            retryer = Retrying(stop=stop_after_delay(max(10.0, budget - (time.monotonic() - started))),
+                               wait=wait_fixed(0.5), reraise=True)
+            for attempt in retryer:
+                with attempt:
+                    project_cert_secret(kube, self.paths.keda_certs)
+                    kube.raw("/apis/external.metrics.k8s.io/v1beta1")
         except Exception as exc:
             tails = "; ".join(f"{proc.spec.name}: {proc.log_tail(3)!r}" for proc in (operator, adapter, relay)
                               if not proc.alive())
@@ -199,11 +209,7 @@ class LabKeda:
                                f"KEDA operator issues Secret {NAMESPACE}/{CERT_SECRET}",
                                hint=f"see {operator.spec.log}")
         assert secret is not None
-        self.paths.keda_certs.mkdir(parents=True, exist_ok=True)
-        for key, value in secret["data"].items():
-            target = self.paths.keda_certs / key
-            target.write_bytes(base64.b64decode(value))
-            target.chmod(0o600)
+        project_cert_secret(kube, self.paths.keda_certs, secret)
 
     def down(self) -> None:
         """Uninstall KEDA from the lab: processes, in-cluster objects, CRDs, namespace."""
@@ -223,6 +229,26 @@ class LabKeda:
 
     def processes(self) -> dict[str, ManagedProcess]:
         return {name: self._process(name) for name in PROCESSES}
+
+
+def project_cert_secret(kube: k.Kube, folder: Path, secret: k.Obj | None = None) -> bool:
+    """Write Secret keda/kedaorg-certs into `folder` as a kubelet keeps a secret volume in sync;
+    True when a file changed."""
+    secret = secret or kube.get("v1", "Secret", CERT_SECRET, NAMESPACE)
+    if not secret or not secret.get("data"):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    changed = False
+    for key, value in secret["data"].items():
+        content = base64.b64decode(value)
+        target = folder / key
+        if not target.exists() or target.read_bytes() != content:
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(content)
+            tmp.chmod(0o600)
+            tmp.replace(target)
+            changed = True
+    return changed
 
 
 def _python() -> str:
