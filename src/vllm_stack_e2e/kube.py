@@ -333,6 +333,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class PodNotRunning(OSError):
+    """kubectl port-forward found no Running pod behind its target (yet)."""
+
+
 class PortForward:
     """`kubectl port-forward -n NS TARGET LOCAL:REMOTE` on 127.0.0.1, as the tutorial does.
 
@@ -348,12 +352,18 @@ class PortForward:
         self._proc: subprocess.Popen[str] | None = None
 
     def open(self, budget: float = 30.0) -> "PortForward":
-        self._proc = subprocess.Popen(self._cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      start_new_session=True)
+        """Start kubectl and wait until it listens. kubectl exits at once when the target's pod
+        is not Running yet (just created, or a restarted scheduler has not placed it); that is
+        retried within the budget, any other exit is not."""
+        self._launch()
 
         def listening() -> None:
             if self._proc is not None and self._proc.poll() is not None:
-                raise HarnessError(self._proc.stderr.read() if self._proc.stderr else "exited")
+                message = self._proc.stderr.read() if self._proc.stderr else "exited"
+                if "pod is not running" in message or "not found" in message:
+                    self._launch()
+                    raise PodNotRunning(message)
+                raise HarnessError(message)
             with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                 pass
 
@@ -369,6 +379,10 @@ class PortForward:
                 f"listen within {budget:.0f}s: {str(exc).strip()[-300:]} — check that {self.target} has a Running pod"
             ) from exc
         return self
+
+    def _launch(self) -> None:
+        self._proc = subprocess.Popen(self._cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      start_new_session=True)
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

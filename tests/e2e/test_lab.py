@@ -17,6 +17,7 @@ from vllm_stack_e2e import kube as k
 from vllm_stack_e2e import load, tools
 from vllm_stack_e2e.backends.lab import LabBackend
 from vllm_stack_e2e.lab.manifests import LAB_LABEL
+from vllm_stack_e2e.lab.processes import ManagedProcess
 from vllm_stack_e2e.prom import Prometheus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
@@ -161,3 +162,32 @@ def test_scales_up_to_three_under_load_and_back_to_one(smoke: dict[str, Any]) ->
     assert _replicas(down) == 1
     print(f"smoke: 1→3 replicas {scaled_up_after:.0f}s after load started; back to 1 "
           f"{time.monotonic() - started - scaled_up_after:.0f}s after it stopped")
+
+
+def test_installed_components_come_back_after_their_processes_die(smoke: dict[str, Any], backend: Any) -> None:
+    """Prometheus or KEDA dying under a running cluster (a crash, an OOM kill) must not leave
+    them marked installed and absent: the next session's start brings them back. A marker
+    without its process once made every tutorial test of a CI run fail with Prometheus
+    unreachable."""
+    lab = backend.lab
+    for pidfile in [lab.paths.pidfile("prometheus"), *(lab.paths.pidfile(name) for name in lab.keda.processes())]:
+        ManagedProcess.from_pidfile(pidfile).stop()
+    assert lab.observability.installed() and lab.keda.installed()
+    assert not lab.observability.running() and not lab.keda.running()
+
+    lab.up(["cluster"])  # what the next session's backend.start() does with a lab it finds running
+
+    assert lab.observability.running(), lab.status()
+    assert lab.keda.running(), lab.status()
+    kube, ns = smoke["kube"], smoke["ns"]
+    kube.wait_for(*k.APISERVICE, "v1beta1.external.metrics.k8s.io", None, lambda o: k.condition_is(o, "Available"),
+                  60, "APIService v1beta1.external.metrics.k8s.io Available again")
+    with k.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as port:
+        prom = Prometheus(f"http://127.0.0.1:{port}")
+        try:
+            prom.wait_for_value(f'count(vllm:num_requests_waiting{{namespace="{ns}"}})', lambda v: (v or 0) >= 1,
+                                60, "the restarted Prometheus scrapes the smoke engine")
+        finally:
+            prom.close()
+    kube.wait_for(*k.SCALEDOBJECT, "smoke-scaledobject", ns, lambda o: k.condition_is(o, "Ready"), 60,
+                  "ScaledObject smoke-scaledobject Ready with the restarted KEDA")

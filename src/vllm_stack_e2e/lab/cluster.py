@@ -7,6 +7,7 @@ observability (Prometheus), KEDA, and the data plane that plays the engines and 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -26,6 +27,8 @@ from .processes import ManagedProcess, _pid_alive
 Echo = Callable[[str], None]
 GPU_NODES = int(os.environ.get("LAB_GPU_NODES", "3"))
 GPUS_PER_NODE = int(os.environ.get("LAB_GPUS_PER_NODE", "2"))
+# Control-plane components that elect a leader (a restart waits for their old leases to lapse).
+LEADERS = ("kube-scheduler", "kube-controller-manager")
 
 
 def _kwokctl_config() -> list[dict]:
@@ -88,6 +91,10 @@ class LabCluster:
     def exists(self) -> bool:
         return (self.paths.kwok_workdir / "clusters" / self.name / "kwok.yaml").exists()
 
+    def stopped(self) -> bool:
+        """The cluster exists on disk but not one of its control-plane processes runs."""
+        return self.exists() and not any(self.kwok_pids().values())
+
     def healthy(self) -> bool:
         pids = self.kwok_pids()
         return bool(pids) and all(pids.values())
@@ -100,7 +107,10 @@ class LabCluster:
             self.echo(f"lab {self.name}: control plane already running")
         elif self.exists():
             self.echo(f"lab {self.name}: restarting stopped control-plane components")
+            restarted = datetime.datetime.now(datetime.timezone.utc)
             self._kwokctl("start", "cluster", "--wait", "2m")
+            self._kube = None
+            self._wait_for_leaders(restarted)
         else:
             bins = {**build.ensure("kubernetes"), **build.ensure("etcd"), **build.ensure("kwok")}
             self.paths.kwokctl_config.write_text(yaml.safe_dump_all(_kwokctl_config()))
@@ -133,6 +143,25 @@ class LabCluster:
             "v1", "Node", None, f"{manifests.LAB_LABEL}={self.name}",
             lambda items: names <= {n["metadata"]["name"] for n in items if k.condition_is(n, "Ready")},
             budget=60, description=f"lab {self.name}: {len(names)} nodes Ready")
+
+    def _wait_for_leaders(self, since: datetime.datetime, budget: float = 60) -> None:
+        """After a restart the scheduler and controller-manager find their old instances'
+        leases in etcd and wait for them to expire (15 s) before they schedule pods or run the
+        HPA controller; wait until both have renewed their lease since `since`."""
+        for component in LEADERS:
+            def renewed(lease: k.Obj | None) -> bool:
+                stamp = ((lease or {}).get("spec") or {}).get("renewTime")
+                return bool(stamp) and datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= since
+            self.kube.wait_for("coordination.k8s.io/v1", "Lease", component, "kube-system", renewed, budget,
+                               f"lab {self.name}: restarted {component} holds its leader lease")
+
+    def stop(self) -> None:
+        """Stop every process of the lab and keep its state (etcd data, markers), as a machine
+        shutdown does; `up()` brings it back."""
+        for pidfile in sorted(self.paths.pids.glob("*.json")) if self.paths.pids.exists() else []:
+            ManagedProcess.from_pidfile(pidfile).stop()
+        if self.exists():
+            self._kwokctl("stop", "cluster")
 
     def down(self) -> None:
         """Stop every process the lab started (by PID file) and remove its state folder."""

@@ -230,6 +230,10 @@ class LabKeda:
     def processes(self) -> dict[str, ManagedProcess]:
         return {name: self._process(name) for name in PROCESSES}
 
+    def running(self) -> bool:
+        """Every KEDA process of this lab (operator, metrics server, webhooks, relay) is alive."""
+        return all(proc.alive() for proc in self.processes().values())
+
 
 def project_cert_secret(kube: k.Kube, folder: Path, secret: k.Obj | None = None) -> bool:
     """Write Secret keda/kedaorg-certs into `folder` as a kubelet keeps a secret volume in sync;

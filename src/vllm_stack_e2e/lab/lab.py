@@ -57,26 +57,47 @@ class Lab:
             raise LabError(f"unknown lab component(s) {sorted(unknown)}: choose from {', '.join(COMPONENTS)}")
         started = time.monotonic()
         self.preflight()
+        if self.cluster.stopped():
+            # A machine restart (or a killed session) left state whose processes are gone: etcd
+            # holds leases of dead holders (KWOK would not manage the nodes again for minutes) and
+            # markers of components that no longer run. A lab is disposable: start it afresh.
+            self.echo(f"lab {self.name}: found stopped with none of its processes running (machine restart "
+                      "or killed session); recreating it")
+            self.down()
         self.cluster.up()
         plane = self.dataplane()
         if not plane.alive():
             plane.start()
-        if "observability" in wanted:
-            self.observability.up()
-        if "keda" in wanted:
-            self.keda.up()
+        # What was installed comes back with the cluster, as a real cluster's workloads do after
+        # a reboot: a lab whose processes died (machine restart, killed session) keeps its state
+        # and markers, and a marker without its process would make "installed" a lie.
+        for name, component in (("observability", self.observability), ("keda", self.keda)):
+            if name in wanted:
+                component.up()
+            elif component.installed() and not component.running():
+                self.echo(f"lab {self.name}: {name} is installed but its processes stopped; starting them again")
+                component.up()
         seconds = time.monotonic() - started
         self.echo(f"lab {self.name} up in {seconds:.1f}s — kubeconfig {self.paths.kubeconfig}")
         return seconds
+
+    def stop(self) -> None:
+        """Stop every process, keep the state: what a machine restart leaves behind."""
+        self.dataplane().stop()
+        self.cluster.stop()
+        self._drop_netns()
+
+    def _drop_netns(self) -> None:
+        ns = netns_name(self.name)
+        if ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout.split():
+            subprocess.run(["ip", "netns", "del", ns], check=False)
 
     def down(self) -> float:
         """Stop everything the lab started and remove its state; returns the seconds it took."""
         started = time.monotonic()
         self.dataplane().stop()  # first: it stops the engines and gateways it started
         self.cluster.down()
-        ns = netns_name(self.name)
-        if ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout.split():
-            subprocess.run(["ip", "netns", "del", ns], check=False)
+        self._drop_netns()
         seconds = time.monotonic() - started
         self.echo(f"lab {self.name} down in {seconds:.1f}s")
         return seconds

@@ -71,6 +71,11 @@ class LabObservability:
     def installed(self) -> bool:
         return self.cluster.installed("observability")
 
+    def running(self) -> bool:
+        """The Prometheus process this lab started is alive."""
+        pidfile = self.paths.pidfile("prometheus")
+        return pidfile.exists() and ManagedProcess.from_pidfile(pidfile).alive()
+
     def up(self) -> str:
         """Start Prometheus and create its in-cluster face; returns its version."""
         started = time.monotonic()
@@ -78,8 +83,7 @@ class LabObservability:
         if not self.paths.prometheus_targets.exists():
             self.paths.prometheus_targets.write_text("[]")
         prom = self.prometheus(binary)
-        running = prom.pidfile.exists() and ManagedProcess.from_pidfile(prom.pidfile).alive()
-        if not running:
+        if not self.running():
             prom.start()
         version = tools.prometheus_version(binary)
         lab = self.cluster.name
