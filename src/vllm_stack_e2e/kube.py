@@ -24,6 +24,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from . import waits
 from .errors import CommandError, HarnessError, WaitTimeout
 
 Obj = dict[str, Any]
@@ -167,6 +168,7 @@ class Kube:
         result = self.dynamic.request("GET", path)
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
+    @waits.timed
     def wait_answers(self, path: str, budget: float, description: str) -> Obj:
         """GET `path` until it answers 200 (the aggregator can lag behind APIService Available)."""
         last: list[str] = []
@@ -198,6 +200,7 @@ class Kube:
             return f"<logs unavailable: {getattr(exc, 'reason', exc)}>"
 
     # ---- waits --------------------------------------------------------------------
+    @waits.timed
     def wait_for(self, api_version: str, kind: str, name: str, namespace: str | None,
                  predicate: Predicate, budget: float, description: str,
                  hint: str = "", context: Callable[[], str] | None = None) -> Obj | None:
@@ -242,6 +245,7 @@ class Kube:
             f"{namespace + '/' if namespace else ''}{name}: {summarize(last)}" + (f" — {hint}" if hint else "")
         )
 
+    @waits.timed
     def wait_for_list(self, api_version: str, kind: str, namespace: str | None, label_selector: str | None,
                       predicate: Callable[[list[Obj]], bool], budget: float, description: str,
                       hint: str = "") -> list[Obj]:
@@ -277,6 +281,7 @@ class Kube:
         raise WaitTimeout(f"{description}: not reached after {budget:.0f}s; last seen {kind}s ({label_selector}): {seen}"
                           + (f" — {hint}" if hint else ""))
 
+    @waits.timed
     def hold(self, api_version: str, kind: str, name: str, namespace: str | None,
              predicate: Predicate, window: float, description: str) -> list[tuple[float, Obj | None]]:
         """Watch for `window` seconds and fail as soon as `predicate` stops holding.
@@ -309,6 +314,7 @@ class Kube:
                 current = self.get(api_version, kind, name, namespace)
         return seen
 
+    @waits.timed
     def wait_gone(self, api_version: str, kind: str, name: str, namespace: str | None, budget: float) -> None:
         self.wait_for(api_version, kind, name, namespace, lambda o: o is None, budget,
                       f"{kind} {name} deleted")

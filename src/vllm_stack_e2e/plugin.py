@@ -18,6 +18,7 @@ import pytest
 from . import config as cfg
 from . import kube as k
 from . import preflight as pre
+from . import waits
 from .backends import Backend, make_backend
 from .errors import ConfigError, HarnessError
 from .steps import keda as keda_step
@@ -67,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMELINES] = {}
     config.stash[_RESULTS] = {}
     config.stash[_STARTED] = time.time()
+    waits.reset()
     # CI cancels with SIGTERM: make it unwind like Ctrl-C so finalizers tear the stack down.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm)
@@ -297,6 +299,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "timelines": sorted(str(p.relative_to(run_cfg.run_dir))
                             for p in (run_cfg.run_dir / "timelines").glob("*.json")),
         "junit": str(getattr(config.option, "xmlpath", "") or ""),
+        # Time in named waits (controllers, KEDA, the HPA, Prometheus) vs the rest of the run.
+        "waiting": waits.totals(),
     }
     run_cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (run_cfg.run_dir / "run.json").write_text(json.dumps(record, indent=1, default=str))

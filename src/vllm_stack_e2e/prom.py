@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from . import waits
 from .errors import HarnessError, WaitTimeout
 
 
@@ -325,6 +326,7 @@ class Prometheus:
             return "(version unknown)"
 
     # -- waits -------------------------------------------------------------------------
+    @waits.timed
     def wait_ready(self, budget: float = 30.0, interval: float = 0.2) -> None:
         """Wait until `/-/ready` answers 200; WaitTimeout otherwise."""
         retry = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(interval),
@@ -335,6 +337,7 @@ class Prometheus:
             raise WaitTimeout(f"Prometheus at {self.base_url} not ready after {budget:.0f}s (/-/ready never 200) "
                               "— check its log") from None
 
+    @waits.timed
     def wait_for_value(self, promql: str, predicate: Callable[[float | None], bool], budget: float,
                        description: str, interval: float = 0.5) -> float | None:
         """Poll `scalar(promql)` until `predicate(value)` holds; return that value.

@@ -627,9 +627,18 @@ class _Content:
                 ("Chart", self.chart_line), *self.versions,
                 ("Profile", str(run.get("profile", "?"))), ("Namespace", str(run.get("namespace", "?"))),
                 ("Started", _utc(started)), ("Duration", fmt_duration(duration)),
+                *([("Waiting on the cluster", self.waiting_line(duration))] if run.get("waiting") else []),
                 ("pytest exit status", str(run.get("exit_status", "?"))),
                 ("JUnit XML", f"{JUNIT_COPY} ({self.junit_note})" if self.junit else self.junit_note)]
         return rows
+
+    def waiting_line(self, duration: float | None) -> str:
+        """Time in named waits (controllers, KEDA, HPA, Prometheus) against the run's duration."""
+        waiting = self.run.get("waiting") or {}
+        seconds, count = float(waiting.get("seconds") or 0.0), int(waiting.get("waits") or 0)
+        share = f" ({seconds / duration:.0%} of the run; the rest is helm, the harness and teardown)" \
+            if duration else ""
+        return f"{fmt_duration(seconds)} in {count} waits{share}"
 
     @property
     def other_facts(self) -> list[tuple[str, str]]:

@@ -68,6 +68,20 @@ def test_report_names_backend_chart_versions_and_profile(built: rep.Report) -> N
     assert "| Duration | 1 m 21 s |" in md
 
 
+def test_time_waiting_on_the_cluster_is_set_against_the_run(run_dir: Path) -> None:
+    record = _edit_run(run_dir, waiting={"seconds": 90.0, "waits": 42})
+    duration = float(record["ended"]) - float(record["started"])
+    report = rep.write_report(run_dir)
+    md, html = report.markdown.read_text(), report.html.read_text()
+    share = f"{90.0 / duration:.0%}"
+    assert f"1 m 30 s in 42 waits ({share} of the run" in md
+    assert "Waiting on the cluster" in html and "42 waits" in html
+
+
+def test_a_run_recorded_before_wait_accounting_has_no_waiting_row(built: rep.Report) -> None:
+    assert "Waiting on the cluster" not in built.markdown.read_text()
+
+
 def test_stand_in_chart_is_flagged_loudly_in_both_renderings(built: rep.Report) -> None:
     assert built.stand_in
     md = built.markdown.read_text()
