@@ -334,3 +334,17 @@ def test_fallback_band_of_the_recorded_run() -> None:
     assert len(runs) == 1 and 55 < runs[0][1] < 62, runs  # Fallback=True from the break until metrics return
     summary = rep.summarize_timeline(timeline)
     assert (summary.peak_spec, summary.peak_ready) == (2, 2)  # fallback.replicas
+
+
+def test_live_queue_fact_compares_against_the_threshold() -> None:
+    from types import SimpleNamespace
+
+    from vllm_stack_e2e.steps.scaling import _queue_against
+
+    def tl(*queues: float | None) -> Any:
+        return SimpleNamespace(samples=[SimpleNamespace(queue=q) for q in queues])
+
+    assert _queue_against(tl(12.0), 5) == "queue 12 > 5"
+    assert _queue_against(tl(4.0), 5) == "queue 4 ≤ 5"
+    assert _queue_against(tl(), 5) == ""
+    assert _queue_against(tl(None), 5) == ""

@@ -104,7 +104,7 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
                             f"{cfg.profile_settings.hpa_sync_seconds:g}s) + engine ready "
                             f"{cfg.profile_settings.engine_ready_seconds:g}s + 30s)",
                             hint="see the HPA's events and the ScaledObject's conditions",
-                            context=lambda: f"queue {tl.samples[-1].queue} > {threshold:g}" if tl.samples else "")
+                            context=lambda: _queue_against(tl, threshold))
         grew_at = time.time()
         tl.event(f"spec.replicas ≥ {at_least}")
     finally:
@@ -114,3 +114,11 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
                 tl.span(f"load:{phase.name}", phase.start, phase.end)
     return ScaleUp(crossed_at=crossed_at, grew_at=grew_at, grown_to=int(((grown or {}).get("spec") or {}).get("replicas") or 0),
                    load=result.to_dict() if result else {"started": started}, budget=budget)
+
+
+def _queue_against(tl: Timeline, threshold: float) -> str:
+    """The live line's queue fact: `queue 12.0 > 5` or `queue 4.0 ≤ 5` (empty before a sample)."""
+    if not tl.samples or tl.samples[-1].queue is None:
+        return ""
+    queue = tl.samples[-1].queue
+    return f"queue {queue:g} {'>' if queue > threshold else '≤'} {threshold:g}"
