@@ -8,6 +8,7 @@ file, shown as `key=***`, and scrubbed from helm's own output before it is quote
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -517,9 +518,16 @@ class Helm:
             raise ProvisionError(f"helm binary {self.binary} not found or not executable — set HELM=/path/to/helm") from None
         try:
             proc = command(
-                *args, _env=self.env, _timeout=timeout, _return_cmd=True, _tty_out=False,
-                _ok_code=list(ok_codes), _in="",
+                *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
+                _bg=True, _bg_exc=False,
             )
+            try:
+                proc.wait()
+            except (KeyboardInterrupt, SystemExit):
+                # Ctrl-C / SIGTERM reached us, maybe not helm (a signal to our PID only): stop helm
+                # before teardown runs, or its `--wait` would hold the interpreter open for minutes.
+                _stop(proc)
+                raise
         except sh.ErrorReturnCode as exc:
             stderr = _scrub(exc.stderr.decode(errors="replace"), secrets)
             stdout = _scrub(exc.stdout.decode(errors="replace"), secrets)
@@ -536,6 +544,19 @@ class Helm:
             stdout=_scrub(proc.stdout.decode(errors="replace"), secrets),
             stderr=_scrub(proc.stderr.decode(errors="replace"), secrets),
         )
+
+
+def _stop(proc: Any, grace: float = 10.0) -> None:
+    """SIGTERM a running helm (it cancels its operation), SIGKILL it after `grace` seconds."""
+    with contextlib.suppress(Exception):
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except sh.TimeoutException:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    except Exception:  # noqa: BLE001 — its exit status after a signal is not ours to report
+        pass
 
 
 @dataclass(frozen=True)

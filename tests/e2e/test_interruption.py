@@ -68,6 +68,9 @@ class Run:
         self.proc.send_signal(signal.SIGINT)
         try:
             return self.proc.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            raise WaitTimeout(f"the interrupted run did not exit within {budget:.0f}s of SIGINT; its last lines: "
+                              + " | ".join(self.lines[-12:])) from None
         finally:
             self._reader.join(timeout=5)
 

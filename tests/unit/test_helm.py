@@ -313,3 +313,30 @@ def test_repo_add_is_idempotent_and_charts_resolve(helm: Helm, chart_repo: str, 
     assert is_standin(meta) and meta["version"] == "0.1.12-standin.1"
     docs = h.template("lab/vllm-stack-standin", files=[STEP4], version="0.1.12-standin.1")
     assert any(d["kind"] == "ScaledObject" for d in docs)
+
+
+def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM sent to the harness's PID only (as a CI runner or the interruption test
+    does) must stop a running `helm … --wait` too: otherwise the interpreter stays alive until helm
+    gives up. A stand-in helm (a sleeping script) is used because a real helm only blocks this
+    long against a cluster."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "helm.pid"
+    fake = tmp_path / "helm"
+    fake.write_text(f"#!{sys.executable}\nimport os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                    "time.sleep(120)\n")
+    fake.chmod(0o755)
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        Helm(binary=fake)._run(["install", "x", "y", "--wait"], timeout=60)
+    assert time.monotonic() - started < 15
+    pid = int(pidfile.read_text())
+    gone = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    assert gone in ("", "Z"), f"helm (pid {pid}) still running: {gone}"
