@@ -318,7 +318,7 @@ def test_repo_add_is_idempotent_and_charts_resolve(helm: Helm, chart_repo: str, 
 def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
     """Ctrl-C or SIGTERM sent to the harness's PID only (as a CI runner or the interruption test
     does) must stop a running `helm … --wait` too: otherwise the interpreter stays alive until helm
-    gives up. A stand-in helm (a sleeping script) is used because a real helm only blocks this
+    gives up. A stand-in helm (a script that blocks until signalled) is used because a real helm only blocks this
     long against a cluster."""
     import os
     import signal
@@ -328,8 +328,9 @@ def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
 
     pidfile = tmp_path / "helm.pid"
     fake = tmp_path / "helm"
-    fake.write_text(f"#!{sys.executable}\nimport os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
-                    "time.sleep(120)\n")
+    # The stand-in blocks until a signal ends it; SIGALRM bounds it to 120 s if nothing does.
+    fake.write_text(f"#!{sys.executable}\nimport os, signal\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                    "signal.alarm(120)\nsignal.pause()\n")
     fake.chmod(0o755)
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     started = time.monotonic()
