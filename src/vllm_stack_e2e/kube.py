@@ -314,7 +314,6 @@ class Kube:
                 current = self.get(api_version, kind, name, namespace)
         return seen
 
-    @waits.timed
     def wait_gone(self, api_version: str, kind: str, name: str, namespace: str | None, budget: float) -> None:
         self.wait_for(api_version, kind, name, namespace, lambda o: o is None, budget,
                       f"{kind} {name} deleted")

@@ -78,16 +78,21 @@ def _sigterm(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def _past_capture(config: pytest.Config) -> Any:
+    """A context in which terminal writes bypass pytest's output capture."""
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    return capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
+
+
 def _echo(config: pytest.Config) -> Any:
     """Live `[vse]` lines on the terminal, past pytest's output capture (so CI logs show them)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
 
     def echo(line: str) -> None:
         if reporter is None:
             print(f"[vse] {line}")
             return
-        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+        with _past_capture(config):
             reporter.write_line(f"[vse] {line}")
 
     return echo
@@ -226,8 +231,7 @@ def _wait_progress(pytestconfig: pytest.Config) -> None:
     def observe(description: str, seen: str, elapsed: float, budget: float) -> None:
         line = f"waiting for {description}: {seen}, {elapsed:.0f} s of {budget:.0f} s"
         if tty and reporter is not None:
-            capman = pytestconfig.pluginmanager.get_plugin("capturemanager")
-            with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            with _past_capture(pytestconfig):
                 if last.get("") != description:  # a new wait starts on its own line
                     reporter.ensure_newline()
                     last[""] = description

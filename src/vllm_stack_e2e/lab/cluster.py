@@ -148,28 +148,32 @@ class LabCluster:
         """After a restart the scheduler and controller-manager find their old instances'
         leases in etcd and wait for them to expire (15 s) before they schedule pods or run the
         HPA controller; wait until both have renewed their lease since `since`."""
+        def renewed(lease: k.Obj | None) -> bool:
+            stamp = ((lease or {}).get("spec") or {}).get("renewTime")
+            return bool(stamp) and datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= since
+
         for component in LEADERS:
-            def renewed(lease: k.Obj | None) -> bool:
-                stamp = ((lease or {}).get("spec") or {}).get("renewTime")
-                return bool(stamp) and datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= since
             self.kube.wait_for("coordination.k8s.io/v1", "Lease", component, "kube-system", renewed, budget,
                                f"lab {self.name}: restarted {component} holds its leader lease")
 
-    def stop(self) -> None:
-        """Stop every process of the lab and keep its state (etcd data, markers), as a machine
-        shutdown does; `up()` brings it back."""
-        for pidfile in sorted(self.paths.pids.glob("*.json")) if self.paths.pids.exists() else []:
-            ManagedProcess.from_pidfile(pidfile).stop()
-        if self.exists():
-            self._kwokctl("stop", "cluster")
-
-    def down(self) -> None:
-        """Stop every process the lab started (by PID file) and remove its state folder."""
+    def _stop_processes(self) -> None:
+        """Stop every process the lab started, by its PID file."""
         for pidfile in sorted(self.paths.pids.glob("*.json")) if self.paths.pids.exists() else []:
             proc = ManagedProcess.from_pidfile(pidfile)
             if proc.alive():
                 self.echo(f"stopping {proc.spec.name} (pid {proc.pid})")
             proc.stop()
+
+    def stop(self) -> None:
+        """Stop every process of the lab and keep its state (etcd data, markers), as a machine
+        shutdown does; `up()` brings it back."""
+        self._stop_processes()
+        if self.exists():
+            self._kwokctl("stop", "cluster")
+
+    def down(self) -> None:
+        """Stop every process the lab started (by PID file) and remove its state folder."""
+        self._stop_processes()
         if self.exists():
             self._kwokctl("delete", "cluster", check=False)
         if self.paths.root.exists():
