@@ -14,8 +14,10 @@ import logging
 import os
 import re
 import shlex
+import signal
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -516,17 +518,20 @@ class Helm:
             command = sh.Command(str(self.binary))
         except sh.CommandNotFound:
             raise ProvisionError(f"helm binary {self.binary} not found or not executable — set HELM=/path/to/helm") from None
+        proc = None
         try:
-            proc = command(
-                *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
-                _bg=True, _bg_exc=False,
-            )
             try:
+                with _interrupts_held():
+                    proc = command(
+                        *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
+                        _bg=True, _bg_exc=False,
+                    )
                 proc.wait()
             except (KeyboardInterrupt, SystemExit):
                 # Ctrl-C / SIGTERM reached us, maybe not helm (a signal to our PID only): stop helm
                 # before teardown runs, or its `--wait` would hold the interpreter open for minutes.
-                _stop(proc)
+                if proc is not None:
+                    _stop(proc)
                 raise
         except sh.ErrorReturnCode as exc:
             stderr = _scrub(exc.stderr.decode(errors="replace"), secrets)
@@ -544,6 +549,30 @@ class Helm:
             stdout=_scrub(proc.stdout.decode(errors="replace"), secrets),
             stderr=_scrub(proc.stderr.decode(errors="replace"), secrets),
         )
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM while sh forks helm, and deliver them once the fork is over.
+
+    sh forks with os.fork, which runs Python's at-fork callbacks; a KeyboardInterrupt raised in
+    one of them is swallowed ("Exception ignored in _releaseLock") and the run carries on as if
+    never interrupted, with logging's lock left held."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only; nothing to hold here
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: h for s, h in previous.items() if h is not None}  # set outside Python: leave as is
+    for signum in previous:
+        signal.signal(signum, lambda received, _frame: held.append(received))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in held:
+            signal.raise_signal(signum)  # its own handler acts on it now
 
 
 def _stop(proc: Any, grace: float = 10.0) -> None:

@@ -8,6 +8,8 @@ import functools
 import http.server
 import json
 import logging
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,8 +322,6 @@ def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
     does) must stop a running `helm … --wait` too: otherwise the interpreter stays alive until helm
     gives up. A stand-in helm (a script that blocks until signalled) is used because a real helm only blocks this
     long against a cluster."""
-    import os
-    import signal
     import subprocess
     import sys
     import time
@@ -341,3 +341,32 @@ def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
     pid = int(pidfile.read_text())
     gone = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
     assert gone in ("", "Z"), f"helm (pid {pid}) still running: {gone}"
+
+
+_SIGINT_AT_FORK = threading.Event()
+
+
+def _sigint_if_armed() -> None:
+    if _SIGINT_AT_FORK.is_set():
+        _SIGINT_AT_FORK.clear()
+        signal.raise_signal(signal.SIGINT)
+
+
+os.register_at_fork(after_in_parent=_sigint_if_armed)
+
+
+def test_interrupt_during_the_fork_of_helm_is_not_lost(tmp_path: Path) -> None:
+    """A Ctrl-C that lands while sh forks helm must still interrupt the run. Python swallows a
+    KeyboardInterrupt raised in an at-fork callback ("Exception ignored in _releaseLock"), so a
+    run interrupted at that instant used to carry on and pass. The signal is raised from an
+    at-fork callback here because no outside sender can hit that window on demand."""
+    fake = tmp_path / "helm"
+    fake.write_text("#!/bin/sh\necho installed\n")
+    fake.chmod(0o755)
+    _SIGINT_AT_FORK.set()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Helm(binary=fake)._run(["install", "x", "y"], timeout=30)
+    finally:
+        _SIGINT_AT_FORK.clear()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the run's own Ctrl-C handler is back"
