@@ -22,13 +22,21 @@ pytestmark = pytest.mark.e2e
 EXTRA = ("fix-aggregated-query.yaml",)
 
 
+# The HPA stamps a recommendation when its sync starts and writes the scale only after fetching
+# the metric (through KEDA and Prometheus), and the sampler sees a change up to one tick late:
+# the window, counted from the stamp, can end a little under `window` seconds after the scale-up
+# became visible. Seen on the lab: the first drop 59.7 s after the scale-up wait returned, window 60 s.
+WINDOW_SLACK = 3.0
+
+
 def scale_down_violations(changes: list[tuple[float, int]], stopped_at: float, window: float,
-                          percent: float, period: float) -> list[str]:
-    """Breaches of a scale-down behavior in observed (time, spec.replicas) changes."""
+                          percent: float, period: float, slack: float = WINDOW_SLACK) -> list[str]:
+    """Breaches of a scale-down behavior in observed (time, spec.replicas) changes, `stopped_at`
+    being when the replicas reached their peak and the load stopped."""
     problems = []
     drops = [(t, r, prev) for (t, r), (_, prev) in zip(changes[1:], changes[:-1]) if r < prev]
-    if drops and drops[0][0] - stopped_at < window:
-        problems.append(f"first scale-down {drops[0][0] - stopped_at:.0f}s after the load stopped, "
+    if drops and drops[0][0] - stopped_at < window - slack:
+        problems.append(f"first scale-down {drops[0][0] - stopped_at:.1f}s after the peak (the load stopped then), "
                         f"inside the {window:.0f}s stabilization window")
     for t, r, _ in drops:
         before = [rep for (ts, rep) in changes if t - period < ts < t] + \
@@ -47,7 +55,9 @@ def test_violations_detects_early_and_large_steps() -> None:
     """The checker itself fails on a behavior that is not respected (fast, no cluster)."""
     assert scale_down_violations([(0, 5), (70, 3), (90, 2), (110, 1)], 0, 60, 50, 20) == []
     assert scale_down_violations([(0, 5), (70, 2), (90, 1)], 0, 60, 50, 20) == []  # truncation: 5 → 2 is allowed
+    assert scale_down_violations([(0, 5), (59.2, 2), (90, 1)], 0, 60, 50, 20) == []  # the HPA's own stamp
     assert scale_down_violations([(0, 5), (30, 3)], 0, 60, 50, 20)  # before the window
+    assert scale_down_violations([(0, 5), (55, 2)], 0, 60, 50, 20)  # before the window, past the slack
     assert scale_down_violations([(0, 5), (70, 1)], 0, 60, 50, 20)  # 80 % at once
     assert scale_down_violations([(0, 4), (70, 2), (75, 1)], 0, 60, 50, 20)  # two steps in one period
 
@@ -65,7 +75,6 @@ def behavior_run(keda_enabled: Stack) -> Iterator[dict[str, Any]]:
     try:
         grown = scaling.drive_until_replicas(stack, tl, threshold * maximum, at_least=maximum,
                                              polling_interval=polling, max_concurrency=160)
-        stopped_at = grown.grew_at or 0.0
         tl.event("load stopped")
         window = float(scale_down["stabilizationWindowSeconds"])
         policy = scale_down["policies"][0]
@@ -85,6 +94,10 @@ def behavior_run(keda_enabled: Stack) -> Iterator[dict[str, Any]]:
             changes.append((sample.t, sample.spec_replicas))
     if changes and changes[-1][1] != 1:
         changes.append((back_at, 1))  # seen by the watch before the sampler's next tick
+    # The peak as the sampler saw it, which can be before the scale-up wait returned (it waits for
+    # the queue in Prometheus first): the same clock as the drops it is compared with.
+    peaks = [t for t, r in changes if r >= maximum]
+    stopped_at = min(peaks[:1] + [grown.grew_at or time.time()])
     yield {"stack": stack, "expected": scale_down, "maximum": maximum, "stopped_at": stopped_at,
            "changes": changes, "policy": policy, "window": window}
 
@@ -108,7 +121,7 @@ def test_scale_down_respects_the_behavior(behavior_run: dict[str, Any]) -> None:
     stopped = run["stopped_at"]
     after = [(t, r) for t, r in run["changes"] if t >= stopped - 1]
     steps = [(round(t - stopped), r) for t, r in after]
-    run["stack"].echo(f"step 7b: observed scale-down (s after load stop, replicas): {steps}")
+    run["stack"].echo(f"step 7b: observed scale-down (s after the peak and load stop, replicas): {steps}")
     assert [r for _, r in after][-1] == 1, steps
     problems = scale_down_violations(after, stopped, run["window"], float(run["policy"]["value"]),
                                      float(run["policy"]["periodSeconds"]))
