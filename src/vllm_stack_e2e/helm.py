@@ -520,19 +520,18 @@ class Helm:
             raise ProvisionError(f"helm binary {self.binary} not found or not executable — set HELM=/path/to/helm") from None
         proc = None
         try:
-            try:
-                with _interrupts_held():
-                    proc = command(
-                        *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
-                        _bg=True, _bg_exc=False,
-                    )
-                proc.wait()
-            except (KeyboardInterrupt, SystemExit):
-                # Ctrl-C / SIGTERM reached us, maybe not helm (a signal to our PID only): stop helm
-                # before teardown runs, or its `--wait` would hold the interpreter open for minutes.
-                if proc is not None:
-                    _stop(proc)
-                raise
+            with _interrupts_held():
+                proc = command(
+                    *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
+                    _bg=True, _bg_exc=False,
+                )
+            proc.wait()
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C / SIGTERM reached us, maybe not helm (a signal to our PID only): stop helm
+            # before teardown runs, or its `--wait` would hold the interpreter open for minutes.
+            if proc is not None:
+                _stop(proc)
+            raise
         except sh.ErrorReturnCode as exc:
             stderr = _scrub(exc.stderr.decode(errors="replace"), secrets)
             stdout = _scrub(exc.stdout.decode(errors="replace"), secrets)
@@ -562,8 +561,8 @@ def _interrupts_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # handlers run in the main thread only; nothing to hold here
         return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    previous = {s: h for s, h in previous.items() if h is not None}  # set outside Python: leave as is
+    # A handler set outside Python (getsignal gives None) is left as is.
+    previous = {s: h for s in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(s)) is not None}
     for signum in previous:
         signal.signal(signum, lambda received, _frame: held.append(received))
     try:

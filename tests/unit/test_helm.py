@@ -10,7 +10,10 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -322,10 +325,6 @@ def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
     does) must stop a running `helm … --wait` too: otherwise the interpreter stays alive until helm
     gives up. A stand-in helm (a script that blocks until signalled) is used because a real helm only blocks this
     long against a cluster."""
-    import subprocess
-    import sys
-    import time
-
     pidfile = tmp_path / "helm.pid"
     fake = tmp_path / "helm"
     # The stand-in blocks until a signal ends it; SIGALRM bounds it to 120 s if nothing does.
