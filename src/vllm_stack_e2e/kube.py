@@ -36,6 +36,7 @@ DEPLOYMENT = ("apps/v1", "Deployment")
 POD = ("v1", "Pod")
 SERVICE = ("v1", "Service")
 NAMESPACE = ("v1", "Namespace")
+SERVICEACCOUNT = ("v1", "ServiceAccount")
 NODE = ("v1", "Node")
 EVENT = ("v1", "Event")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
@@ -146,6 +147,19 @@ class Kube:
         namespace = obj["metadata"].get("namespace") if res.namespaced else None
         return res.server_side_apply(body=obj, name=obj["metadata"]["name"], namespace=namespace,
                                      field_manager=FIELD_MANAGER, force_conflicts=True).to_dict()
+
+    def create_namespace(self, obj: Obj, budget: float = 60) -> Obj:
+        """Apply a Namespace and return once its `default` ServiceAccount exists.
+
+        The controller-manager creates that ServiceAccount a moment after the namespace; until it
+        does, the API refuses a pod that names none (403 "serviceaccount default not found").
+        Controllers retry such a refusal; a pod the harness creates itself would fail."""
+        created = self.apply(obj)
+        name = obj["metadata"]["name"]
+        self.wait_for(*SERVICEACCOUNT, "default", name, lambda sa: sa is not None, budget,
+                      f"Namespace {name}'s default ServiceAccount",
+                      hint="kube-controller-manager's serviceaccount controller creates it: is it running?")
+        return created
 
     def apply_all(self, objs: list[Obj]) -> None:
         for obj in objs:

@@ -84,7 +84,7 @@ class CurrentBackend(Backend):
             return False
         self.helm.repo_add(*KEDA_REPO)
         if self.kube.get(*k.NAMESPACE, "keda") is None:
-            self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keda"}})
+            self.kube.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keda"}})
         self.helm.install("keda", "kedacore/keda", namespace="keda", version=KEDA_CHART_VERSION, wait=True,
                           timeout=600)
         return True

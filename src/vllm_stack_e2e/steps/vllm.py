@@ -19,7 +19,7 @@ def engine_selector(stack: Stack) -> str:
 def install(stack: Stack) -> dict[str, Any]:
     """Create the run's namespace and install the release with the step-2 values."""
     if stack.kube.get(*k.NAMESPACE, stack.namespace) is None:
-        stack.kube.apply(stack.namespace_object())
+        stack.kube.create_namespace(stack.namespace_object())
         stack.record("namespace", stack.namespace)
     chart = stack.chart
     ensure_repo(stack.backend, chart)
