@@ -72,17 +72,18 @@ def test_a_namespace_the_harness_creates_admits_a_pod_at_once(backend: Any, run_
     pid = lab.cluster.kwok_pids().get("kube-controller-manager")
     assert pid, f"no running kube-controller-manager in the lab: {lab.status()}"
     ns = f"vse-sa-{run_config.run_id.lower()}"[:63]
+    namespace = _namespace(ns, "serviceaccount")
     try:
         os.kill(pid, signal.SIGSTOP)
         try:
-            kube.apply(_namespace(ns, "serviceaccount"))
+            kube.apply(namespace)
             with pytest.raises(ForbiddenError, match=r"serviceaccount\W+default\W+not found"):
                 kube.apply(_gpu_pod(ns))
             with pytest.raises(WaitTimeout, match="default ServiceAccount: not reached after 2s; last seen .*absent"):
-                kube.create_namespace(_namespace(ns, "serviceaccount"), budget=2)
+                kube.create_namespace(namespace, budget=2)
         finally:
             os.kill(pid, signal.SIGCONT)
-        kube.create_namespace(_namespace(ns, "serviceaccount"), budget=30)
+        kube.create_namespace(namespace, budget=30)
         pod = kube.apply(_gpu_pod(ns))
         assert pod["metadata"]["uid"], pod
     finally:
