@@ -320,7 +320,20 @@ def test_repo_add_is_idempotent_and_charts_resolve(helm: Helm, chart_repo: str, 
     assert any(d["kind"] == "ScaledObject" for d in docs)
 
 
-def test_interrupt_stops_a_running_helm(tmp_path: Path) -> None:
+@pytest.fixture()
+def python_ctrl_c() -> Iterator[None]:
+    """Python's own Ctrl-C handler for the test's duration. A process started in the background by
+    a non-interactive shell (`nohup make test &`, a cron job) inherits SIGINT ignored, and a SIGINT
+    sent to it then does nothing; these tests are about what the harness does with a Ctrl-C, not
+    about how pytest was started."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def test_interrupt_stops_a_running_helm(tmp_path: Path, python_ctrl_c: None) -> None:
     """Ctrl-C or SIGTERM sent to the harness's PID only (as a CI runner or the interruption test
     does) must stop a running `helm … --wait` too: otherwise the interpreter stays alive until helm
     gives up. A stand-in helm (a script that blocks until signalled) is used because a real helm only blocks this
@@ -354,7 +367,7 @@ def _sigint_if_armed() -> None:
 os.register_at_fork(after_in_parent=_sigint_if_armed)
 
 
-def test_interrupt_during_the_fork_of_helm_is_not_lost(tmp_path: Path) -> None:
+def test_interrupt_during_the_fork_of_helm_is_not_lost(tmp_path: Path, python_ctrl_c: None) -> None:
     """A Ctrl-C that lands while sh forks helm must still interrupt the run. Python swallows a
     KeyboardInterrupt raised in an at-fork callback ("Exception ignored in _releaseLock"), so a
     run interrupted at that instant used to carry on and pass. The signal is raised from an
