@@ -32,8 +32,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # apt lists are needed to fetch Debian's prometheus (.deb unpacked into the cache, no service).
+# Debian packages the tests use: shellcheck (lints observability/*.sh and the workflows' scripts),
+# iproute2 + util-linux (the lab gives KEDA its own network and mount namespace). Installed when
+# missing and root; otherwise the tests that need them say so.
+DEBIAN_TOOLS := shellcheck:shellcheck ip:iproute2 unshare:util-linux
 tools: venv
 	@apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]' || { [ "$$(id -u)" = 0 ] && apt-get update -qq || true; }
+	@missing=$$(for t in $(DEBIAN_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done); \
+	  if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then echo "installing Debian packages: $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	$(PY) -m vllm_stack_e2e.tools helm kubectl prometheus2
 
 lab-build: tools

@@ -29,7 +29,8 @@ from pathlib import Path
 import httpx
 
 from vllm_stack_e2e.lab.processes import ManagedProcess, ProcessSpec
-from vllm_stack_e2e.sim.host import engine_argv, free_port, wait_http_ok
+from vllm_stack_e2e.net import free_port
+from vllm_stack_e2e.sim.host import engine_argv, wait_http_ok
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent

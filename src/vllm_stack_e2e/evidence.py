@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from . import kube as k
+from . import kubectl as kubectl_cli
 from . import tools
-from .steps.stack import Stack
+from .context import Stack
 
 QUERIES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "sum(vllm:num_requests_waiting)",
            "vllm:num_incoming_requests_total", "up")
@@ -47,7 +48,7 @@ def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = Non
 
     _write(folder, "events.txt", events)
     for kind, name in (("scaledobject", cfg.scaledobject), ("hpa", cfg.hpa), ("deployment", cfg.engine_deployment)):
-        _write(folder, f"describe-{kind}.txt", lambda kind=kind, name=name: k.describe(kubectl, kubeconfig, kind, name, ns))
+        _write(folder, f"describe-{kind}.txt", lambda kind=kind, name=name: kubectl_cli.describe(kubectl, kubeconfig, kind, name, ns))
 
     def logs() -> str:
         out = []

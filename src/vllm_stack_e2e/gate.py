@@ -29,9 +29,12 @@ from typing import Any
 
 import yaml
 
+from . import defects
 from . import report as rep
 from .config import PROFILES, REPO_ROOT
 from .errors import ConfigError
+from .helm import is_stand_in
+from .redaction import redact_text
 
 EXIT_PASS, EXIT_FAIL, EXIT_REFUSED, EXIT_DRY_RUN = 0, 1, 2, 3
 SCHEMA = "vllm-stack-e2e/verdict/v1"
@@ -188,7 +191,7 @@ def compute_verdict(run: Mapping[str, Any], *, chart_version: str | None, dry_ru
     suite_passed = not reasons
 
     chart = rep.chart_of(run)
-    stand_in = rep.is_stand_in(chart)
+    stand_in = is_stand_in(chart)
     blockers: list[str] = []  # why this run cannot be a release pass even if the suite passed
     if not chart:
         blockers.append("the run recorded no chart")
@@ -224,12 +227,12 @@ def compute_verdict(run: Mapping[str, Any], *, chart_version: str | None, dry_ru
         "chart": {k: chart.get(k) for k in ("name", "version", "source", "stand_in") if k in chart} or None,
         "backend": run.get("backend"),
         "profile": run.get("profile"),
-        "versions": {key: rep.redact(str(facts[key])) for key in ("kubernetes", "keda", "helm", "prometheus")
+        "versions": {key: redact_text(str(facts[key])) for key in ("kubernetes", "keda", "helm", "prometheus")
                      if key in facts},
         "steps": {s.step: {"outcome": s.outcome, "duration_seconds": round(s.duration, 3),
                            **{k: v for k, v in s.counts.items() if v}} for s in steps},
         "known_defects": [{"test": t.nodeid, "step": t.step, "defect": t.defect,
-                           "title": rep.DEFECTS.get(t.defect or 0), "message": t.message} for t in xfailed],
+                           "title": defects.title(t.defect), "message": t.message} for t in xfailed],
         "preflight_defects": sorted({f["defect"] for f in run.get("preflight") or []
                                      if isinstance(f.get("defect"), int)}),
         "xpassed": [t.nodeid for t in tests if t.outcome == "xpassed"],

@@ -25,16 +25,14 @@ from typing import Any
 import sh
 import yaml
 
-from . import tools
+from . import defects, tools
 from .errors import CommandError, ProvisionError
+from .redaction import REDACTED, is_secret_key, redact_tree
 
 log = logging.getLogger(__name__)
 
-#: Keys (anywhere in a `--set` path or a values tree) whose values are treated as secrets.
-SECRET_KEY = re.compile(r"token|secret|passw(or)?d|api[-_]?key|credential", re.IGNORECASE)
-REDACTED = "***"
 
-#: Where the lab's stand-in for vllm/vllm-stack lives (reference.md §2 is its contract).
+#: Where the lab's stand-in for vllm/vllm-stack lives (docs/chart-contract.md is its contract).
 STANDIN_CHART = Path(__file__).parent / "charts" / "vllm-stack-standin"
 STANDIN_ANNOTATION = "vllm-stack-e2e/stand-in"
 
@@ -48,8 +46,7 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), hint)
     for pattern, hint in (
         (r"keda[/.]triggers\S*\s*:\s*(got array, want object|Invalid type\. Expected: object, given: array)",
-         "the chart's values.schema.json types keda.triggers as an object while its templates and the "
-         "tutorial use a list (reference.md §2 defect 1); install still works, or pass --skip-schema-validation"),
+         defects.get(1).reason()),
         (r"don't meet the specifications of the schema",
          "a value has the wrong type for the chart's values.schema.json: fix the key named above"),
         (r"Kubernetes cluster unreachable|connection refused|no such host|dial tcp",
@@ -76,37 +73,6 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def is_secret_key(key: str) -> bool:
-    """Whether a values key or `--set` path names a secret (token, secret, password, API key)."""
-    return bool(SECRET_KEY.search(key))
-
-
-def redact(obj: Any) -> Any:
-    """A copy of a values tree or manifest with secrets replaced by `***`: scalars under secret-like
-    keys, env entries whose name is secret-like, and the data of Secret objects."""
-    if isinstance(obj, Mapping):
-        out: dict[Any, Any] = {}
-        is_secret_object = obj.get("kind") == "Secret"
-        env_secret = isinstance(obj.get("name"), str) and is_secret_key(obj["name"]) and "value" in obj
-        for key, value in obj.items():
-            if is_secret_object and key in ("data", "stringData") and isinstance(value, Mapping):
-                out[key] = {k: REDACTED for k in value}
-            elif env_secret and key == "value":
-                out[key] = REDACTED
-            elif isinstance(key, str) and is_secret_key(key) and _is_scalar(value) and value not in ("", None):
-                out[key] = REDACTED
-            else:
-                out[key] = redact(value)
-        return out
-    if isinstance(obj, list):
-        return [redact(item) for item in obj]
-    return obj
-
-
-def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, (Mapping, list))
-
-
 def parse_documents(text: str) -> list[dict[str, Any]]:
     """The non-empty YAML documents of a multi-document manifest."""
     try:
@@ -116,12 +82,12 @@ def parse_documents(text: str) -> list[dict[str, Any]]:
                            "render it with `helm template` and fix the template") from None
 
 
-def is_standin(chart_meta: Mapping[str, Any]) -> bool:
-    """Whether `helm show chart` metadata describes the lab's stand-in rather than a real chart."""
-    annotations = chart_meta.get("annotations") or {}
-    return str(annotations.get(STANDIN_ANNOTATION, "")).lower() == "true" or str(
-        chart_meta.get("name", "")
-    ).endswith("-standin")
+def is_stand_in(chart: Mapping[str, Any]) -> bool:
+    """Whether a chart is the lab's stand-in rather than a real chart: `helm show chart` metadata
+    (its annotation) or a run record's chart (its `stand_in` flag), or a name ending `-standin`."""
+    annotations = chart.get("annotations") or {}
+    return (str(annotations.get(STANDIN_ANNOTATION, "")).lower() == "true" or bool(chart.get("stand_in"))
+            or str(chart.get("name") or "").endswith("-standin"))
 
 
 Sets = Mapping[str, Any] | Sequence[tuple[str, Any]]
@@ -129,7 +95,7 @@ Sets = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
 @dataclass(frozen=True)
 class LintMessage:
-    """One finding of `helm lint`; `defect` is the reference.md §2 defect number when recognised."""
+    """One finding of `helm lint`; `defect` is the upstream defect's number (vllm_stack_e2e.defects) when recognised."""
 
     severity: str  # "error", "warning" or "info"
     path: str
@@ -171,7 +137,7 @@ class LintResult:
 
     @property
     def defects(self) -> list[int]:
-        """reference.md §2 defect numbers recognised among the findings, in order, once each."""
+        """Upstream defect numbers recognised among the findings, in order, once each."""
         return list(dict.fromkeys(m.defect for m in self.messages if m.defect is not None))
 
     @property
@@ -221,10 +187,8 @@ def _label_defect(message: LintMessage) -> LintMessage:
             path=message.path,
             message=message.message,
             defect=1,
-            explanation=("the chart's values.schema.json types keda.triggers as an object, while its "
-                         "templates, README and the tutorial use a list; helm template/install of the chart "
-                         "never apply that schema (its .helmignore leaves the file out), lint of a checkout does"),
-            fix="keep the list (it is what the ScaledObject template needs) and lint with --skip-schema-validation",
+            explanation=defects.get(1).explanation,
+            fix=defects.get(1).fix,
         )
     return message
 
@@ -423,7 +387,7 @@ class Helm:
         if all_values:
             args.append("--all")
         values = _json_or_raw(self._run(args + self._cluster_args(namespace)).stdout) or {}
-        return redact(values) if redacted else values
+        return redact_tree(values) if redacted else values
 
     def get_manifest(self, release: str, *, namespace: str | None = None, redacted: bool = True) -> str:
         """`helm get manifest` of a release as YAML text; Secret data and secret env values masked
@@ -431,7 +395,7 @@ class Helm:
         text = self._run(["get", "manifest", release] + self._cluster_args(namespace)).stdout
         if not redacted:
             return text
-        return yaml.safe_dump_all(redact(parse_documents(text)), sort_keys=False)
+        return yaml.safe_dump_all(redact_tree(parse_documents(text)), sort_keys=False)
 
     def list_releases(self, *, namespace: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
         """`helm list` of a namespace or of all of them, in every state (a failed or pending

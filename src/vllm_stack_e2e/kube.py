@@ -1,16 +1,10 @@
-"""Kubernetes API access and the named, watch-based waits the tests use.
-
-This is the one module that speaks to the API server (through the official `kubernetes`
-client) and that runs `kubectl port-forward`. Every wait has a budget and, when it runs
-out, raises `WaitTimeout` with what it last saw.
-"""
+"""Kubernetes API access: the one module that speaks to the API server (through the official
+`kubernetes` client), its watches as sources for the wait engine (`waits`), and the small
+vocabulary the tests use for the objects they read (conditions, replicas, summaries)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,10 +16,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from . import waits
-from .errors import CommandError, HarnessError, WaitTimeout
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj | None], bool]
@@ -43,20 +35,6 @@ HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
 SCALEDOBJECT = ("keda.sh/v1alpha1", "ScaledObject")
 APISERVICE = ("apiregistration.k8s.io/v1", "APIService")
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-
-WaitObserver = Callable[[str, str, float, float], None]  # description, brief state, elapsed, budget
-_observers: list[WaitObserver] = []
-
-
-def add_wait_observer(observer: WaitObserver) -> None:
-    """Register a callback (description, last-seen summary, elapsed s, budget s) for live progress."""
-    _observers.append(observer)
-
-
-def _notify(description: str, seen: str, elapsed: float, budget: float) -> None:
-    for observer in _observers:
-        observer(description, seen, elapsed, budget)
-
 
 def condition(obj: Obj | None, ctype: str) -> Obj | None:
     """The status condition of `ctype` on an object, or None."""
@@ -182,25 +160,12 @@ class Kube:
         result = self.dynamic.request("GET", path)
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
-    @waits.timed
     def wait_answers(self, path: str, budget: float, description: str) -> Obj:
         """GET `path` until it answers 200 (the aggregator can lag behind APIService Available)."""
-        last: list[str] = []
-
-        def attempt() -> Obj:
-            try:
-                return self.raw(path)
-            except Exception as exc:
-                last[:] = [f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"]
-                raise
-
-        try:
-            for retry in Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.5), reraise=True):
-                with retry:
-                    return attempt()
-        except Exception:
-            pass
-        raise WaitTimeout(f"{description}: GET {path} did not answer within {budget:.0f}s; last: {last[0] if last else '?'}")
+        seen = waits.until(waits.polling(lambda: self.raw(path)), lambda _answer: True, budget, description,
+                           show=lambda _answer: "answered")
+        seen.shown = f"GET {path}: {seen.shown}"
+        return seen.expect()  # type: ignore[return-value]
 
     def events(self, namespace: str, involved_name: str | None = None) -> list[Obj]:
         selector = f"involvedObject.name={involved_name}" if involved_name else None
@@ -213,124 +178,183 @@ class Kube:
         except (ApiException, urllib3.exceptions.HTTPError) as exc:
             return f"<logs unavailable: {getattr(exc, 'reason', exc)}>"
 
-    # ---- waits --------------------------------------------------------------------
-    @waits.timed
+    # ---- waits (through the one wait engine, vllm_stack_e2e.waits) ----------------------
+    def states(self, api_version: str, kind: str, name: str, namespace: str | None) -> waits.Source[Obj | None]:
+        """A watch on one object as a wait source: its state now, then every change (None when absent)."""
+        res = self.resource(api_version, kind)
+
+        def follow(deadline: float) -> Iterator[Obj | None]:
+            current = self.get(api_version, kind, name, namespace)
+            yield current
+            while (remaining := deadline - time.monotonic()) > 0:
+                rv = (current or {}).get("metadata", {}).get("resourceVersion")
+                try:
+                    for event in self.dynamic.watch(res, namespace=namespace, field_selector=f"metadata.name={name}",
+                                                    resource_version=rv, timeout=max(1, int(min(remaining, 30)))):
+                        current = None if event["type"] == "DELETED" else event["raw_object"]
+                        yield current
+                        if time.monotonic() >= deadline:
+                            return
+                except ApiException as exc:
+                    if exc.status != 410:  # 410: resourceVersion too old — read again and watch on
+                        raise
+                    current = self.get(api_version, kind, name, namespace)
+                    yield current
+
+        return follow
+
+    def list_states(self, api_version: str, kind: str, namespace: str | None,
+                    label_selector: str | None) -> waits.Source[list[Obj]]:
+        """A watch on a labelled set of objects as a wait source: the items now, then after every change."""
+        res = self.resource(api_version, kind)
+
+        def follow(deadline: float) -> Iterator[list[Obj]]:
+            while True:
+                listing = res.get(namespace=namespace, label_selector=label_selector)
+                items = {o["metadata"]["name"]: o for o in listing.to_dict()["items"]}
+                yield list(items.values())
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                try:
+                    for event in self.dynamic.watch(res, namespace=namespace, label_selector=label_selector,
+                                                    resource_version=listing.metadata.resourceVersion,
+                                                    timeout=max(1, int(min(remaining, 30)))):
+                        obj = event["raw_object"]
+                        if event["type"] == "DELETED":
+                            items.pop(obj["metadata"]["name"], None)
+                        else:
+                            items[obj["metadata"]["name"]] = obj
+                        yield list(items.values())
+                        if time.monotonic() >= deadline:
+                            return
+                    if time.monotonic() >= deadline:
+                        return
+                except ApiException as exc:
+                    if exc.status != 410:
+                        raise
+
+        return follow
+
+    def reach(self, api_version: str, kind: str, name: str, namespace: str | None,
+              predicate: Predicate, budget: float, description: str,
+              hint: str = "", context: Callable[[], str] | None = None) -> waits.Seen[Obj | None]:
+        """Watch one object until `predicate(obj)` holds, within `budget` seconds: the observation."""
+        where = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        seen = waits.until(self.states(api_version, kind, name, namespace), predicate, budget, description,
+                           show=brief, hint=hint, context=context)
+        seen.shown = f"{where}: {summarize(seen.state)}"
+        return seen
+
     def wait_for(self, api_version: str, kind: str, name: str, namespace: str | None,
                  predicate: Predicate, budget: float, description: str,
                  hint: str = "", context: Callable[[], str] | None = None) -> Obj | None:
-        """Watch one object until `predicate(obj)` holds; WaitTimeout after `budget` seconds.
-        `context` adds a fact to the live progress line (e.g. the queue length)."""
-        res = self.resource(api_version, kind)
-        start = time.monotonic()
-        last: Obj | None = None
+        """`reach`, for a state the caller needs before it can act: WaitTimeout after `budget`
+        seconds, naming what was seen last."""
+        return self.reach(api_version, kind, name, namespace, predicate, budget, description, hint, context).expect()
 
-        def progress(obj: Obj | None) -> str:
-            extra = ""
-            if context is not None:
-                try:
-                    extra = f", {context()}"
-                except Exception:  # noqa: BLE001 — progress is best effort
-                    extra = ""
-            return brief(obj) + extra
-        while True:
-            last = self.get(api_version, kind, name, namespace)
-            if predicate(last):
-                return last
-            elapsed = time.monotonic() - start
-            _notify(description, progress(last), elapsed, budget)
-            remaining = budget - elapsed
-            if remaining <= 0:
-                break
-            rv = (last or {}).get("metadata", {}).get("resourceVersion")
-            try:
-                for event in self.dynamic.watch(res, namespace=namespace, field_selector=f"metadata.name={name}",
-                                                resource_version=rv, timeout=max(1, int(min(remaining, 30)))):
-                    last = None if event["type"] == "DELETED" else event["raw_object"]
-                    if predicate(last):
-                        return last
-                    _notify(description, progress(last), time.monotonic() - start, budget)
-                    if time.monotonic() - start >= budget:
-                        break
-            except ApiException as exc:
-                if exc.status != 410:  # 410: resourceVersion too old — re-list and watch again
-                    raise
-        raise WaitTimeout(
-            f"{description}: not reached after {budget:.0f}s; last seen {kind} "
-            f"{namespace + '/' if namespace else ''}{name}: {summarize(last)}" + (f" — {hint}" if hint else "")
-        )
+    def reach_list(self, api_version: str, kind: str, namespace: str | None, label_selector: str | None,
+                   predicate: Callable[[list[Obj]], bool], budget: float, description: str,
+                   hint: str = "") -> waits.Seen[list[Obj]]:
+        """Watch a labelled set of objects until `predicate(items)` holds: the observation."""
+        def show(items: list[Obj]) -> str:
+            return "; ".join(f"{o['metadata']['name']}: {summarize(o)}" for o in items) or f"no {kind}s"
 
-    @waits.timed
+        seen = waits.until(self.list_states(api_version, kind, namespace, label_selector), predicate, budget,
+                           description, show=show, hint=hint)
+        seen.shown = f"{kind}s ({label_selector}): {seen.shown}"
+        return seen
+
     def wait_for_list(self, api_version: str, kind: str, namespace: str | None, label_selector: str | None,
                       predicate: Callable[[list[Obj]], bool], budget: float, description: str,
                       hint: str = "") -> list[Obj]:
-        """Watch a labelled set of objects until `predicate(items)` holds."""
-        res = self.resource(api_version, kind)
-        start = time.monotonic()
-        while True:
-            listing = res.get(namespace=namespace, label_selector=label_selector)
-            items = {o["metadata"]["name"]: o for o in listing.to_dict()["items"]}
-            if predicate(list(items.values())):
-                return list(items.values())
-            remaining = budget - (time.monotonic() - start)
-            if remaining <= 0:
-                break
-            try:
-                for event in self.dynamic.watch(res, namespace=namespace, label_selector=label_selector,
-                                                resource_version=listing.metadata.resourceVersion,
-                                                timeout=max(1, int(min(remaining, 30)))):
-                    obj = event["raw_object"]
-                    if event["type"] == "DELETED":
-                        items.pop(obj["metadata"]["name"], None)
-                    else:
-                        items[obj["metadata"]["name"]] = obj
-                    if predicate(list(items.values())):
-                        return list(items.values())
-                    _notify(description, f"{len(items)} {kind}(s)", time.monotonic() - start, budget)
-                    if time.monotonic() - start >= budget:
-                        break
-            except ApiException as exc:
-                if exc.status != 410:
-                    raise
-        seen = "; ".join(f"{n}: {summarize(o)}" for n, o in items.items()) or "none"
-        raise WaitTimeout(f"{description}: not reached after {budget:.0f}s; last seen {kind}s ({label_selector}): {seen}"
-                          + (f" — {hint}" if hint else ""))
+        """`reach_list` for a state the caller needs to act: WaitTimeout otherwise."""
+        return self.reach_list(api_version, kind, namespace, label_selector, predicate, budget, description,
+                               hint).expect()
 
-    @waits.timed
     def hold(self, api_version: str, kind: str, name: str, namespace: str | None,
-             predicate: Predicate, window: float, description: str) -> list[tuple[float, Obj | None]]:
-        """Watch for `window` seconds and fail as soon as `predicate` stops holding.
-
-        "It did not change" is a claim too: returns every state seen, with its time offset.
-        """
-        res = self.resource(api_version, kind)
-        start = time.monotonic()
-        current = self.get(api_version, kind, name, namespace)
-        seen: list[tuple[float, Obj | None]] = [(0.0, current)]
-        if not predicate(current):
-            raise AssertionError(f"{description}: false at the start of the {window:.0f}s window: {summarize(current)}")
-        while (remaining := window - (time.monotonic() - start)) > 0:
-            rv = (current or {}).get("metadata", {}).get("resourceVersion")
-            try:
-                for event in self.dynamic.watch(res, namespace=namespace, field_selector=f"metadata.name={name}",
-                                                resource_version=rv, timeout=max(1, int(min(remaining, 30)))):
-                    current = None if event["type"] == "DELETED" else event["raw_object"]
-                    offset = time.monotonic() - start
-                    if offset > window:
-                        break
-                    seen.append((offset, current))
-                    _notify(description, brief(current), offset, window)
-                    if not predicate(current):
-                        raise AssertionError(
-                            f"{description}: broke after {offset:.0f}s of the {window:.0f}s window: {summarize(current)}")
-            except ApiException as exc:
-                if exc.status != 410:
-                    raise
-                current = self.get(api_version, kind, name, namespace)
-        return seen
+             predicate: Predicate, window: float, description: str) -> waits.Held[Obj | None]:
+        """Watch one object for `window` seconds: whether `predicate` held all along, and every state."""
+        held = waits.holds(self.states(api_version, kind, name, namespace), predicate, window, description,
+                           show=brief)
+        if not held.held:
+            held.breaking = summarize(held.history[-1][1]) if held.history else held.breaking
+        return held
 
     def wait_gone(self, api_version: str, kind: str, name: str, namespace: str | None, budget: float) -> None:
-        self.wait_for(api_version, kind, name, namespace, lambda o: o is None, budget,
-                      f"{kind} {name} deleted")
+        self.wait_for(api_version, kind, name, namespace, lambda o: o is None, budget, f"{kind} {name} deleted")
+
+
+# ---- typed views over the objects the tutorial talks about ----------------------------------
+@dataclass(frozen=True)
+class View:
+    """A read-only view of one API object as the watch last gave it (None: absent)."""
+
+    obj: Obj | None
+
+    @property
+    def exists(self) -> bool:
+        return self.obj is not None
+
+    @property
+    def spec(self) -> Obj:
+        return (self.obj or {}).get("spec") or {}
+
+    @property
+    def status(self) -> Obj:
+        return (self.obj or {}).get("status") or {}
+
+    def condition(self, ctype: str) -> Obj | None:
+        return condition(self.obj, ctype)
+
+    def condition_is(self, ctype: str, status: str = "True") -> bool:
+        return condition_is(self.obj, ctype, status)
+
+    def __str__(self) -> str:
+        return summarize(self.obj)
+
+
+class Deployment(View):
+    @property
+    def spec_replicas(self) -> int:
+        """spec.replicas (0 when absent: a deleted Deployment runs nothing)."""
+        return int(self.spec.get("replicas") or 0)
+
+    @property
+    def ready_replicas(self) -> int:
+        return int(self.status.get("readyReplicas") or 0)
+
+
+class ScaledObject(View):
+    @property
+    def ready(self) -> bool:
+        return self.condition_is("Ready")
+
+    @property
+    def triggers(self) -> list[Obj]:
+        return list(self.spec.get("triggers") or [])
+
+    @property
+    def polling_interval(self) -> float:
+        return float(self.spec.get("pollingInterval", 30))  # KEDA's default (docs/keda.md)
+
+    @property
+    def cooldown_period(self) -> float:
+        return float(self.spec.get("cooldownPeriod", 300))  # KEDA's default (docs/keda.md)
+
+    @property
+    def fallback(self) -> Obj | None:
+        return self.spec.get("fallback")
+
+
+class Hpa(View):
+    @property
+    def min_replicas(self) -> int | None:
+        return self.spec.get("minReplicas")
+
+    @property
+    def behavior(self) -> Obj:
+        return self.spec.get("behavior") or {}
 
 
 # ---- named waits used across steps -----------------------------------------------------
@@ -344,94 +368,3 @@ def ready_replicas(obj: Obj | None) -> int:
 
 def pod_ready(obj: Obj) -> bool:
     return condition_is(obj, "Ready") and obj.get("metadata", {}).get("deletionTimestamp") is None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-class PodNotRunning(OSError):
-    """kubectl port-forward found no Running pod behind its target (yet)."""
-
-
-class PortForward:
-    """`kubectl port-forward -n NS TARGET LOCAL:REMOTE` on 127.0.0.1, as the tutorial does.
-
-    kubectl forwards to one pod and exits when that pod goes away; `alive()` tells, and the
-    caller opens a new one."""
-
-    def __init__(self, kubectl: Path, kubeconfig: Path, namespace: str, target: str, remote_port: int,
-                 local_port: int | None = None) -> None:
-        self.namespace, self.target, self.remote_port = namespace, target, remote_port
-        self.port = local_port or free_port()
-        self._cmd = [str(kubectl), "--kubeconfig", str(kubeconfig), "port-forward", "--address", "127.0.0.1",
-                     "-n", namespace, target, f"{self.port}:{remote_port}"]
-        self._proc: subprocess.Popen[str] | None = None
-
-    def open(self, budget: float = 30.0) -> "PortForward":
-        """Start kubectl and wait until it listens. kubectl exits at once when the target's pod
-        is not Running yet (just created, or a restarted scheduler has not placed it); that is
-        retried within the budget, any other exit is not."""
-        self._launch()
-
-        def listening() -> None:
-            if self._proc is not None and self._proc.poll() is not None:
-                message = self._proc.stderr.read() if self._proc.stderr else "exited"
-                if "pod is not running" in message or "not found" in message:
-                    self._launch()
-                    raise PodNotRunning(message)
-                raise HarnessError(message)
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                pass
-
-        try:
-            for attempt in Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.2),
-                                    retry=retry_if_exception_type(OSError), reraise=True):
-                with attempt:
-                    listening()
-        except (OSError, HarnessError) as exc:
-            self.close()
-            raise CommandError(
-                f"kubectl port-forward -n {self.namespace} {self.target} {self.port}:{self.remote_port} did not "
-                f"listen within {budget:.0f}s: {str(exc).strip()[-300:]} — check that {self.target} has a Running pod"
-            ) from exc
-        return self
-
-    def _launch(self) -> None:
-        self._proc = subprocess.Popen(self._cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      start_new_session=True)
-
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def close(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
-
-
-@contextlib.contextmanager
-def port_forward(kubectl: Path, kubeconfig: Path, namespace: str, target: str, remote_port: int,
-                 local_port: int | None = None, budget: float = 30.0) -> Iterator[int]:
-    """A PortForward for the duration of a block; yields the local port."""
-    forward = PortForward(kubectl, kubeconfig, namespace, target, remote_port, local_port).open(budget)
-    try:
-        yield forward.port
-    finally:
-        forward.close()
-
-def describe(kubectl: Path, kubeconfig: Path, kind: str, name: str, namespace: str | None = None) -> str:
-    """`kubectl describe KIND NAME` text, for failure evidence (errors become the text)."""
-    cmd = [str(kubectl), "--kubeconfig", str(kubeconfig), "describe", kind, name]
-    if namespace:
-        cmd += ["-n", namespace]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    return proc.stdout if proc.returncode == 0 else f"<kubectl describe {kind} {name} failed: {proc.stderr.strip()}>"

@@ -16,19 +16,20 @@ from typing import Any
 import pytest
 
 from . import config as cfg
+from . import defects
 from . import kube as k
 from . import preflight as pre
 from . import waits
 from .backends import Backend, make_backend
 from .errors import ConfigError, HarnessError
-from .steps import keda as keda_step
-from .steps import observability as obs_step
-from .steps import upgrade as upgrade_step
-from .steps import vllm as vllm_step
-from .steps.stack import Stack
+from .steps import step3_keda as keda_step
+from .steps import step1_observability as obs_step
+from .steps import step4_upgrade as upgrade_step
+from .steps import step2_vllm as vllm_step
+from .steps import step8_cleanup as cleanup_step
+from .context import Stack
 
 _CONFIG = pytest.StashKey[cfg.RunConfig]()
-_TIMELINES = pytest.StashKey[dict[str, Any]]()
 _STACK = pytest.StashKey[Stack]()
 _RESULTS = pytest.StashKey[dict[str, dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
@@ -54,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "integration: starts real local processes (Prometheus, simulators)",
         "bench: a benchmark, run by `make bench` only",
         "slow: takes minutes",
+        "upstream_defect(number): the claim fails while upstream defect `number` is deployed "
+        "(docs/upstream-defects.md); the plugin decides a strict xfail from the live ScaledObject",
     ):
         config.addinivalue_line("markers", marker)
     import os
@@ -65,7 +68,6 @@ def pytest_configure(config: pytest.Config) -> None:
             chart_version=config.getoption("chart_version"), reports_dir=config.getoption("reports_dir"))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_TIMELINES] = {}
     config.stash[_RESULTS] = {}
     config.stash[_STARTED] = time.time()
     waits.reset()
@@ -187,15 +189,29 @@ def keda_enabled(keda: Stack) -> Iterator[Stack]:
         upgrade_step.wait_hpa(stack)
         yield stack
     finally:
-        if not stack.config.keep:
-            upgrade_step.disable_keda(stack)
+        if not stack.config.keep and (disabled := cleanup_step.disable_keda(stack)) is not None:
+            disabled.expect()
 
 
-@pytest.fixture
-def timelines(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Timelines a test records; saved with its failure evidence (and for reports)."""
-    store = request.config.stash[_TIMELINES].setdefault(request.node.nodeid, {})
-    return store
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """`@pytest.mark.upstream_defect(N)`: when the deployed ScaledObject has defect N (its
+    detector finds evidence), the claim is a strict xfail — a fixed chart or an overlay with the
+    fix makes the claim pass, and a release that fixes it upstream turns the run red until the
+    marker goes. The decision (defect, evidence) is recorded for run.json and the report.
+
+    Runs inside pytest's xfail wrapper, which reads marks added during the call."""
+    marker = item.get_closest_marker("upstream_defect")
+    stack = item.config.stash.get(_STACK, None)
+    if marker is None or stack is None:
+        return
+    defect = defects.get(int(marker.args[0]))
+    live = stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace)
+    evidence = defect.present(live) if defect.present is not None and live is not None else None
+    item.user_properties.append(("upstream_defect", {"number": defect.number, "present": bool(evidence),
+                                                     "evidence": evidence or ""}))
+    if evidence:
+        item.add_marker(pytest.mark.xfail(strict=True, reason=defect.reason(evidence)))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -204,23 +220,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" or (report.when == "setup" and report.failed):
         stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
         stack = stack or next((v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Stack)), None)
-        if stack is not None:
-            timelines = dict(item.config.stash[_TIMELINES].get(item.nodeid, {}))
-            for name, timeline in timelines.items():
-                timeline.save(stack.config.run_dir / "timelines" / f"{name}.json")
+        if stack is not None and report.failed:
             recent = time.time() - 900  # a scenario's timeline, sampled within the last 15 minutes
-            timelines.update({name: tl for name, tl in stack.timelines.items()
-                              if tl.samples and tl.samples[-1].t > recent})
-            if report.failed:
-                from .evidence import collect
+            timelines = {name: tl for name, tl in stack.timelines.items() if tl.samples and tl.samples[-1].t > recent}
+            from .evidence import collect
 
-                folder = collect(stack, item.nodeid, timelines)
-                report.sections.append(("vllm-stack-e2e evidence", f"failure evidence in {folder}"))
+            folder = collect(stack, item.nodeid, timelines)
+            report.sections.append(("vllm-stack-e2e evidence", f"failure evidence in {folder}"))
     return report
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _wait_progress(pytestconfig: pytest.Config) -> None:
+def _wait_progress(pytestconfig: pytest.Config) -> Iterator[None]:
     """Live progress of the named waits: on a terminal one line per wait, updated in place;
     in a log (CI) one line per change of what the wait sees, not one per tick."""
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
@@ -241,7 +252,9 @@ def _wait_progress(pytestconfig: pytest.Config) -> None:
             last[description] = seen
             echo(line)
 
-    k.add_wait_observer(observe)
+    waits.add_observer(observe)
+    yield
+    waits.remove_observer(observe)
 
 
 # ---- the run record (reports/<run-id>/run.json), read by the report and the release gate ----------
@@ -259,6 +272,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry = store.setdefault(report.nodeid, {"nodeid": report.nodeid, "step": _step_of(report.nodeid),
                                              "outcome": "passed", "duration": 0.0, "message": ""})
     entry["duration"] += report.duration
+    for name, value in report.user_properties:
+        if name == "upstream_defect" and value.get("present"):
+            entry["defect"] = value["number"]
     if report.when == "call" and hasattr(report, "wasxfail"):
         entry["outcome"] = "xpassed" if report.passed else "xfailed"
         entry["message"] = str(report.wasxfail)

@@ -1,6 +1,6 @@
 """Preflight: the checks a run makes in seconds, before anything is installed. Every problem is
 one line: what is wrong and how to fix it. Errors stop the run; warnings are reported
-(known upstream defects among them, reference.md §2).
+(known upstream defects among them, docs/chart-contract.md).
 
     python -m vllm_stack_e2e.preflight [--cluster lab|current]      (make preflight)
 """
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as cfg
-from . import tools, values
+from . import defects, tools, values
 from .errors import ConfigError, HarnessError, ProvisionError
 from .prom import Prometheus, colon_names
 from .values import Finding
 
-# KEDA minor → the Kubernetes minors it supports (reference.md §4).
+# KEDA minor → the Kubernetes minors it supports (docs/keda.md).
 KEDA_K8S = {"2.20": (33, 35), "2.19": (32, 34), "2.18": (31, 33), "2.21": (34, 36)}
 SCENARIOS = ("scale-to-zero", "hpa-behavior", "fallback")
 
@@ -51,7 +51,7 @@ class Report:
     def lines(self) -> list[str]:
         out = [f"preflight: {key} {value}" for key, value in self.facts.items()]
         out += [f"preflight {f.severity}: {f.message} — {f.fix}"
-                + (f" [reference.md §2 defect {f.defect}]" if f.defect else "") for f in self.findings]
+                + (f" [upstream defect {f.defect}: {defects.get(f.defect).doc}]" if f.defect else "") for f in self.findings]
         return out
 
 
@@ -152,7 +152,7 @@ def check_keda_compat(report: Report, keda_version: str | None, kube_version: st
 
 def check_trigger_metrics(prom: Prometheus, settings: Iterable[values.KedaSettings]) -> list[Finding]:
     """Once Prometheus holds engine metrics: does each trigger query name the metric in the form
-    this Prometheus stores (colon vs underscore, reference.md §5), with labels it has?"""
+    this Prometheus stores (colon vs underscore, docs/metrics.md), with labels it has?"""
     findings: list[Finding] = []
     for so in settings:
         for index, trigger in enumerate(so.triggers):
@@ -223,12 +223,12 @@ def main(argv: list[str] | None = None) -> int:
 
             lab_backend = LabBackend(config, echo=lambda _m: None)
             lab_backend.lab.preflight()
-            if lab_backend.manager.ready():
+            if lab_backend.ready():
                 backend = lab_backend  # a running lab is checked like any cluster; none is started
         if backend is not None and backend.kube.get("v1", "Service", "prometheus-operated", "monitoring"):
-            from . import kube as k
+            from . import kubectl as kubectl_cli
 
-            with k.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated",
+            with kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated",
                                 9090) as port:
                 report = run(config, backend, Prometheus(f"http://127.0.0.1:{port}"))
         else:

@@ -4,7 +4,7 @@ Instant and range queries, target health, series and label lookups, build info, 
 lifecycle endpoints (`/-/ready`, `/-/reload`), named waits with budgets, and detection of
 the form in which Prometheus stores a metric whose name has colons.
 
-Why the form matters (reference.md §5): vLLM exposes `vllm:num_requests_waiting` through
+Why the form matters (docs/metrics.md): vLLM exposes `vllm:num_requests_waiting` through
 prometheus_client, which negotiates from the scraper's Accept header. Prometheus 3.x offers
 `escaping=allow-utf-8` and gets — and stores — the colon names; Prometheus 2.x offers plain
 OpenMetrics and gets `vllm_num_requests_waiting`. A `vllm:` query against a 2.x then
@@ -18,14 +18,13 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from . import waits
-from .errors import HarnessError, WaitTimeout
+from .errors import HarnessError
 
 
 class PromError(HarnessError):
@@ -43,14 +42,6 @@ class Sample:
     @property
     def name(self) -> str | None:
         return self.labels.get("__name__")
-
-
-@dataclass(frozen=True)
-class Series:
-    """One series of a range query."""
-
-    labels: dict[str, str]
-    values: list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -208,10 +199,6 @@ class Prometheus:
         match = re.match(r"(\d+)", self.version())
         return int(match.group(1)) if match else 0
 
-    def config_yaml(self) -> str:
-        """The configuration Prometheus is running with."""
-        return str(self._api("/api/v1/status/config")["yaml"])
-
     # -- queries -----------------------------------------------------------------------
     def query(self, promql: str, at: float | None = None) -> list[Sample]:
         """Instant query; a scalar result comes back as one Sample without labels."""
@@ -225,7 +212,7 @@ class Prometheus:
         if kind == "scalar":
             return [Sample({}, _float(result[1]), float(result[0]))]
         if kind == "matrix":
-            raise PromError(f"`{promql}` is a range vector; use query_range(), or wrap it in a function")
+            raise PromError(f"`{promql}` is a range vector; wrap it in a function (sum(rate(...)))")
         raise PromError(f"`{promql}` returned a {kind}, not a number")
 
     def scalar(self, promql: str, at: float | None = None) -> float | None:
@@ -240,11 +227,6 @@ class Prometheus:
             raise PromError(f"`{promql}` returned {len(samples)} series ({shown}…), not one — "
                             "aggregate it, e.g. sum(...)")
         return samples[0].value
-
-    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
-        data = self._api("/api/v1/query_range", {"query": promql, "start": start, "end": end, "step": step},
-                         method="POST")
-        return [Series(dict(r["metric"]), [(float(t), _float(v)) for t, v in r["values"]]) for r in data["result"]]
 
     def series(self, match: str | Iterable[str], start: float | None = None, end: float | None = None) -> list[dict[str, str]]:
         """Label sets of the series matching `match` (selectors) in [start, end]."""
@@ -325,84 +307,45 @@ class Prometheus:
         except PromError:
             return "(version unknown)"
 
-    # -- waits -------------------------------------------------------------------------
-    @waits.timed
+    # -- waits (through the one wait engine, vllm_stack_e2e.waits) ------------------------
     def wait_ready(self, budget: float = 30.0, interval: float = 0.2) -> None:
         """Wait until `/-/ready` answers 200; WaitTimeout otherwise."""
-        retry = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(interval),
-                         retry=retry_if_result(lambda ok: not ok))
-        try:
-            retry(self.ready)
-        except RetryError:
-            raise WaitTimeout(f"Prometheus at {self.base_url} not ready after {budget:.0f}s (/-/ready never 200) "
-                              "— check its log") from None
+        seen = waits.until(waits.polling(self.ready, interval), bool, budget, f"Prometheus at {self.base_url} ready",
+                           show=lambda ok: "ready" if ok else "/-/ready not 200", hint="check its log")
+        seen.expect()
 
-    @waits.timed
-    def wait_for_value(self, promql: str, predicate: Callable[[float | None], bool], budget: float,
-                       description: str, interval: float = 0.5) -> float | None:
-        """Poll `scalar(promql)` until `predicate(value)` holds; return that value.
-
-        Raises WaitTimeout naming `description`, the last value (or error) seen, and — when
-        the query's names are not the stored ones — why."""
-        seen: dict[str, Any] = {"value": None, "error": None, "polls": 0}
-
-        def poll() -> bool:
-            seen["polls"] += 1
+    def reach_value(self, promql: str, predicate: Callable[[float | None], bool], budget: float,
+                    description: str, interval: float = 0.5) -> waits.Seen[float | None]:
+        """Poll `scalar(promql)` until `predicate(value)` holds: the observation. When it is not
+        reached and the query's names are not the ones this Prometheus stores, the hint says why."""
+        seen = waits.until(waits.polling(lambda: self.scalar(promql), interval), predicate, budget, description,
+                           show=_show)
+        seen.shown = f"`{promql}` on {self.base_url}: {seen.shown} ({len(seen.history)} polls)"
+        if not seen.reached:
             try:
-                seen["value"] = self.scalar(promql)
-                seen["error"] = None
-            except PromError as exc:
-                seen["error"] = str(exc)
-                return False
-            return bool(predicate(seen["value"]))
-
-        retry = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(interval),
-                         retry=retry_if_result(lambda ok: not ok))
-        try:
-            retry(poll)
-        except RetryError:
-            last = f"last error: {seen['error']}" if seen["error"] else f"last value {_show(seen['value'])}"
-            hint = ""
-            try:
-                note = self.explain(promql)
-                hint = f" — {note}" if note else ""
+                seen.hint = self.explain(promql) or ""
             except PromError:
                 pass
-            raise WaitTimeout(f"{description}: `{promql}` on {self.base_url} did not get there in {budget:.0f}s "
-                              f"({seen['polls']} polls, {last}){hint}") from None
-        return seen["value"]
+        return seen
 
-    def wait_above(self, promql: str, threshold: float, budget: float, description: str | None = None) -> float:
-        """Wait until `promql` > threshold; return the value."""
-        value = self.wait_for_value(promql, lambda v: v is not None and v > threshold, budget,
-                                    description or f"waiting for {promql} > {threshold:g}")
-        assert value is not None
-        return value
+    def wait_for_value(self, promql: str, predicate: Callable[[float | None], bool], budget: float,
+                       description: str, interval: float = 0.5) -> float | None:
+        """`reach_value` for a value the caller needs to act: WaitTimeout naming the last value seen."""
+        return self.reach_value(promql, predicate, budget, description, interval).expect()
 
     def wait_targets_up(self, count: int, budget: float, job: str | None = None, interval: float = 0.5) -> list[Target]:
-        """Wait until at least `count` active targets (of `job`) are up; return them."""
-        seen: dict[str, Any] = {"targets": [], "error": None}
+        """Wait until at least `count` active targets (of `job`) are up; return those."""
+        def probe() -> list[Target]:
+            return [t for t in self.targets() if job is None or t.labels.get("job") == job]
 
-        def poll() -> bool:
-            try:
-                targets = [t for t in self.targets() if job is None or t.labels.get("job") == job]
-                seen["targets"], seen["error"] = targets, None
-            except PromError as exc:
-                seen["error"] = str(exc)
-                return False
-            return sum(t.up for t in seen["targets"]) >= count
+        def show(targets: list[Target]) -> str:
+            return "; ".join(f"{t.scrape_url} {t.health} {t.last_error!r}" for t in targets) or "none"
 
-        retry = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(interval),
-                         retry=retry_if_result(lambda ok: not ok))
-        try:
-            retry(poll)
-        except RetryError:
-            which = f" of job {job}" if job else ""
-            shown = "; ".join(f"{t.scrape_url} {t.health} {t.last_error!r}" for t in seen["targets"]) or "none"
-            err = f", last error: {seen['error']}" if seen["error"] else ""
-            raise WaitTimeout(f"{count} target(s){which} not up on {self.base_url} after {budget:.0f}s: "
-                              f"saw {shown}{err} — check the targets' /metrics and the scrape config") from None
-        return [t for t in seen["targets"] if t.up]
+        which = f" of job {job}" if job else ""
+        seen = waits.until(waits.polling(probe, interval), lambda ts: sum(t.up for t in ts) >= count, budget,
+                           f"{count} target(s){which} up on {self.base_url}", show=show,
+                           hint="check the targets' /metrics and the scrape config")
+        return [t for t in seen.expect() if t.up]
 
     def probe(self, promql: str, default: float = 0.0) -> Callable[[], float]:
         """A callable returning `scalar(promql)` (`default` when empty) — for load.drive_queue."""
@@ -416,16 +359,3 @@ class Prometheus:
 
 def _show(value: float | None) -> str:
     return "none (empty result)" if value is None else f"{value:g}"
-
-
-@dataclass
-class QueryLog:
-    """Queries made during a test with their answers, for the artifacts folder."""
-
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, prom: Prometheus, promql: str) -> list[Sample]:
-        samples = prom.query(promql)
-        self.entries.append({"at": time.time(), "query": promql,
-                             "result": [{"labels": s.labels, "value": s.value} for s in samples]})
-        return samples

@@ -26,10 +26,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import defects
 from .config import REPO_ROOT
 from .errors import ConfigError
+from .helm import is_stand_in
+from .redaction import redact_text
 
-# The tutorial's steps (reference.md §1), in order; step 7 comes in three parts.
+# The tutorial's steps (docs/tutorial.md), in order; step 7 comes in three parts.
 TUTORIAL_STEPS: tuple[str, ...] = ("step 1", "step 2", "step 3", "step 4", "step 5", "step 6",
                                    "step 7a", "step 7b", "step 7c", "step 8")
 STEP_TITLES: dict[str, str] = {
@@ -44,14 +47,6 @@ STEP_TITLES: dict[str, str] = {
     "step 7c": "fallback replicas when metrics fail",
     "step 8": "cleanup leaves nothing behind",
     "lab": "lab smoke test",
-}
-# Known upstream defects (reference.md §2), by number.
-DEFECTS: dict[int, str] = {
-    1: "chart values.schema.json types keda.triggers as an object; the tutorial uses a list",
-    2: "default trigger query selects `model`, but vLLM's series carry `model_name`",
-    3: "non-aggregated query returns one series per pod: KEDA breaks at 2+ replicas",
-    4: "default serverAddress misses the bundled subchart's Prometheus",
-    5: "Prometheus 2.x name escaping stores `vllm_…`, so a `vllm:` query reads 0",
 }
 FAILING = ("failed", "error")
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
@@ -74,16 +69,11 @@ class TestResult:
     outcome: str
     duration: float
     message: str = ""
+    defect: int | None = None  # the upstream defect its marker decided on (run.json), if any
 
     @property
     def name(self) -> str:
         return self.nodeid.rsplit("::", 1)[-1]
-
-    @property
-    def defect(self) -> int | None:
-        """The reference.md §2 defect number its message names, if any."""
-        found = re.search(r"defect\s*#?(\d+)", self.message)
-        return int(found.group(1)) if found else None
 
 
 @dataclass
@@ -152,22 +142,6 @@ class Report:
 
 
 # ---- reading the run folder --------------------------------------------------------------------
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bhf_[A-Za-z0-9]{16,}"), "hf_***"),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
-    (re.compile(r"(?i)\b([\w-]*(?:token|password|passwd|secret|api[_-]?key|client-key-data|"
-                r"client-certificate-data|certificate-authority-data))(['\"]?\s*[:=]\s*['\"]?)"
-                r"([^\s'\",}]+)"), r"\1\2***"),
-)
-
-
-def redact(text: str) -> str:
-    """`text` with tokens, passwords and kubeconfig key material replaced by ***."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 def load_run(run_dir: Path) -> dict[str, Any]:
     """run.json of `run_dir`; a one-line ConfigError when it is missing or unreadable."""
     path = Path(run_dir) / "run.json"
@@ -190,7 +164,8 @@ def test_results(run: Mapping[str, Any]) -> list[TestResult]:
         results.append(TestResult(nodeid=str(entry.get("nodeid", "?")), step=str(entry.get("step") or "other"),
                                   outcome=str(entry.get("outcome", "error")),
                                   duration=float(entry.get("duration") or 0.0),
-                                  message=redact(str(entry.get("message") or ""))))
+                                  message=redact_text(str(entry.get("message") or "")),
+                                  defect=entry["defect"] if isinstance(entry.get("defect"), int) else None))
     return results
 
 
@@ -216,12 +191,12 @@ def defect_sightings(run: Mapping[str, Any], tests: Iterable[TestResult]) -> lis
     for finding in run.get("preflight") or []:
         number = finding.get("defect")
         if isinstance(number, int):
-            preflight.setdefault(number, []).append(redact(str(finding.get("message", ""))))
+            preflight.setdefault(number, []).append(redact_text(str(finding.get("message", ""))))
     observed: dict[int, list[TestResult]] = {}
     for test in tests:
         if test.outcome == "xfailed" and test.defect is not None:
             observed.setdefault(test.defect, []).append(test)
-    return [DefectSighting(n, DEFECTS.get(n, "(not in reference.md §2)"), tuple(preflight.get(n, ())),
+    return [DefectSighting(n, defects.title(n), tuple(preflight.get(n, ())),
                            tuple(observed.get(n, ())))
             for n in sorted(set(preflight) | set(observed))]
 
@@ -230,11 +205,6 @@ def chart_of(run: Mapping[str, Any]) -> dict[str, Any]:
     """The run's chart record ({} when the run never resolved one)."""
     chart = run.get("chart")
     return dict(chart) if isinstance(chart, Mapping) else {}
-
-
-def is_stand_in(chart: Mapping[str, Any]) -> bool:
-    """The lab's stand-in chart: flagged as such, or named `*-standin`."""
-    return bool(chart.get("stand_in")) or str(chart.get("name") or "").endswith("-standin")
 
 
 def run_status(run: Mapping[str, Any], steps: Sequence[StepResult]) -> str:
@@ -329,7 +299,7 @@ def junit_failures(path: Path) -> dict[str, str]:
             text = element.get("message") or (element.text or "").strip()
             line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
             if line:
-                found[f"{case.get('classname')}.{case.get('name')}"] = redact(_short(line, 400))
+                found[f"{case.get('classname')}.{case.get('name')}"] = redact_text(_short(line, 400))
             break
     return found
 
@@ -414,7 +384,7 @@ def summarize_timeline(timeline: Mapping[str, Any]) -> TimelineSummary:
         peak_queue=max(queue) if queue else None,
         threshold=float(timeline["threshold"]) if isinstance(timeline.get("threshold"), (int, float)) else None,
         scale_up_after_load=reaction,
-        events=tuple((float(t) - t0, redact(str(text))) for t, text in timeline.get("events") or []))
+        events=tuple((float(t) - t0, redact_text(str(text))) for t, text in timeline.get("events") or []))
 
 
 def condition_intervals(times: Sequence[float], states: Sequence[Any], wanted: str,
@@ -712,7 +682,7 @@ def render_markdown(c: _Content) -> str:
             out.append(f"- **{t.step}** `{t.name}` {t.outcome}: {_md(t.message) or '(no message)'}"
                        + (f" — evidence: [{evidence}/]({evidence}/)" if evidence else ""))
         out.append("")
-    out += ["## Known upstream defects (reference.md §2)", ""]
+    out += ["## Known upstream defects (docs/upstream-defects.md)", ""]
     if c.defects:
         out += ["| # | Defect | Seen by |", "|---|---|---|"]
         for d in c.defects:
@@ -737,13 +707,13 @@ def render_markdown(c: _Content) -> str:
     others = [f for f in c.run.get("preflight") or [] if not isinstance(f.get("defect"), int)]
     if others:
         out += ["## Other preflight findings", ""]
-        out += [f"- {f.get('severity', '?')}: {_md(redact(str(f.get('message', ''))))} — "
-                f"{_md(redact(str(f.get('fix', ''))))}" for f in others] + [""]
+        out += [f"- {f.get('severity', '?')}: {_md(redact_text(str(f.get('message', ''))))} — "
+                f"{_md(redact_text(str(f.get('fix', ''))))}" for f in others] + [""]
     out += ["## Details", "", "### Values applied", ""]
     overlays = c.run.get("overlays") or {}
-    out += [f"- **{k}**: `{_md(redact(str(v)))}`" for k, v in overlays.items()] or ["- none recorded"]
+    out += [f"- **{k}**: `{_md(redact_text(str(v)))}`" for k, v in overlays.items()] or ["- none recorded"]
     out += ["", "### Other facts", ""]
-    out += [f"- {k}: {_md(redact(str(v)))}" for k, v in c.other_facts] or ["- none"]
+    out += [f"- {k}: {_md(redact_text(str(v)))}" for k, v in c.other_facts] or ["- none"]
     out += ["", "### All tests", "", "| Step | Test | Outcome | Duration |", "|---|---|---|---|"]
     out += [f"| {t.step} | `{t.name}` | {_ICON.get(t.outcome, t.outcome)} | {fmt_duration(t.duration)} |"
             for s in c.steps for t in s.tests]
@@ -805,7 +775,7 @@ def render_html(c: _Content) -> str:
             out.append(f"<li><b>{_h(t.step)}</b> <code>{_h(t.name)}</code> {_h(t.outcome)}: "
                        f"{_h(t.message or '(no message)')}{link}</li>")
         out.append("</ul>")
-    out.append("<h2>Known upstream defects (reference.md §2)</h2>")
+    out.append("<h2>Known upstream defects (docs/upstream-defects.md)</h2>")
     if c.defects:
         out.append("<table><tr><th>#</th><th>Defect</th><th>Seen by</th></tr>")
         for d in c.defects:
@@ -832,15 +802,15 @@ def render_html(c: _Content) -> str:
     others = [f for f in c.run.get("preflight") or [] if not isinstance(f.get("defect"), int)]
     if others:
         out += ["<h2>Other preflight findings</h2>", "<ul>"]
-        out += [f"<li>{_h(f.get('severity', '?'))}: {_h(redact(str(f.get('message', ''))))} — "
-                f"{_h(redact(str(f.get('fix', ''))))}</li>" for f in others]
+        out += [f"<li>{_h(f.get('severity', '?'))}: {_h(redact_text(str(f.get('message', ''))))} — "
+                f"{_h(redact_text(str(f.get('fix', ''))))}</li>" for f in others]
         out.append("</ul>")
     out += ["<h2>Details</h2>", "<h3>Values applied</h3>", "<ul>"]
     overlays = c.run.get("overlays") or {}
-    out += [f"<li><b>{_h(k)}</b>: <code>{_h(redact(str(v)))}</code></li>" for k, v in overlays.items()] or [
+    out += [f"<li><b>{_h(k)}</b>: <code>{_h(redact_text(str(v)))}</code></li>" for k, v in overlays.items()] or [
         "<li class='muted'>none recorded</li>"]
     out += ["</ul>", "<h3>Other facts</h3>", "<ul>"]
-    out += [f"<li>{_h(k)}: {_h(redact(str(v)))}</li>" for k, v in c.other_facts] or ["<li class='muted'>none</li>"]
+    out += [f"<li>{_h(k)}: {_h(redact_text(str(v)))}</li>" for k, v in c.other_facts] or ["<li class='muted'>none</li>"]
     out += ["</ul>", "<h3>All tests</h3>",
             "<table><tr><th>Step</th><th>Test</th><th>Outcome</th><th>Duration</th></tr>"]
     out += [f"<tr><td>{_h(t.step)}</td><td><code>{_h(t.name)}</code></td><td class='{_cls(t.outcome)}'>"
@@ -858,7 +828,7 @@ def write_report(run_dir: Path) -> Report:
     tests = with_junit_messages(test_results(run), junit)
     steps = summarize_steps(tests)
     chart = chart_of(run)
-    facts = {str(k): redact(str(v)) for k, v in (run.get("facts") or {}).items()}
+    facts = {str(k): redact_text(str(v)) for k, v in (run.get("facts") or {}).items()}
     timelines = []
     for timeline in load_timelines(run, run_dir):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(timeline.get("name", "timeline")))

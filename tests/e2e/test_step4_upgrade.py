@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from vllm_stack_e2e import helm as helm_mod
-from vllm_stack_e2e.steps.stack import Stack
+from vllm_stack_e2e.context import Stack
 
 pytestmark = pytest.mark.e2e
 

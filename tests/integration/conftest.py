@@ -19,7 +19,8 @@ from vllm_stack_e2e.lab.processes import ManagedProcess, ProcessSpec
 from vllm_stack_e2e.lab.prometheus import LocalPrometheus, ScrapeTarget
 from vllm_stack_e2e.prom import Prometheus
 from vllm_stack_e2e.sim.gateway import Gateway
-from vllm_stack_e2e.sim.host import ServerHandle, engine_argv, free_port, serve, wait_http_ok
+from vllm_stack_e2e.net import free_port
+from vllm_stack_e2e.sim.host import ServerHandle, engine_argv, serve, wait_http_ok
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 ZERO_MODEL = "scaled-to-zero"  # known to the gateway, never given an engine by the fixtures

@@ -13,7 +13,8 @@ import pytest
 from vllm_stack_e2e import load
 from vllm_stack_e2e.lab.processes import ManagedProcess, ProcessSpec
 from vllm_stack_e2e.sim.gateway import Gateway
-from vllm_stack_e2e.sim.host import engine_argv, free_port, gateway_argv, serve, wait_http_ok, wait_until
+from vllm_stack_e2e.net import free_port
+from vllm_stack_e2e.sim.host import engine_argv, gateway_argv, serve, wait_http_ok, wait_until
 
 pytestmark = pytest.mark.integration
 

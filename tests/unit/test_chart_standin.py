@@ -1,4 +1,4 @@
-"""The lab's stand-in chart renders the contract of vllm/vllm-stack 0.1.12 (reference.md §2), checked
+"""The lab's stand-in chart renders the contract of vllm/vllm-stack 0.1.12 (docs/chart-contract.md), checked
 with the real `helm template`."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from vllm_stack_e2e import values as V
 from vllm_stack_e2e.errors import CommandError, ProvisionError
-from vllm_stack_e2e.helm import STANDIN_CHART, Helm, is_standin
+from vllm_stack_e2e.helm import STANDIN_CHART, Helm, is_stand_in
 
 VALUES = Path(__file__).resolve().parents[2] / "values"
 STEP2 = VALUES / "tutorial-step2.yaml"
@@ -56,7 +56,7 @@ def test_chart_declares_itself_a_standin(helm: Helm) -> None:
     assert meta["version"].startswith("0.1.12-standin")
     assert "stand-in for vllm/vllm-stack 0.1.12" in meta["description"]
     assert meta["annotations"][MARKER] == "true"
-    assert is_standin(meta)
+    assert is_stand_in(meta)
 
 
 def test_every_object_carries_the_standin_marker(helm: Helm) -> None:

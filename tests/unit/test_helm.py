@@ -21,17 +21,9 @@ import pytest
 import yaml
 
 from vllm_stack_e2e.errors import CommandError, ProvisionError
-from vllm_stack_e2e.helm import (
-    REDACTED,
-    STANDIN_CHART,
-    Helm,
-    HelmError,
-    is_secret_key,
-    is_standin,
-    parse_lint,
-    redact,
-    set_path,
-)
+from vllm_stack_e2e.helm import STANDIN_CHART, Helm, HelmError, is_stand_in, parse_lint, set_path
+from vllm_stack_e2e.redaction import REDACTED, is_secret_key
+from vllm_stack_e2e.redaction import redact_tree as redact
 
 STEP4 = Path(__file__).resolve().parents[2] / "values" / "tutorial-step4.yaml"
 TOKEN = "hf_SuperSecretTokenValue123"
@@ -94,9 +86,9 @@ def test_set_path_escapes_dots_in_keys(helm: Helm) -> None:
 
 def test_show_chart_tells_the_standin_from_a_real_chart(helm: Helm, tmp_path: Path) -> None:
     meta = helm.show_chart(STANDIN_CHART)
-    assert (meta["name"], is_standin(meta)) == ("vllm-stack-standin", True)
+    assert (meta["name"], is_stand_in(meta)) == ("vllm-stack-standin", True)
     other = write_chart(tmp_path, "vllm-stack", {})
-    assert is_standin(helm.show_chart(other)) is False
+    assert is_stand_in(helm.show_chart(other)) is False
 
 
 # -- lint ----------------------------------------------------------------------------------------
@@ -315,7 +307,7 @@ def test_repo_add_is_idempotent_and_charts_resolve(helm: Helm, chart_repo: str, 
     h.repo_add("lab", chart_repo)
     h.repo_add("lab", chart_repo)  # a second add changes nothing and does not fail
     meta = h.show_chart("lab/vllm-stack-standin", version="0.1.12-standin.1")
-    assert is_standin(meta) and meta["version"] == "0.1.12-standin.1"
+    assert is_stand_in(meta) and meta["version"] == "0.1.12-standin.1"
     docs = h.template("lab/vllm-stack-standin", files=[STEP4], version="0.1.12-standin.1")
     assert any(d["kind"] == "ScaledObject" for d in docs)
 

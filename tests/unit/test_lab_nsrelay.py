@@ -16,35 +16,17 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
+from _waits import wait_for
 
-T = TypeVar("T")
+from vllm_stack_e2e.net import free_port
+
 BUDGET = 10.0
 NEEDS_NETNS = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
                                  reason="network namespaces need root and iproute2's `ip`")
-
-
-def wait_for(description: str, probe: Callable[[], T], budget: float = BUDGET) -> T:
-    """probe() until it returns something truthy (OSError counts as not yet), within `budget` s."""
-    retrying = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.05),
-                        retry=retry_if_result(lambda value: not value) | retry_if_exception_type(OSError))
-    try:
-        return retrying(probe)
-    except RetryError as exc:
-        last = exc.last_attempt
-        seen = last.exception() if last.failed else last.result()
-        pytest.fail(f"{description}: not true after {budget}s; last seen {seen!r}")
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class Processes:

@@ -56,7 +56,7 @@ def test_report_lines_facts_first_then_findings() -> None:
         "preflight: profile fast",
         "preflight warning: KEDA 2.20.2 supports Kubernetes 1.33–1.35, the cluster runs v1.31.0 — install another KEDA",
         "preflight error: trigger query names vllm:num_requests_waiting{model=...} — select model_name "
-        "[reference.md §2 defect 2]",
+        "[upstream defect 2: docs/upstream-defects.md#defect-2]",
         "preflight info: helm lint skipped — pull the chart",
     ]
     assert [f.severity for f in report.errors] == ["error"] and [f.severity for f in report.warnings] == ["warning"]

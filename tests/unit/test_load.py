@@ -69,7 +69,7 @@ def test_failures_are_counted_by_status():
 
 
 def test_unreachable_api_is_a_one_line_error():
-    from vllm_stack_e2e.sim.host import free_port
+    from vllm_stack_e2e.net import free_port
 
     with pytest.raises(load.LoadError, match="cannot list models"):
         load.run(load.LoadConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", num_requests=1))

@@ -5,7 +5,7 @@ import pytest
 
 from vllm_stack_e2e.errors import WaitTimeout
 from vllm_stack_e2e.prom import NameForm, Prometheus, PromError, colon_names, rewrite_names, underscore_name
-from vllm_stack_e2e.sim.host import free_port
+from vllm_stack_e2e.net import free_port
 
 
 def test_colon_names_are_found_outside_strings_durations_and_subqueries():
@@ -36,9 +36,9 @@ def test_an_absent_prometheus_is_reported_in_one_line_with_its_url():
             prom.query("up")
         message = str(caught.value)
         assert url in message and "\n" not in message and "is it running" in message
-        with pytest.raises(WaitTimeout, match="not ready after"):
+        with pytest.raises(WaitTimeout, match="ready: not reached after 0.3s; last seen /-/ready not 200"):
             prom.wait_ready(budget=0.3, interval=0.1)
         with pytest.raises(WaitTimeout) as waited:
             prom.wait_for_value("sum(vllm:num_requests_waiting)", lambda v: v is not None, 0.3, "queue metric",
                                 interval=0.1)
-        assert "queue metric" in str(waited.value) and "last error" in str(waited.value)
+        assert "queue metric" in str(waited.value) and "last seen" in str(waited.value) and "error: PromError" in str(waited.value)

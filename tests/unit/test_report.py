@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import vllm_stack_e2e.report as rep
+from vllm_stack_e2e import defects
 from vllm_stack_e2e.errors import ConfigError
 
 DATA = Path(__file__).parent / "data"
@@ -143,7 +144,7 @@ def test_upstream_defects_from_preflight_and_xfail(built: rep.Report) -> None:
     md = built.markdown.read_text()
     assert "| 3 | non-aggregated query returns one series per pod: KEDA breaks at 2+ replicas |" in md
     xfail = md.split("### Expected failures", 1)[1].split("##", 1)[0]
-    assert "`test_scaledobject_stays_ready_past_one_replica`: upstream defect (reference.md §2 defect 3)" in xfail
+    assert "`test_scaledobject_stays_ready_past_one_replica`: upstream defect 3" in xfail
 
 
 def test_defect_numbers_come_from_preflight_findings_too() -> None:
@@ -152,7 +153,7 @@ def test_defect_numbers_come_from_preflight_findings_too() -> None:
                          {"severity": "warning", "message": "Prometheus 2.x stores vllm_…", "fix": "y", "defect": 5},
                          {"severity": "info", "message": "no defect here", "fix": "z", "defect": None}]}
     sightings = rep.defect_sightings(run, [])
-    assert [(d.number, d.title) for d in sightings] == [(1, rep.DEFECTS[1]), (5, rep.DEFECTS[5])]
+    assert [(d.number, d.title) for d in sightings] == [(1, defects.title(1)), (5, defects.title(5))]
 
 
 # ---- JUnit -----------------------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ def test_fallback_band_of_the_recorded_run() -> None:
 def test_live_queue_fact_compares_against_the_threshold() -> None:
     from types import SimpleNamespace
 
-    from vllm_stack_e2e.steps.scaling import _queue_against
+    from vllm_stack_e2e.steps.step6_scale_up import _queue_against
 
     def tl(*queues: float | None) -> Any:
         return SimpleNamespace(samples=[SimpleNamespace(queue=q) for q in queues])

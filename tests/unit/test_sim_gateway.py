@@ -11,7 +11,8 @@ import pytest
 from vllm_stack_e2e.sim.api import engine_app
 from vllm_stack_e2e.sim.engine import Engine, EngineConfig
 from vllm_stack_e2e.sim.gateway import Gateway
-from vllm_stack_e2e.sim.host import free_port, serve, wait_until
+from vllm_stack_e2e.net import free_port
+from vllm_stack_e2e.sim.host import serve, wait_until
 
 MODEL = "llama3"
 

@@ -1,8 +1,6 @@
 """The backend interface: how to install X on this cluster and how to reach Y.
 
-The tests never ask which backend they run on; they ask the backend. Both backends wrap a
-pytest-kubernetes cluster manager (the lab as one more provider, `current` through its
-external provider).
+The tests never ask which backend they run on; they ask the backend.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import RunConfig
+from ..errors import CommandError
 from ..helm import Helm
 from ..kube import Kube
 
@@ -63,6 +62,13 @@ class Backend(ABC):
             self._helm = Helm(kubeconfig=self.kubeconfig)
         return self._helm
 
+    def ready(self) -> bool:
+        """The cluster's API server answers."""
+        try:
+            return bool(self.kube.server_version())
+        except Exception:  # noqa: BLE001 — not ready is the answer, whatever the error
+            return False
+
     @abstractmethod
     def start(self) -> None:
         """Make the cluster reachable (the lab: create it if needed)."""
@@ -89,6 +95,14 @@ class Backend(ABC):
     @abstractmethod
     def chart(self) -> ChartRef:
         """The vLLM stack chart to install."""
+
+    def ensure_repo(self, chart: ChartRef) -> None:
+        """`helm repo add` the chart's repository when it comes from one."""
+        if chart.repo:
+            try:
+                self.helm.repo_add(*chart.repo)
+            except CommandError as exc:
+                raise CommandError(f"cannot add helm repo {chart.repo[0]} ({chart.repo[1]}): {exc}") from None
 
     def overlays(self) -> list[str]:
         """Names of the values overlays this backend needs (values/backend-<name>.yaml)."""

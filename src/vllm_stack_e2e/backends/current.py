@@ -1,8 +1,8 @@
 """The `current` backend: the cluster of the kubeconfig in KUBECONFIG (a GPU cluster), the real
 charts (`vllm/vllm-stack` pinned, `kedacore/keda`, observability/ as-is).
 
-Through pytest-kubernetes's external provider, given a *copy* of the kubeconfig: that
-provider deletes the kubeconfig file it was handed when it is torn down.
+The run works on a private copy of the kubeconfig (mode 0600, removed at the end), so nothing
+it does can change or delete the user's file.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_kubernetes.providers.external import ExternalManagerBase
-
 from .. import kube as k
 from .. import tools
 from ..config import REPO_ROOT
 from ..errors import CommandError, ConfigError
+from ..helm import is_stand_in
 from .base import Backend, ChartRef, Echo
 
 VLLM_REPO = ("vllm", "https://vllm-project.github.io/production-stack")
@@ -42,8 +41,6 @@ class CurrentBackend(Backend):
         self._kubeconfig = Path(self._tmp) / "kubeconfig"
         shutil.copyfile(source, self._kubeconfig)
         self._kubeconfig.chmod(0o600)
-        manager_cls = type("CurrentClusterManager", (ExternalManagerBase,), {"_kubeconfig": self._kubeconfig})
-        self.manager = manager_cls(kubeconfig=self._kubeconfig)
 
     @property
     def kubeconfig(self) -> Path:
@@ -58,7 +55,6 @@ class CurrentBackend(Backend):
         self.echo(f"current cluster: Kubernetes {version}")
 
     def stop(self) -> None:
-        self.manager.delete()  # removes only our copy of the kubeconfig
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _script(self, name: str) -> None:
@@ -97,10 +93,8 @@ class CurrentBackend(Backend):
         ref = self.config.chart or VLLM_CHART
         if Path(ref).exists():
             meta = self.helm.show_chart(ref)
-            from ..helm import is_standin
-
             return ChartRef(ref=ref, name=str(meta.get("name")), version=str(meta.get("version")), source=ref,
-                            stand_in=is_standin(meta))
+                            stand_in=is_stand_in(meta))
         version = self.config.chart_version or VLLM_CHART_VERSION
         return ChartRef(ref=ref, name=ref.rsplit("/", 1)[-1], version=version, source=VLLM_REPO[1],
                         stand_in=False, repo=VLLM_REPO if ref.startswith("vllm/") else None)
@@ -112,10 +106,3 @@ class CurrentBackend(Backend):
         return {"backend": "current (kube context of KUBECONFIG; real charts and images)",
                 "kubernetes": self.kube.server_version(), "keda": self.keda_version() or "not installed"}
 
-
-def ensure_repo(backend: Backend, chart: ChartRef) -> None:
-    if chart.repo:
-        try:
-            backend.helm.repo_add(*chart.repo)
-        except CommandError as exc:
-            raise CommandError(f"cannot add helm repo {chart.repo[0]} ({chart.repo[1]}): {exc}") from None

@@ -12,7 +12,7 @@ that needs one, and wires it in the way a real cluster would.
 - Every such pod gets a KWOK PortForward (so `kubectl port-forward` reaches the process)
   and a KWOK Logs resource (so `kubectl logs` shows the process's output).
 - Prometheus scrape targets are written as a file_sd file, selected the way the
-  observability install's ServiceMonitor selects Services (reference.md §3).
+  observability install's ServiceMonitor selects Services (docs/observability.md).
 - Pods standing for other local processes (label `vllm-stack-e2e.io/local-process`) get a
   PortForward to that process.
 
@@ -53,7 +53,7 @@ FACE_FORWARDS: dict[str, dict[int, tuple[str, int]]] = {
     "prometheus": {p.PROMETHEUS_PORT: (p.PROMETHEUS_ADDR, p.PROMETHEUS_PORT)},
     "keda-operator-metrics-apiserver": {p.KEDA_ADAPTER_PORT: (p.KEDA_ADAPTER_ADDR, p.KEDA_ADAPTER_PORT)},
 }
-# The observability install's ServiceMonitor (reference.md §3).
+# The observability install's ServiceMonitor (docs/observability.md).
 MONITOR_SELECTOR = {"app.kubernetes.io/managed-by": {"Helm"}, "environment": {"test", "router"},
                     "release": {"test", "router"}}
 MONITOR_PORTS = {"service-port", "router-sport"}

@@ -1,5 +1,5 @@
 """Observability on the lab: a real Prometheus as a local process, known in the cluster as
-Service `monitoring/prometheus-operated` port 9090 (reference.md §3), scraping the data
+Service `monitoring/prometheus-operated` port 9090 (docs/observability.md), scraping the data
 plane's targets from the file the data plane writes (file_sd), selected the way the
 observability install's ServiceMonitor selects Services.
 """

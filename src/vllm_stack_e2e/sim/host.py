@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -30,13 +29,6 @@ def require_loopback(host: str) -> None:
     if not ok:
         raise ValueError(f"the simulator listens on loopback only (127.0.0.0/8); got host {host!r} — "
                          "pass a 127.x.y.z address")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""The tutorial's steps, one module each: what to install and the checks that step needs.
+"""The tutorial's steps, one module each (docs/tutorial.md): what to install and what each step
+observes. Step 5 only reads what step 4 made, so its checks live in its tests.
 
-1 observability · 2 vllm · 3 keda · 4 upgrade · 5 autoscaler · 6 scaling · 7 scenarios · 8 cleanup
+step1_observability · step2_vllm · step3_keda · step4_upgrade · step6_scale_up ·
+step7_advanced (scale to zero, HPA behavior, fallback) · step8_cleanup
 """

@@ -1,6 +1,6 @@
 {{/*
 Helpers of vllm-stack-standin. Label sets and names follow the contract of vllm/vllm-stack 0.1.12
-(vllm-stack-e2e docs/reference.md §2); everything else is this chart's own.
+(vllm-stack-e2e docs/chart-contract.md); everything else is this chart's own.
 */}}
 
 {{/* Renders a map as YAML with every value a string, so label values like "true" or 1 stay valid. */}}

@@ -7,14 +7,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .. import kube as k
-from .. import tools, values
-from ..backends.base import Backend, ChartRef
-from ..config import OWNER_LABEL, RUN_LABEL, RunConfig
-from ..prom import Prometheus
+from . import kube as k
+from . import kubectl as kubectl_cli
+from . import tools, values
+from .backends.base import Backend, ChartRef
+from .config import OWNER_LABEL, RUN_LABEL, RunConfig
+from .prom import Prometheus
 
 Echo = Callable[[str], None]
 PROMETHEUS_NAMESPACE = "monitoring"
@@ -41,7 +41,7 @@ class Stack:
     facts_cache: dict[str, str] = field(default_factory=dict)
     timelines: dict[str, Any] = field(default_factory=dict)  # name -> Timeline, for evidence
     _chart: ChartRef | None = None
-    _forwards: dict[str, k.PortForward] = field(default_factory=dict)
+    _forwards: dict[str, kubectl_cli.PortForward] = field(default_factory=dict)
     _reopened: dict[str, float] = field(default_factory=dict)
     _prom: Prometheus | None = None
 
@@ -104,7 +104,7 @@ class Stack:
         return plan
 
     # ---- ways in --------------------------------------------------------------------------
-    def _forward(self, key: str, namespace: str, target: str, remote_port: int) -> k.PortForward:
+    def _forward(self, key: str, namespace: str, target: str, remote_port: int) -> kubectl_cli.PortForward:
         """An open port-forward; a new one when kubectl lost its pod (pods come and go)."""
         forward = self._forwards.get(key)
         if forward is None or not forward.alive():
@@ -114,7 +114,7 @@ class Stack:
                               "opening a new one")
                     self._reopened[key] = time.monotonic()
                 forward.close()
-            forward = k.PortForward(tools.kubectl(), self.backend.kubeconfig, namespace, target, remote_port).open()
+            forward = kubectl_cli.PortForward(tools.kubectl(), self.backend.kubeconfig, namespace, target, remote_port).open()
             self._forwards[key] = forward
         return forward
 
@@ -159,13 +159,3 @@ class Stack:
         lines += [f"{key}: {value}" for key, value in facts.items()]
         return lines
 
-
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start
-
-
-def tail(path: Path, lines: int = 50) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

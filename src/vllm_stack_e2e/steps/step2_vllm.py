@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 
 from .. import kube as k
-from ..backends.current import ensure_repo
-from .stack import Stack
+from ..context import Stack
 
 
 def engine_selector(stack: Stack) -> str:
@@ -22,7 +21,7 @@ def install(stack: Stack) -> dict[str, Any]:
         stack.kube.create_namespace(stack.namespace_object())
         stack.record("namespace", stack.namespace)
     chart = stack.chart
-    ensure_repo(stack.backend, chart)
+    stack.backend.ensure_repo(chart)
     plan = stack.plan(2)
     stack.echo(f"step 2: helm install {stack.config.release} {chart.ref} ({chart.describe()}) -n {stack.namespace}")
     stack.record("release", stack.config.release, stack.namespace)

@@ -1,11 +1,11 @@
 """Step 3: `kubectl create namespace keda; helm install keda kedacore/keda --namespace keda`,
 then KEDA ready: its three Deployments Available, the external metrics APIService Available,
-and `GET /apis/external.metrics.k8s.io/v1beta1` answering (reference.md §4)."""
+and `GET /apis/external.metrics.k8s.io/v1beta1` answering (docs/keda.md)."""
 
 from __future__ import annotations
 
 from .. import kube as k
-from .stack import Stack
+from ..context import Stack
 
 NAMESPACE = "keda"
 DEPLOYMENTS = ("keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks")

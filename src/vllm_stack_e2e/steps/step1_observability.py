@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..prom import Prometheus, Target
-from .stack import Stack
+from ..context import Stack
 
 ENGINE_METRIC = "vllm:num_requests_waiting"
 

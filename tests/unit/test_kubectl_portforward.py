@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vllm_stack_e2e import kube as k
+from vllm_stack_e2e import kubectl as kubectl_cli
 from vllm_stack_e2e.errors import CommandError
 
 FAKE = textwrap.dedent("""\
@@ -54,7 +54,7 @@ def _kubectl(tmp_path: Path, pending: int, broken: bool = False) -> Path:
 
 
 def test_waits_out_a_pending_pod(tmp_path: Path) -> None:
-    forward = k.PortForward(_kubectl(tmp_path, pending=3), tmp_path / "kubeconfig", "ns", "svc/router", 80)
+    forward = kubectl_cli.PortForward(_kubectl(tmp_path, pending=3), tmp_path / "kubeconfig", "ns", "svc/router", 80)
     try:
         forward.open(budget=20)
         assert forward.alive()
@@ -64,7 +64,7 @@ def test_waits_out_a_pending_pod(tmp_path: Path) -> None:
 
 
 def test_other_kubectl_errors_fail_at_once_naming_the_target(tmp_path: Path) -> None:
-    forward = k.PortForward(_kubectl(tmp_path, pending=0, broken=True), tmp_path / "kubeconfig", "ns",
+    forward = kubectl_cli.PortForward(_kubectl(tmp_path, pending=0, broken=True), tmp_path / "kubeconfig", "ns",
                             "svc/nope", 80)
     started = time.monotonic()
     with pytest.raises(CommandError, match=r"svc/nope .*forbidden"):
@@ -73,6 +73,6 @@ def test_other_kubectl_errors_fail_at_once_naming_the_target(tmp_path: Path) -> 
 
 
 def test_a_pod_that_never_runs_fails_after_the_budget_with_kubectls_words(tmp_path: Path) -> None:
-    forward = k.PortForward(_kubectl(tmp_path, pending=10_000), tmp_path / "kubeconfig", "ns", "svc/router", 80)
+    forward = kubectl_cli.PortForward(_kubectl(tmp_path, pending=10_000), tmp_path / "kubeconfig", "ns", "svc/router", 80)
     with pytest.raises(CommandError, match="pod is not running"):
         forward.open(budget=2)

@@ -1,0 +1,156 @@
+"""The known upstream defects (docs/upstream-defects.md), in one place: what each is, how the
+harness finds it before installing, how the suite shows it, and the fix.
+
+Everything that talks about a defect reads this registry: helm lint parsing (defect 1), the
+values checks and preflight (2–5), the pytest marker `@pytest.mark.upstream_defect(N)` (the
+plugin decides xfail from what is deployed, see `Defect.present`), run.json, the report and
+the release gate's verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DOC = "docs/upstream-defects.md"
+
+# A deployed ScaledObject -> the evidence that the defect is present in it, or None.
+Detector = Callable[[Mapping[str, Any]], "str | None"]
+
+# vLLM engine metrics (labelled model_name, engine — never model; docs/metrics.md).
+_ENGINE_METRIC = re.compile(
+    r"vllm:(num_requests_running|num_requests_waiting|kv_cache_usage_perc|prompt_tokens_total|"
+    r"generation_tokens_total|request_success_total|num_preemptions_total|time_to_first_token_seconds|"
+    r"inter_token_latency_seconds|e2e_request_latency_seconds|request_queue_time_seconds|"
+    r"request_prefill_time_seconds|request_decode_time_seconds)\w*\s*\{(?P<matchers>[^}]*)\}"
+)
+_MODEL_MATCHER = re.compile(r"(?:^|,)\s*model\s*(=~|!~|!=|=)")
+# An expression whose outermost operation reduces to one series: an aggregation without a
+# per-pod grouping, or a scalar()/vector().
+_AGGREGATION = re.compile(
+    r"^\s*(sum|max|min|avg|count|group|stddev|stdvar|quantile|count_values|scalar|vector)\b\s*"
+    r"(?:(by|without)\s*\((?P<pre>[^)]*)\)\s*)?\(",
+    re.IGNORECASE,
+)
+_PER_POD_LABELS = {"pod", "instance", "engine", "endpoint", "pod_ip", "server"}
+
+
+def is_aggregated(query: str) -> bool:
+    """Whether a PromQL query returns at most one series however many engine pods exist: its
+    outermost operation is an aggregation without `by (pod|instance|…)`, or scalar()/vector().
+    A heuristic on the text (no PromQL parser); `sum(x) / sum(y)` counts as aggregated."""
+    match = _AGGREGATION.match(query)
+    if not match:
+        return False
+    grouping = match.group("pre")
+    if grouping is None:
+        # `sum(x) by (pod)`: the grouping follows the aggregation's parentheses.
+        depth, end = 0, None
+        for pos in range(match.end() - 1, len(query)):
+            depth += {"(": 1, ")": -1}.get(query[pos], 0)
+            if depth == 0:
+                end = pos
+                break
+        tail = re.match(r"\s*(by|without)\s*\(([^)]*)\)", query[end + 1:]) if end is not None else None
+        grouping = tail.group(2) if tail and tail.group(1).lower() == "by" else None
+    elif match.group(2).lower() == "without":
+        grouping = None
+    labels = {label.strip() for label in (grouping or "").split(",") if label.strip()}
+    return not labels & _PER_POD_LABELS
+
+
+def selects_model_label(query: str) -> bool:
+    """Whether the query selects vLLM engine series by `model=…` (they carry `model_name`)."""
+    return any(_MODEL_MATCHER.search(m.group("matchers")) for m in _ENGINE_METRIC.finditer(query))
+
+
+def _prometheus_queries(scaledobject: Mapping[str, Any]) -> list[str]:
+    triggers = ((scaledobject.get("spec") or {}).get("triggers")) or []
+    return [str((t.get("metadata") or {}).get("query") or "") for t in triggers if t.get("type") == "prometheus"]
+
+
+def _per_pod_query(scaledobject: Mapping[str, Any]) -> str | None:
+    spec = scaledobject.get("spec") or {}
+    if int(spec.get("maxReplicaCount", 100)) <= 1:  # KEDA's default maximum is 100
+        return None
+    bare = [q for q in _prometheus_queries(scaledobject) if q and not is_aggregated(q)]
+    return f"the deployed ScaledObject queries {bare[0]!r} (not aggregated)" if bare else None
+
+
+def _model_selector(scaledobject: Mapping[str, Any]) -> str | None:
+    chosen = [q for q in _prometheus_queries(scaledobject) if selects_model_label(q)]
+    return f"the deployed ScaledObject queries {chosen[0]!r} (selects model=)" if chosen else None
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One known upstream defect."""
+
+    number: int
+    title: str  # one line, for tables
+    explanation: str  # what goes wrong and why
+    fix: str  # what a user does about it
+    overlay: str | None = None  # the harness's fix overlay under values/, when there is one
+    detected_by: str = ""  # how the harness finds it before installing
+    shown_by: str = ""  # how the suite shows it
+    present: Detector | None = None  # from a deployed ScaledObject; None: not decidable from one
+
+    @property
+    def doc(self) -> str:
+        return f"{DOC}#defect-{self.number}"
+
+    def reason(self, evidence: str = "") -> str:
+        """The xfail reason and report line: `upstream defect N: title (evidence) — fix …`."""
+        seen = f" ({evidence})" if evidence else ""
+        return f"upstream defect {self.number}: {self.title}{seen} — fix: {self.fix} [{self.doc}]"
+
+
+DEFECTS: dict[int, Defect] = {d.number: d for d in (
+    Defect(1, "chart values.schema.json types keda.triggers as an object; the tutorial uses a list",
+           "`helm lint -f values.yaml` fails on the tutorial's values (object expected, array given); "
+           "`helm template` and `helm install` do not enforce the schema, so installing still works",
+           "write triggers as a list (as the templates need) and lint with --skip-schema-validation",
+           detected_by="helm lint of the run's values (preflight)", shown_by="a preflight warning"),
+    Defect(2, "default trigger query selects `model`, but vLLM's series carry `model_name`",
+           "a query such as vllm:num_requests_waiting{model=\"M\"} matches nothing on a stock stack; KEDA "
+           "reads an empty result as 0 (ignoreNullValues defaults to true), so it never scales",
+           "select model_name=\"<modelURL>\" instead, or aggregate without a selector: sum(vllm:num_requests_waiting)",
+           detected_by="the rendered ScaledObject's queries (preflight)", shown_by="a preflight warning",
+           present=_model_selector),
+    Defect(3, "non-aggregated query returns one series per pod: KEDA breaks at 2+ replicas",
+           "the tutorial's query vllm:num_requests_waiting returns one series per engine pod; KEDA's Prometheus "
+           "scaler fails on a result with more than one element, so past one replica the ScaledObject turns "
+           "Ready=False (TriggerError) and the HPA can no longer scale in",
+           "aggregate the query: sum(vllm:num_requests_waiting)", overlay="fix-aggregated-query.yaml",
+           detected_by="the rendered ScaledObject's queries (preflight)",
+           shown_by="strict xfail of step 6's test_scaledobject_stays_ready_past_one_replica",
+           present=_per_pod_query),
+    Defect(4, "default serverAddress misses the bundled subchart's Prometheus",
+           "the chart's default trigger points at prometheus-operated.monitoring.svc:9090 (the standalone "
+           "observability install); with the kube-prometheus-stack subchart Prometheus is "
+           "<release>-kube-prometheus-stack-prometheus in the release namespace",
+           "point serverAddress at http://<release>-kube-prometheus-stack-prometheus.<namespace>.svc:9090 "
+           "(a name that resolves from KEDA's namespace)",
+           detected_by="values checks when the subchart is enabled (preflight)", shown_by="a preflight warning"),
+    Defect(5, "Prometheus 2.x name escaping stores `vllm_…`, so a `vllm:` query reads 0",
+           "a Prometheus 2.x scrape negotiates underscore escaping, so the engine's vllm:num_requests_waiting "
+           "is stored as vllm_num_requests_waiting and the tutorial's query returns nothing (KEDA reads 0)",
+           "run Prometheus 3.x, or query the underscore names",
+           detected_by="the names Prometheus stores (preflight, once it has scraped)", shown_by="a preflight warning"),
+)}
+
+
+def get(number: int) -> Defect:
+    """The registered defect `number`; KeyError names the known ones."""
+    try:
+        return DEFECTS[number]
+    except KeyError:
+        raise KeyError(f"no upstream defect {number} is registered (known: {sorted(DEFECTS)}) — add it to "
+                       f"vllm_stack_e2e.defects and {DOC}") from None
+
+
+def title(number: int | None) -> str:
+    """The defect's title, or a note that it is not registered."""
+    return DEFECTS[number].title if number in DEFECTS else f"(not a registered defect; see {DOC})"

@@ -1,0 +1,108 @@
+"""Step 8: cleanup in the tutorial's order — `keda.enabled: false` + upgrade (the ScaledObject
+and its HPA go away, the Deployment gets its replica count back), then KEDA's uninstall, then
+observability's, then the release and the run's namespace. Each phase acts and records what it
+saw; the tests judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import kube as k
+from .. import waits
+from ..config import RUN_LABEL
+from ..context import Stack
+from . import step1_observability, step2_vllm, step3_keda
+from .step4_upgrade import upgrade
+
+# The tutorial's replicaCount (values/tutorial-step2.yaml): what the Deployment returns to.
+REPLICA_COUNT = 1
+KEDA_CRDS = ("scaledobjects.keda.sh", "scaledjobs.keda.sh", "triggerauthentications.keda.sh",
+             "clustertriggerauthentications.keda.sh")
+OBSERVABILITY_RELEASES = ("kube-prom-stack", "prometheus-adapter")
+
+
+@dataclass
+class KedaDisabled:
+    """What `keda.enabled: false` + upgrade did."""
+
+    scaledobject_gone: waits.Seen[k.Obj | None]
+    hpa_gone: waits.Seen[k.Obj | None]
+    replicas_back: waits.Seen[k.Obj | None]  # spec.replicas back to the chart's replicaCount
+
+    def expect(self) -> None:
+        """For callers that need KEDA off before they go on (teardown, a scenario's reset)."""
+        self.scaledobject_gone.expect()
+        self.hpa_gone.expect()
+
+
+def disable_keda(stack: Stack, budget: float = 120) -> KedaDisabled | None:
+    """keda.enabled false + upgrade; None when the release is already gone."""
+    if stack.backend.helm.status(stack.config.release, namespace=stack.namespace) is None:
+        return None
+    cfg = stack.config
+    upgrade(stack, scenario="keda-disabled")
+    return KedaDisabled(
+        stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, lambda o: o is None, budget,
+                         f"ScaledObject {cfg.scaledobject} deleted"),
+        stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, lambda o: o is None, budget, f"HPA {cfg.hpa} deleted"),
+        stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                         lambda d: k.Deployment(d).spec_replicas == REPLICA_COUNT, 60,
+                         f"engine Deployment back to the chart's replicaCount {REPLICA_COUNT}"))
+
+
+@dataclass
+class KedaUninstalled:
+    workloads_left: list[str]
+    apiservice_left: bool
+    crds_left: list[str]  # reported, not a failure: helm never deletes a chart's CRDs
+    namespace_gone: waits.Seen[k.Obj | None]
+
+
+@dataclass
+class ObservabilityUninstalled:
+    service_gone: waits.Seen[k.Obj | None]
+    releases_left: list[str]
+
+
+@dataclass
+class Cleanup:
+    """Every phase of step 8, in the tutorial's order. A phase the run must not do (it removes only
+    what it created) is in `not_run` with the reason."""
+
+    keda_disabled: KedaDisabled | None
+    keda: KedaUninstalled | None = None
+    observability: ObservabilityUninstalled | None = None
+    left_behind: list[str] = field(default_factory=list)  # of what the run created
+    not_run: dict[str, str] = field(default_factory=dict)
+
+
+def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
+    run = Cleanup(disable_keda(stack, budget))
+    if any(c.kind == "keda" for c in stack.ledger):
+        step3_keda.uninstall(stack)
+        left = [name for name in step3_keda.DEPLOYMENTS if stack.kube.get(*k.DEPLOYMENT, name, step3_keda.NAMESPACE)]
+        run.keda = KedaUninstalled(
+            workloads_left=left, apiservice_left=stack.kube.get(*k.APISERVICE, step3_keda.APISERVICE) is not None,
+            crds_left=[c for c in KEDA_CRDS if stack.kube.get(*k.CRD, c)],
+            namespace_gone=stack.kube.reach(*k.NAMESPACE, step3_keda.NAMESPACE, None, lambda o: o is None, budget,
+                                            f"namespace {step3_keda.NAMESPACE} deleted"))
+        stack.echo(f"step 8: after KEDA's uninstall, CRDs left behind: {run.keda.crds_left or 'none'}")
+    else:
+        run.not_run["keda"] = "KEDA was installed before this run; a run removes only what it created"
+    if any(c.kind == "observability" for c in stack.ledger):
+        step1_observability.uninstall(stack)
+        releases: list[Any] = stack.backend.helm.list_releases(namespace="monitoring")
+        run.observability = ObservabilityUninstalled(
+            service_gone=stack.kube.reach(*k.SERVICE, "prometheus-operated", "monitoring", lambda o: o is None, budget,
+                                          "Service monitoring/prometheus-operated deleted"),
+            releases_left=sorted(set(OBSERVABILITY_RELEASES) & {str(r.get("name")) for r in releases}))
+    else:
+        run.not_run["observability"] = "observability was installed before this run; a run removes only what it created"
+    step2_vllm.uninstall(stack)
+    run.left_behind = [f"{c.kind} {c.name}" for c in stack.ledger]
+    labelled = stack.kube.list(*k.NAMESPACE, label_selector=f"{RUN_LABEL}={stack.config.run_id}")
+    run.left_behind += [f"namespace {n['metadata']['name']}" for n in labelled]
+    run.left_behind += [f"release {r['name']}" for r in stack.backend.helm.list_releases(all_namespaces=True)
+                        if r.get("namespace") == stack.namespace]
+    return run

@@ -1,0 +1,88 @@
+"""`@pytest.mark.upstream_defect(N)`: the plugin decides a strict xfail from what is deployed.
+
+Runs a small suite in a pytester sandbox with the plugin loaded; the deployed ScaledObject is a
+stand-in object (the decision only reads it), so these cases run in a second: the claim fails
+and the defect is deployed → xfailed; the fix is deployed → the claim must pass on its own;
+the defect is deployed but the claim holds → XPASS(strict), a red run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = '''
+from types import SimpleNamespace
+
+import pytest
+
+from vllm_stack_e2e import plugin
+
+
+class Deployed:
+    """Only what the marker's decision reads: the live ScaledObject."""
+
+    namespace = "ns"
+    config = SimpleNamespace(scaledobject="vllm-llama3-scaledobject")
+
+    def __init__(self, query):
+        so = {{"spec": {{"maxReplicaCount": 3, "triggers": [{{"type": "prometheus", "metadata": {{"query": query}}}}]}}}}
+        self.kube = SimpleNamespace(get=lambda *_args: so)
+
+
+@pytest.fixture(autouse=True)
+def deployed(request):
+    request.config.stash[plugin._STACK] = Deployed({query!r})
+    yield
+    del request.config.stash[plugin._STACK]
+'''
+
+TESTS = '''
+import pytest
+
+
+@pytest.mark.upstream_defect(3)
+def test_claim_that_fails():
+    assert False, "the ScaledObject went Ready=False at 2 engines"
+
+
+@pytest.mark.upstream_defect(3)
+def test_claim_that_holds():
+    pass
+'''
+
+
+def test_deployed_defect_makes_a_failing_claim_a_strict_xfail(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST.format(query="vllm:num_requests_waiting"))
+    pytester.makepyfile(test_claims=TESTS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rxX")
+    # The failing claim is xfailed with the registry's reason; the holding one is XPASS(strict).
+    result.assert_outcomes(xfailed=1, failed=1)
+    text = "\n".join(result.outlines)
+    assert "upstream defect 3: non-aggregated query" in text
+    assert "'vllm:num_requests_waiting' (not aggregated)" in text
+    assert "[XPASS(strict)]" in text
+
+
+def test_with_the_fix_deployed_the_claim_stands_on_its_own(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST.format(query="sum(vllm:num_requests_waiting)"))
+    pytester.makepyfile(test_claims=TESTS)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)  # no xfail: the failing claim fails, the holding one passes
+
+
+def test_the_decision_is_recorded_for_the_run_record(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_claims=TESTS)
+    pytester.makeconftest(CONFTEST.format(query="vllm:num_requests_waiting") + '''
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        with open("decisions.jsonl", "a") as out:
+            out.write(__import__("json").dumps([report.nodeid, dict(report.user_properties)]) + "\\n")
+''')
+    pytester.runpytest("-p", "no:cacheprovider")
+    decisions = [json.loads(line) for line in (pytester.path / "decisions.jsonl").read_text().splitlines()]
+    assert all(props["upstream_defect"]["number"] == 3 and props["upstream_defect"]["present"]
+               for _, props in decisions), decisions

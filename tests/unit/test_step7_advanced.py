@@ -1,0 +1,37 @@
+"""Step 7's judges, without a cluster: the scale-down behavior checker and the merge of what
+the sampler and the watches saw into one list of replica changes."""
+
+from __future__ import annotations
+
+from vllm_stack_e2e import waits
+from vllm_stack_e2e.steps.step7_advanced import replica_changes, scale_down_violations
+from vllm_stack_e2e.timeline import Sample, Timeline
+
+
+def test_violations_accept_a_behavior_that_is_respected() -> None:
+    assert scale_down_violations([(0, 5), (70, 3), (90, 2), (110, 1)], 0, 60, 50, 20) == []
+    assert scale_down_violations([(0, 5), (70, 2), (90, 1)], 0, 60, 50, 20) == []  # truncation: 5 → 2 is allowed
+    assert scale_down_violations([(0, 5), (59.2, 2), (90, 1)], 0, 60, 50, 20) == []  # the HPA's own stamp
+
+
+def test_violations_detect_early_and_large_steps() -> None:
+    assert scale_down_violations([(0, 5), (30, 3)], 0, 60, 50, 20)  # before the window
+    assert scale_down_violations([(0, 5), (55, 2)], 0, 60, 50, 20)  # before the window, past the slack
+    assert scale_down_violations([(0, 5), (70, 1)], 0, 60, 50, 20)  # 80 % at once
+    assert scale_down_violations([(0, 4), (70, 2), (75, 1)], 0, 60, 50, 20)  # two steps in one period
+
+
+def _sample(t: float, replicas: int | None) -> Sample:
+    return Sample(t=t, spec_replicas=replicas, ready_replicas=replicas or 0, hpa_desired=None, hpa_current=None,
+                  hpa_metric=None, queue=None, so_ready=None, so_active=None, so_fallback=None)
+
+
+def test_replica_changes_merge_the_sampler_and_the_watch_in_time_order() -> None:
+    """The watch sees the last drop to 1 before the sampler's next tick: it is a real change, with
+    the time the API server reported it, not one made up at the end of the wait."""
+    tl = Timeline.__new__(Timeline)
+    tl.samples = [_sample(100.0, 1), _sample(101.0, 5), _sample(102.0, 5), _sample(170.0, 2), _sample(171.0, None)]
+    dep = {"kind": "Deployment", "spec": {"replicas": 1}}
+    back = waits.Seen("back to 1", 120, True, dep, elapsed=100.0, at=300.0, shown="",
+                      history=[(0.0, {"kind": "Deployment", "spec": {"replicas": 2}}), (99.5, dep)])
+    assert replica_changes(tl, None, back) == [(100.0, 1), (101.0, 5), (170.0, 2), (299.5, 1)]
