@@ -11,7 +11,8 @@ from typing import Any
 
 from . import kube as k
 from . import kubectl as kubectl_cli
-from . import tools, values
+from . import scaledobject, tools, values
+from .helm import STANDIN_CHART
 from .backends.base import Backend, ChartRef
 from .config import OWNER_LABEL, RUN_LABEL, RunConfig
 from .prom import Prometheus
@@ -73,7 +74,7 @@ class Stack:
         (self.config.run_dir / "created.json").write_text(json.dumps([c.__dict__ for c in self.ledger], indent=1))
 
     # ---- values -------------------------------------------------------------------------
-    def expected(self, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.KedaSettings:
+    def expected(self, scenario: str | None = None, extra: tuple[str, ...] = ()) -> scaledobject.KedaSettings:
         """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes)
         describe — without the user's EXTRA_VALUES: what the claims are checked against."""
         variant = values.VALUES_DIR / f"variant-{self.config.profile}-{scenario}.yaml"
@@ -82,8 +83,8 @@ class Stack:
         backend_overlays = self.backend.overlays()
         files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
                                    scenario, extra)
-        chart = self.chart.ref if self.chart.stand_in else values.STANDIN_CHART
-        return values.effective_keda(files, chart=chart)[0]
+        chart = self.chart.ref if self.chart.stand_in else STANDIN_CHART
+        return scaledobject.effective_keda(files, chart=chart)[0]
 
     def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
         """The values of one helm install/upgrade: the tutorial step's file, then the profile's,

@@ -517,6 +517,70 @@ async def _read_probe(probe: Probe) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
+@dataclass
+class QueueController:
+    """The adaptive load's decisions from a clock and the probe's readings alone (no HTTP), so
+    they can be tested on made-up readings: grow concurrency by `step` every `step_interval` s
+    while the reading is at or below `target` (also during the hold), up to `max_concurrency`;
+    the hold starts at the first reading above `target` and the run stops `hold` s later, at the
+    `budget`, once `max_requests` have been issued and answered, or when asked to."""
+
+    target: float
+    hold: float
+    start_concurrency: int = 1
+    step: int = 2
+    step_interval: float = 1.0
+    max_concurrency: int = 64
+    max_requests: int = 2000
+    budget: float = 120.0
+    started: float = 0.0  # monotonic clock at the start
+    limit: int = 0
+    reached: bool = False
+    hold_since: float = 0.0
+    last_step: float = 0.0
+    phases: list[Phase] = field(default_factory=list)
+    samples: list[tuple[float, float | None, int]] = field(default_factory=list)  # (wall, reading, limit)
+
+    def __post_init__(self) -> None:
+        if self.hold < 0 or self.budget <= 0 or self.max_concurrency < 1 or self.max_requests < 1:
+            raise ValueError("drive_queue needs hold ≥ 0, budget > 0, max_concurrency ≥ 1, max_requests ≥ 1")
+        self.limit = max(1, min(self.start_concurrency, self.max_concurrency))
+        self.last_step = self.started
+
+    def start(self, wall: float) -> None:
+        self.phases.append(Phase("ramp", wall))
+
+    def stop_reason(self, now: float, issued: int, inflight: int, stopped: bool) -> str | None:
+        """Before a probe: why the run must stop now, if it must."""
+        if stopped:
+            return "stopped"
+        if now - self.started >= self.budget:
+            return "budget"
+        if issued >= self.max_requests and not inflight:
+            return "max_requests"
+        return None
+
+    def observe(self, now: float, wall: float, value: float | None) -> str | None:
+        """Take one reading (None: no reading); returns "held" when the hold is over. May raise
+        `limit`: the caller starts workers up to it."""
+        self.samples.append((wall, value, self.limit))
+        above = value is not None and value > self.target
+        if above and not self.reached:
+            self.reached, self.hold_since = True, now
+            self.phases[-1].end = wall
+            self.phases.append(Phase("hold", wall))
+        if self.reached and now - self.hold_since >= self.hold:
+            return "held"
+        if not above and now - self.last_step >= self.step_interval and self.limit < self.max_concurrency:
+            self.limit = min(self.limit + self.step, self.max_concurrency)
+            self.last_step = now
+        return None
+
+    def finish(self, wall: float) -> None:
+        self.phases[-1].end = wall
+        self.phases.append(Phase("stop", wall))
+
+
 async def drive_queue(config: LoadConfig, probe: Probe, *, target: float, hold: float,
                       start_concurrency: int = 1, step: int = 2, step_interval: float = 1.0,
                       max_concurrency: int = 64, max_requests: int = 2000, budget: float = 120.0,
@@ -530,68 +594,53 @@ async def drive_queue(config: LoadConfig, probe: Probe, *, target: float, hold: 
     `budget` s have passed, or after `max_requests` requests; in-flight requests are then
     cancelled (or awaited with `drain=True`). A probe that raises counts as no reading.
     Setting `stop` (a threading.Event, e.g. from the test thread) ends the run early."""
-    if hold < 0 or budget <= 0 or max_concurrency < 1 or max_requests < 1:
-        raise ValueError("drive_queue needs hold ≥ 0, budget > 0, max_concurrency ≥ 1, max_requests ≥ 1")
+    control = QueueController(target=target, hold=hold, start_concurrency=start_concurrency, step=step,
+                              step_interval=step_interval, max_concurrency=max_concurrency,
+                              max_requests=max_requests, budget=budget, started=time.monotonic())
     async with _pool(config, max_concurrency) as pool:
         model = config.model or await resolve_model(pool, config.base_url, config.api_key)
         runner = _Runner(config, pool, model)
-        limit = max(1, min(start_concurrency, max_concurrency))
         workers: list[asyncio.Task[None]] = []
         halt = asyncio.Event()
 
         async def worker(slot: int) -> None:
-            while not halt.is_set() and slot < limit and runner.issued < max_requests:
+            while not halt.is_set() and slot < control.limit and runner.issued < max_requests:
                 await runner.launch(runner.issued)
 
         def grow() -> None:
-            while len([w for w in workers if not w.done()]) < limit and runner.issued < max_requests:
+            while len([w for w in workers if not w.done()]) < control.limit and runner.issued < max_requests:
                 workers.append(asyncio.ensure_future(worker(len(workers))))
 
         started_wall, started = time.time(), time.monotonic()
-        phases = [Phase("ramp", started_wall)]
-        samples: list[tuple[float, float | None, int]] = []
+        control.started = control.last_step = started
+        control.start(started_wall)
         errors: list[str] = []
-        reached, hold_since, last_step = False, 0.0, started
         reason = "budget"
-        ticker = asyncio.ensure_future(_progress_loop(runner, progress, started, lambda: f" · concurrency {limit}")) \
-            if progress else None
+        ticker = asyncio.ensure_future(
+            _progress_loop(runner, progress, started, lambda: f" · concurrency {control.limit}")) if progress else None
         grow()
         try:
             while True:
-                now = time.monotonic()
-                if stop is not None and stop.is_set():
-                    reason = "stopped"
-                    break
-                if now - started >= budget:
-                    reason = "budget"
-                    break
-                if runner.issued >= max_requests and not runner.inflight:
-                    reason = "max_requests"
+                stopping = control.stop_reason(time.monotonic(), runner.issued, len(runner.inflight),
+                                               stop is not None and stop.is_set())
+                if stopping:
+                    reason = stopping
                     break
                 try:
                     value = await asyncio.wait_for(_read_probe(probe), timeout=max(probe_interval * 4, 2.0))
                 except Exception as exc:  # noqa: BLE001 — any probe failure is "no reading"
                     value = None
                     errors.append(f"{time.time():.1f} {type(exc).__name__}: {exc}"[:300])
-                now = time.monotonic()
-                samples.append((time.time(), value, limit))
-                above = value is not None and value > target
-                if above and not reached:
-                    reached, hold_since = True, now
-                    phases[-1].end = time.time()
-                    phases.append(Phase("hold", time.time()))
-                if reached and now - hold_since >= hold:
+                before = control.limit
+                if control.observe(time.monotonic(), time.time(), value) == "held":
                     reason = "held"
                     break
-                if not above and now - last_step >= step_interval and limit < max_concurrency:
-                    limit = min(limit + step, max_concurrency)
-                    last_step = now
+                if control.limit != before:
                     grow()
                 await asyncio.sleep(probe_interval)
         finally:
             halt.set()
-            phases[-1].end = time.time()
-            phases.append(Phase("stop", time.time()))
+            control.finish(time.time())
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -602,15 +651,15 @@ async def drive_queue(config: LoadConfig, probe: Probe, *, target: float, hold: 
                 except asyncio.TimeoutError:
                     pass
             await runner.cancel_inflight()
-            phases[-1].end = time.time()
+            control.phases[-1].end = time.time()
             if ticker is not None:
                 ticker.cancel()
-                progress.update(runner.progress_line(started, f" · concurrency {limit}"), force=True)  # type: ignore[union-attr]
+                progress.update(runner.progress_line(started, f" · concurrency {control.limit}"), force=True)  # type: ignore[union-attr]
                 progress.close()  # type: ignore[union-attr]
         load = LoadResult(config=config, model=model, started=started_wall, ended=time.time(),
                           records=sorted(runner.records, key=lambda r: r.index))
-        return AdaptiveResult(load=load, phases=phases, target=target, reached=reached, stop_reason=reason,
-                              samples=samples, probe_errors=errors)
+        return AdaptiveResult(load=load, phases=control.phases, target=target, reached=control.reached,
+                              stop_reason=reason, samples=control.samples, probe_errors=errors)
 
 
 def run(config: LoadConfig, progress: Progress | None = None) -> LoadResult:

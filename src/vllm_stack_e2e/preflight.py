@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as cfg
-from . import defects, tools, values
+from . import checks, defects, scaledobject, tools, values
+from .helm import STANDIN_CHART
 from .errors import ConfigError, HarnessError, ProvisionError
 from .prom import Prometheus, colon_names
-from .values import Finding
+from .checks import Finding
 
 # KEDA minor → the Kubernetes minors it supports (docs/keda.md).
 KEDA_K8S = {"2.20": (33, 35), "2.19": (32, 34), "2.18": (31, 33), "2.21": (34, 36)}
@@ -84,7 +85,7 @@ def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[s
     for label, plan in plans.items():
         if label in ("step 2",):
             continue
-        report.extend(values.check_values(values.load_values(plan.base), source=plan.base.name))
+        report.extend(checks.check_values(values.load_values(plan.base), source=plan.base.name))
     return plans
 
 
@@ -124,7 +125,7 @@ def check_gpus(report: Report, allocatable: int, plans: dict[str, values.ValuesP
             if key.endswith("requestGPU"):
                 gpus = int(value)
         try:
-            settings = values.effective_keda([plan.base, *plan.overlays], chart=chart)
+            settings = scaledobject.effective_keda([plan.base, *plan.overlays], chart=chart)
         except HarnessError:
             continue
         for so in settings:
@@ -150,7 +151,7 @@ def check_keda_compat(report: Report, keda_version: str | None, kube_version: st
                    f"the cluster runs {kube_version}", "install a KEDA release that supports this Kubernetes")
 
 
-def check_trigger_metrics(prom: Prometheus, settings: Iterable[values.KedaSettings]) -> list[Finding]:
+def check_trigger_metrics(prom: Prometheus, settings: Iterable[scaledobject.KedaSettings]) -> list[Finding]:
     """Once Prometheus holds engine metrics: does each trigger query name the metric in the form
     this Prometheus stores (colon vs underscore, docs/metrics.md), with labels it has?"""
     findings: list[Finding] = []
@@ -196,11 +197,11 @@ def run(config: cfg.RunConfig, backend=None, prom: Prometheus | None = None) -> 
     report.facts["kubernetes"] = kube_version
     allocatable = sum(int((n.get("status") or {}).get("allocatable", {}).get("nvidia.com/gpu", 0) or 0)
                       for n in backend.kube.list("v1", "Node"))
-    local_chart = chart.ref if Path(chart.ref).is_dir() else values.STANDIN_CHART
+    local_chart = chart.ref if Path(chart.ref).is_dir() else STANDIN_CHART
     check_gpus(report, allocatable, plans, str(local_chart))
     check_keda_compat(report, backend.keda_version() or backend.facts().get("keda"), kube_version)
     if prom is not None:
-        settings = values.effective_keda([plans["step 4"].base, *plans["step 4"].overlays], chart=str(local_chart))
+        settings = scaledobject.effective_keda([plans["step 4"].base, *plans["step 4"].overlays], chart=str(local_chart))
         report.extend(check_trigger_metrics(prom, settings))
     return report
 

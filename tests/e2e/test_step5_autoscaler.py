@@ -89,13 +89,14 @@ def test_trigger_queries_name_metrics_prometheus_stores(keda_enabled: Stack, sca
     """Preflight, once Prometheus holds the engine's metrics: each trigger query names the metric
     in the form this Prometheus stores (colons on 3.x, underscores on 2.x — docs/metrics.md) and
     selects labels the series carry (docs/upstream-defects.md#defect-2)."""
-    from vllm_stack_e2e import preflight, values
+    from vllm_stack_e2e import preflight
+    from vllm_stack_e2e.scaledobject import scaledobjects_from_manifest
 
     prom = keda_enabled.prometheus()
     prom.wait_for_value(f'count(vllm:num_requests_waiting{{namespace="{keda_enabled.namespace}"}}) or '
                         f'count(vllm_num_requests_waiting{{namespace="{keda_enabled.namespace}"}})',
                         lambda v: (v or 0) >= 1, 90, "engine metrics stored in Prometheus")
-    findings = preflight.check_trigger_metrics(prom, values.scaledobjects_from_manifest([scaledobject]))
+    findings = preflight.check_trigger_metrics(prom, scaledobjects_from_manifest([scaledobject]))
     if keda_enabled.preflight is not None:
         keda_enabled.preflight.extend(findings)
     for line in findings:

@@ -134,3 +134,34 @@ def test_command_line_writes_json_and_exits_zero(base, tmp_path, capsys):
     assert "3 completed, 0 failed" in capsys.readouterr().out
     saved = json.loads(out.read_text())
     assert saved["completed"] == 3 and len(saved["records"]) == 3
+
+
+# ---- the adaptive controller on made-up readings (no HTTP) ------------------------------------------
+def test_controller_grows_while_low_holds_once_above_and_stops_after_the_hold() -> None:
+    c = load.QueueController(target=5, hold=10, start_concurrency=4, step=4, step_interval=1, max_concurrency=12)
+    c.start(1000.0)
+    assert c.observe(now=0.5, wall=1000.5, value=0) is None and c.limit == 4  # too soon to step
+    assert c.observe(now=1.0, wall=1001.0, value=2) is None and c.limit == 8
+    assert c.observe(now=2.0, wall=1002.0, value=None) is None and c.limit == 12  # no reading counts as low
+    assert c.observe(now=3.0, wall=1003.0, value=1) is None and c.limit == 12  # capped
+    assert c.observe(now=4.0, wall=1004.0, value=6) is None and c.reached  # the hold starts
+    assert [p.name for p in c.phases] == ["ramp", "hold"] and c.phases[0].end == 1004.0
+    assert c.observe(now=13.9, wall=1013.9, value=3) is None  # below again: still holding
+    assert c.observe(now=14.0, wall=1014.0, value=7) == "held"
+    c.finish(1014.0)
+    assert [p.name for p in c.phases] == ["ramp", "hold", "stop"]
+    assert [v for _, v, _ in c.samples] == [0, 2, None, 1, 6, 3, 7]
+
+
+def test_controller_stops_at_its_budget_its_request_bound_or_when_told() -> None:
+    c = load.QueueController(target=5, hold=1, budget=30, max_requests=100)
+    assert c.stop_reason(now=10, issued=50, inflight=3, stopped=False) is None
+    assert c.stop_reason(now=10, issued=50, inflight=3, stopped=True) == "stopped"
+    assert c.stop_reason(now=30, issued=50, inflight=3, stopped=False) == "budget"
+    assert c.stop_reason(now=10, issued=100, inflight=2, stopped=False) is None  # the last answers are due
+    assert c.stop_reason(now=10, issued=100, inflight=0, stopped=False) == "max_requests"
+
+
+def test_controller_refuses_bounds_that_cannot_stop() -> None:
+    with pytest.raises(ValueError, match="budget > 0"):
+        load.QueueController(target=5, hold=1, budget=0)

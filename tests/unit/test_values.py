@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from vllm_stack_e2e import checks as C
+from vllm_stack_e2e import scaledobject as S
 from vllm_stack_e2e import values as V
 from vllm_stack_e2e.errors import ConfigError, ProvisionError
 from vllm_stack_e2e.helm import Helm
@@ -219,7 +221,7 @@ def test_describe_overlay_masks_secrets() -> None:
 
 
 def test_effective_keda_of_the_tutorial(helm: Helm) -> None:
-    [so] = V.effective_keda([STEP4], helm=helm)
+    [so] = S.effective_keda([STEP4], helm=helm)
     assert (so.name, so.target) == ("vllm-llama3-scaledobject", "vllm-llama3-deployment-vllm")
     assert (so.min_replica_count, so.max_replica_count, so.polling_interval, so.cooldown_period) == (1, 3, 15, 360)
     assert [(t.type, t.server_address, t.query, t.threshold) for t in so.triggers] == [
@@ -229,7 +231,7 @@ def test_effective_keda_of_the_tutorial(helm: Helm) -> None:
 
 
 def test_effective_keda_applies_overlays_in_order(helm: Helm) -> None:
-    [so] = V.effective_keda(V.merge_order(4, profile="fast", backend="lab", scenario="scale-to-zero"), helm=helm)
+    [so] = S.effective_keda(V.merge_order(4, profile="fast", backend="lab", scenario="scale-to-zero"), helm=helm)
     assert (so.min_replica_count, so.max_replica_count, so.polling_interval, so.cooldown_period) == (0, 5, 5, 20)
     assert so.hpa_min_replicas == 1  # KEDA moves 0↔1 itself
     assert [t.threshold for t in so.triggers] == ["5", "1"]
@@ -237,14 +239,14 @@ def test_effective_keda_applies_overlays_in_order(helm: Helm) -> None:
 
 
 def test_effective_keda_with_keda_disabled_is_empty(helm: Helm) -> None:
-    assert V.effective_keda(V.merge_order(4, scenario="keda-disabled"), helm=helm) == []
-    assert V.effective_keda([STEP2], helm=helm) == []
+    assert S.effective_keda(V.merge_order(4, scenario="keda-disabled"), helm=helm) == []
+    assert S.effective_keda([STEP2], helm=helm) == []
 
 
 def test_effective_defaults_are_kedas_when_the_chart_writes_nothing(helm: Helm, tmp_path: Path) -> None:
     overlay = tmp_path / "bare.yaml"
     overlay.write_text("servingEngineSpec:\n  modelSpec:\n    - keda: {enabled: true}\n")
-    [so] = V.effective_keda([STEP2, overlay], helm=helm)
+    [so] = S.effective_keda([STEP2, overlay], helm=helm)
     assert (so.min_replica_count, so.polling_interval) == (None, None)
     assert (so.effective_min, so.effective_max, so.effective_polling_interval, so.effective_cooldown_period) == (0, 100, 30, 300)
     assert so.triggers[0].query == 'vllm:num_requests_waiting{model="llama3"}'
@@ -259,63 +261,63 @@ def test_effective_defaults_are_kedas_when_the_chart_writes_nothing(helm: Helm, 
 def test_keda_from_values_agrees_with_helm(helm: Helm, tmp_path: Path, values_text: str) -> None:
     path = tmp_path / "values.yaml"
     path.write_text(values_text)
-    from_helm = [s.__class__(**{**s.__dict__, "namespace": None}) for s in V.effective_keda([path], helm=helm)]
-    assert V.keda_from_values(V.load_values(path)) == from_helm
+    from_helm = [s.__class__(**{**s.__dict__, "namespace": None}) for s in S.effective_keda([path], helm=helm)]
+    assert S.keda_from_values(V.load_values(path)) == from_helm
 
 
 # -- checks --------------------------------------------------------------------------------------
 
 
-def settings(query: str, *, maximum: int | None = 3, **metadata: str) -> V.KedaSettings:
-    meta = {"serverAddress": V.CHART_DEFAULT_SERVER, "query": query, "threshold": "5", **metadata}
-    return V.KedaSettings(name="vllm-llama3-scaledobject", target="t", max_replica_count=maximum,
-                          triggers=(V.KedaTrigger(type="prometheus", metadata=meta),))
+def settings(query: str, *, maximum: int | None = 3, **metadata: str) -> S.KedaSettings:
+    meta = {"serverAddress": S.CHART_DEFAULT_SERVER, "query": query, "threshold": "5", **metadata}
+    return S.KedaSettings(name="vllm-llama3-scaledobject", target="t", max_replica_count=maximum,
+                          triggers=(S.KedaTrigger(type="prometheus", metadata=meta),))
 
 
 def test_the_tutorials_bare_query_is_flagged_as_defect_3() -> None:
-    [finding] = V.check_keda(settings("vllm:num_requests_waiting"))
+    [finding] = C.check_keda(settings("vllm:num_requests_waiting"))
     assert (finding.severity, finding.defect) == ("warning", 3)
     assert "more than one element" in finding.message
     assert finding.fix == "aggregate it: sum(vllm:num_requests_waiting)"
 
 
 def test_a_bare_query_is_fine_when_one_replica_is_the_most() -> None:
-    assert V.check_keda(settings("vllm:num_requests_waiting", maximum=1)) == []
+    assert C.check_keda(settings("vllm:num_requests_waiting", maximum=1)) == []
 
 
 def test_an_aggregated_query_is_fine() -> None:
-    assert V.check_keda(settings("sum(vllm:num_requests_waiting)")) == []
+    assert C.check_keda(settings("sum(vllm:num_requests_waiting)")) == []
 
 
 def test_the_charts_default_trigger_is_flagged_as_defect_2() -> None:
-    so = V.KedaSettings(name="so", target="t", max_replica_count=1, triggers=(V.default_trigger("llama3"),))
-    [finding] = V.check_keda(so, model_url="meta-llama/Llama-3.1-8B-Instruct")
+    so = S.KedaSettings(name="so", target="t", max_replica_count=1, triggers=(S.default_trigger("llama3"),))
+    [finding] = C.check_keda(so, model_url="meta-llama/Llama-3.1-8B-Instruct")
     assert finding.defect == 2 and "model_name" in finding.message
     assert 'model_name="meta-llama/Llama-3.1-8B-Instruct"' in finding.fix
 
 
 def test_a_model_selector_on_the_routers_counter_is_fine() -> None:
     # the router's vllm:num_incoming_requests_total does carry a model label
-    assert V.check_keda(settings('sum(rate(vllm:num_incoming_requests_total{model="x"}[1m]))')) == []
+    assert C.check_keda(settings('sum(rate(vllm:num_incoming_requests_total{model="x"}[1m]))')) == []
 
 
 def test_the_bundled_prometheus_with_the_standalone_address_is_defect_4() -> None:
-    findings = V.check_keda(settings("sum(vllm:num_requests_waiting)"), bundled_prometheus_release="vllm")
+    findings = C.check_keda(settings("sum(vllm:num_requests_waiting)"), bundled_prometheus_release="vllm")
     assert [f.defect for f in findings] == [4]
     assert "http://vllm-kube-prometheus-stack-prometheus.<release namespace>.svc:9090" in findings[0].fix, findings[0].fix
 
 
 def test_missing_required_trigger_fields_and_inverted_bounds_are_errors() -> None:
-    so = V.KedaSettings(name="so", target="t", min_replica_count=4, max_replica_count=2,
-                        triggers=(V.KedaTrigger(type="prometheus", metadata={"query": "sum(x)"}),))
-    errors = [f for f in V.check_keda(so) if f.severity == "error"]
+    so = S.KedaSettings(name="so", target="t", min_replica_count=4, max_replica_count=2,
+                        triggers=(S.KedaTrigger(type="prometheus", metadata={"query": "sum(x)"}),))
+    errors = [f for f in C.check_keda(so) if f.severity == "error"]
     assert len(errors) == 2
     assert "minReplicaCount 4 > maxReplicaCount 2" in errors[0].message
     assert "lacks serverAddress, threshold" in errors[1].message
 
 
 def test_check_values_of_the_tutorial_finds_only_defect_3() -> None:
-    findings = V.check_values(V.load_values(STEP4), source="tutorial-step4.yaml")
+    findings = C.check_values(V.load_values(STEP4), source="tutorial-step4.yaml")
     assert [(f.severity, f.defect) for f in findings] == [("warning", 3)]
     assert str(findings[0]).startswith("warning: ScaledObject vllm-llama3-scaledobject trigger 0")
 
@@ -323,18 +325,18 @@ def test_check_values_of_the_tutorial_finds_only_defect_3() -> None:
 def test_check_values_explains_triggers_written_as_a_map() -> None:
     values = V.load_values(STEP4)
     values["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"] = {"type": "prometheus"}
-    findings = V.check_values(values)
+    findings = C.check_values(values)
     assert findings[0].defect == 1 and findings[0].severity == "error"
     assert "needs a list" in findings[0].message
 
 
 def test_check_values_requires_the_charts_model_keys() -> None:
-    findings = V.check_values({"servingEngineSpec": {"modelSpec": [{"name": "m", "requestGPU": 1}]}})
+    findings = C.check_values({"servingEngineSpec": {"modelSpec": [{"name": "m", "requestGPU": 1}]}})
     assert [f.severity for f in findings] == ["error"]
     assert "lacks repository, tag, modelURL, requestCPU, requestMemory" in findings[0].message
 
 
 def test_every_scenario_passes_the_checks_except_the_tutorials_known_defect(helm: Helm) -> None:
     for scenario in V.available("scenario"):
-        for so in V.effective_keda(V.merge_order(4, profile="fast", scenario=scenario), helm=helm):
-            assert {f.defect for f in V.check_keda(so)} <= {3}, scenario
+        for so in S.effective_keda(V.merge_order(4, profile="fast", scenario=scenario), helm=helm):
+            assert {f.defect for f in C.check_keda(so)} <= {3}, scenario

@@ -1,0 +1,142 @@
+"""Checks of values and ScaledObjects before anything is installed: what will keep the tutorial's
+configuration from scaling as the page says (the known upstream defects among them,
+docs/upstream-defects.md), each as a Finding with the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+from .defects import is_aggregated, selects_model_label
+
+from .scaledobject import KedaSettings, keda_from_values
+
+# --------------------------------------------------------------------------------------------
+# checks
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something about a configuration worth telling the user, with what to do about it."""
+
+    severity: str  # "error": cannot work as the tutorial says; "warning": likely not; "info"
+    message: str
+    fix: str
+    defect: int | None = None  # docs/chart-contract.md defect number, when it is one of those
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message} — {self.fix}"
+
+
+def check_keda(
+    settings: KedaSettings,
+    *,
+    model_url: str | None = None,
+    bundled_prometheus_release: str | None = None,
+) -> list[Finding]:
+    """What will keep this ScaledObject from scaling as the tutorial says (docs/chart-contract.md
+    defects 2-4 and KEDA's required fields). `model_url` improves the fix for defect 2;
+    `bundled_prometheus_release` (the chart's kube-prometheus-stack subchart is enabled in that
+    release) enables the check for defect 4."""
+    findings: list[Finding] = []
+    where = f"ScaledObject {settings.name}"
+    if not settings.triggers:
+        findings.append(Finding("error", f"{where} has no triggers", "add at least one trigger (KEDA requires one)"))
+    if settings.effective_min > settings.effective_max:
+        findings.append(Finding(
+            "error", f"{where}: minReplicaCount {settings.effective_min} > maxReplicaCount {settings.effective_max}",
+            "make minReplicaCount ≤ maxReplicaCount",
+        ))
+    for index, trigger in enumerate(settings.triggers):
+        label = f"{where} trigger {index} ({trigger.type})"
+        if trigger.type != "prometheus":
+            continue
+        missing = [key for key in ("serverAddress", "query", "threshold") if not trigger.metadata.get(key)]
+        if missing:
+            findings.append(Finding(
+                "error", f"{label} lacks {', '.join(missing)}",
+                "set serverAddress, query and threshold (all required by KEDA's Prometheus scaler)",
+            ))
+        query = trigger.query or ""
+        if selects_model_label(query):
+            served = model_url or "<the modelURL>"
+            findings.append(Finding(
+                "warning",
+                f"{label} query {query!r} selects engine series by model=…, but vLLM labels them model_name; "
+                "it likely matches nothing, which KEDA reads as 0, so it never scales",
+                f'select model_name="{served}" instead, or aggregate without a selector: sum(vllm:num_requests_waiting)',
+                defect=2,
+            ))
+        if query and settings.effective_max > 1 and not is_aggregated(query):
+            findings.append(Finding(
+                "warning",
+                f"{label} query {query!r} is not aggregated: with 2+ engine pods it returns one series per pod and "
+                f"KEDA's Prometheus scaler fails on more than one element, so scaling stops past 1 replica "
+                f"(maxReplicaCount {settings.effective_max})",
+                f"aggregate it: sum({query})",
+                defect=3,
+            ))
+        server = trigger.server_address or ""
+        if bundled_prometheus_release and "prometheus-operated.monitoring" in server:
+            findings.append(Finding(
+                "warning",
+                f"{label} queries {server}, the standalone observability install's Prometheus, but this release "
+                "enables the chart's kube-prometheus-stack subchart",
+                f"use http://{bundled_prometheus_release}-kube-prometheus-stack-prometheus."
+                f"{settings.namespace or '<release namespace>'}.svc:9090 (KEDA's operator runs in namespace keda, "
+                "where the short name does not resolve), or install observability/install.sh and disable the subchart",
+                defect=4,
+            ))
+    return findings
+
+
+def check_values(
+    values: Mapping[str, Any], *, source: str = "values", release: str = "vllm"
+) -> list[Finding]:
+    """Shape checks of a complete values tree for the keys the tutorial uses, then check_keda of
+    every ScaledObject it would render."""
+    findings: list[Finding] = []
+    engine = values.get("servingEngineSpec")
+    if engine is not None and not isinstance(engine, Mapping):
+        return [Finding("error", f"{source}: servingEngineSpec is a {type(engine).__name__}", "make it a mapping")]
+    specs = (engine or {}).get("modelSpec")
+    if specs is not None and not isinstance(specs, list):
+        return [Finding("error", f"{source}: servingEngineSpec.modelSpec is not a list", "write it as a list: - name: …")]
+    for index, spec in enumerate(specs or []):
+        where = f"{source}: servingEngineSpec.modelSpec[{index}]"
+        if not isinstance(spec, Mapping):
+            findings.append(Finding("error", f"{where} is not a mapping", "write each model spec as key: value pairs"))
+            continue
+        needed = ["name", "repository", "tag", "modelURL"]
+        if not spec.get("resources"):
+            needed += ["requestCPU", "requestMemory"]
+        missing = [key for key in needed if spec.get(key) in (None, "")]
+        if missing:
+            findings.append(Finding("error", f"{where} lacks {', '.join(missing)}", "the chart requires them; add them"))
+        keda = spec.get("keda")
+        if keda is None:
+            continue
+        if not isinstance(keda, Mapping):
+            findings.append(Finding("error", f"{where}.keda is not a mapping", "write keda as a mapping: enabled: true …"))
+            continue
+        if "triggers" in keda and not isinstance(keda["triggers"], list):
+            findings.append(Finding(
+                "error",
+                f"{where}.keda.triggers is a {type(keda['triggers']).__name__}; the chart's ScaledObject template "
+                "needs a list (its values.schema.json wrongly says object)",
+                "write triggers as a list: - type: prometheus …",
+                defect=1,
+            ))
+    bundled = (values.get("kube-prometheus-stack") or {}).get("enabled") if isinstance(
+        values.get("kube-prometheus-stack"), Mapping) else False
+    models = {str(s.get("name")): s for s in (specs or []) if isinstance(s, Mapping)}
+    for settings in keda_from_values(values, release=release):
+        model = settings.name.removeprefix(f"{release}-").removesuffix("-scaledobject")
+        findings += check_keda(
+            settings,
+            model_url=(models.get(model) or {}).get("modelURL"),
+            bundled_prometheus_release=release if bundled else None,
+        )
+    return findings

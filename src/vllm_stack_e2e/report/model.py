@@ -1,0 +1,216 @@
+"""The report's model: the run record (run.json) read into tests, steps, defects and a status."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import defects
+from ..errors import ConfigError
+from ..redaction import redact_text
+
+# The tutorial's steps (docs/tutorial.md), in order; step 7 comes in three parts.
+TUTORIAL_STEPS: tuple[str, ...] = ("step 1", "step 2", "step 3", "step 4", "step 5", "step 6",
+                                   "step 7a", "step 7b", "step 7c", "step 8")
+STEP_TITLES: dict[str, str] = {
+    "step 1": "observability stack, Prometheus reachable",
+    "step 2": "vLLM stack installed, engine Ready",
+    "step 3": "KEDA installed",
+    "step 4": "helm upgrade with the keda block",
+    "step 5": "ScaledObject and HPA as the tutorial shows",
+    "step 6": "replicas grow under load",
+    "step 7a": "scale to zero and back",
+    "step 7b": "HPA scale-down behavior",
+    "step 7c": "fallback replicas when metrics fail",
+    "step 8": "cleanup leaves nothing behind",
+    "lab": "lab smoke test",
+}
+FAILING = ("failed", "error")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+MARKDOWN = "summary.md"
+HTML = "summary.html"
+PLOTS = "plots"
+JUNIT_COPY = "junit.xml"
+VERDICT = "verdict.json"
+
+
+# ---- the model ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TestResult:
+    """One test of the run, as run.json records it."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    step: str
+    outcome: str
+    duration: float
+    message: str = ""
+    defect: int | None = None  # the upstream defect its marker decided on (run.json), if any
+
+    @property
+    def name(self) -> str:
+        return self.nodeid.rsplit("::", 1)[-1]
+
+
+@dataclass
+class StepResult:
+    """All tests of one tutorial step, summed up."""
+
+    step: str
+    tests: list[TestResult] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return STEP_TITLES.get(self.step, "")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for test in self.tests:
+            counts[test.outcome] = counts.get(test.outcome, 0) + 1
+        return counts
+
+    @property
+    def duration(self) -> float:
+        return sum(t.duration for t in self.tests)
+
+    @property
+    def outcome(self) -> str:
+        """passed | passed (known defects) | failed | skipped (nothing ran) | not run."""
+        counts = self.counts
+        if not self.tests:
+            return "not run"
+        if counts["failed"] or counts["error"]:
+            return "failed"
+        if not (counts["passed"] or counts["xfailed"] or counts["xpassed"]):
+            return "skipped"
+        return "passed (known defects)" if counts["xfailed"] else "passed"
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.startswith("passed")
+
+
+@dataclass(frozen=True)
+class DefectSighting:
+    """One known upstream defect and how this run saw it."""
+
+    number: int
+    title: str
+    preflight: tuple[str, ...] = ()  # preflight messages naming it
+    tests: tuple[TestResult, ...] = ()  # xfailed tests naming it
+
+
+@dataclass
+class Report:
+    """What `write_report` produced."""
+
+    run_dir: Path
+    markdown: Path
+    html: Path
+    plots: list[Path]
+    junit: Path | None  # the copy beside the run, when there was one to copy
+    junit_source: str  # the path run.json names
+    status: str
+    stand_in: bool
+    steps: list[StepResult]
+    defects: list[DefectSighting]
+
+
+# ---- reading the run folder --------------------------------------------------------------------
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """run.json of `run_dir`; a one-line ConfigError when it is missing or unreadable."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no run.json: point at a finished run's folder, reports/<run-id>/ "
+                          "(or use --latest)")
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not readable JSON ({exc}): rerun the suite to rewrite it") from None
+    if not isinstance(run, dict):
+        raise ConfigError(f"{path} holds {type(run).__name__}, not an object: rerun the suite to rewrite it")
+    return run
+
+
+def test_results(run: Mapping[str, Any]) -> list[TestResult]:
+    """The run's tests, in the order run.json lists them."""
+    results = []
+    for entry in run.get("tests") or []:
+        results.append(TestResult(nodeid=str(entry.get("nodeid", "?")), step=str(entry.get("step") or "other"),
+                                  outcome=str(entry.get("outcome", "error")),
+                                  duration=float(entry.get("duration") or 0.0),
+                                  message=redact_text(str(entry.get("message") or "")),
+                                  defect=entry["defect"] if isinstance(entry.get("defect"), int) else None))
+    return results
+
+
+def step_key(step: str) -> tuple[int, int, str]:
+    """Sort key: tutorial steps by number and part (7a < 7b < 8), then anything else by name."""
+    found = re.fullmatch(r"step (\d+)([a-z]*)", step)
+    if found:
+        return (0, int(found.group(1)), found.group(2))
+    return (1, 0, step)
+
+
+def summarize_steps(tests: Iterable[TestResult], *, include: Sequence[str] = TUTORIAL_STEPS) -> list[StepResult]:
+    """One StepResult per step seen in `tests`, plus the `include` steps (as 'not run' when absent)."""
+    steps: dict[str, StepResult] = {name: StepResult(name) for name in include}
+    for test in tests:
+        steps.setdefault(test.step, StepResult(test.step)).tests.append(test)
+    return sorted(steps.values(), key=lambda s: step_key(s.step))
+
+
+def defect_sightings(run: Mapping[str, Any], tests: Iterable[TestResult]) -> list[DefectSighting]:
+    """Known upstream defects named by preflight findings or by xfailed tests, by number."""
+    preflight: dict[int, list[str]] = {}
+    for finding in run.get("preflight") or []:
+        number = finding.get("defect")
+        if isinstance(number, int):
+            preflight.setdefault(number, []).append(redact_text(str(finding.get("message", ""))))
+    observed: dict[int, list[TestResult]] = {}
+    for test in tests:
+        if test.outcome == "xfailed" and test.defect is not None:
+            observed.setdefault(test.defect, []).append(test)
+    return [DefectSighting(n, defects.title(n), tuple(preflight.get(n, ())),
+                           tuple(observed.get(n, ())))
+            for n in sorted(set(preflight) | set(observed))]
+
+
+def chart_of(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's chart record ({} when the run never resolved one)."""
+    chart = run.get("chart")
+    return dict(chart) if isinstance(chart, Mapping) else {}
+
+
+def run_status(run: Mapping[str, Any], steps: Sequence[StepResult]) -> str:
+    """The run's headline: PASSED / FAILED with the counts that explain it."""
+    tests = [t for s in steps for t in s.tests]
+    failing = [t for t in tests if t.outcome in FAILING]
+    xfailed = [t for t in tests if t.outcome == "xfailed"]
+    missing = [s.step for s in steps if s.step in TUTORIAL_STEPS and s.outcome in ("not run", "skipped")]
+    exit_status = int(run.get("exit_status", 0) or 0)
+    parts = []
+    if failing:
+        where = ", ".join(dict.fromkeys(t.step for t in failing))
+        parts.append(f"{len(failing)} of {len(tests)} tests failed ({where})")
+    elif exit_status != 0:
+        parts.append(f"pytest exited {exit_status}")
+    else:
+        parts.append(f"{len(tests)} tests, none failed")
+    if xfailed:
+        parts.append(f"{len(xfailed)} known upstream defect{'s' if len(xfailed) != 1 else ''} observed (xfail)")
+    if missing:
+        parts.append("not run: " + ", ".join(missing))
+    head = "FAILED" if failing or exit_status != 0 or not tests else "PASSED"
+    return f"{head} — " + "; ".join(parts)
+
+
+def shorten(text: str, limit: int = 30) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
