@@ -237,17 +237,19 @@ class Kube:
         return follow
 
     def reach(self, api_version: str, kind: str, name: str, namespace: str | None,
-              predicate: Predicate, budget: float, description: str,
+              predicate: Predicate, budget: float, description: str = "",
               hint: str = "", context: Callable[[], str] | None = None) -> waits.Seen[Obj | None]:
-        """Watch one object until `predicate(obj)` holds, within `budget` seconds: the observation."""
+        """Watch one object until `predicate(obj)` holds, within `budget` seconds: the observation.
+        Without a description, a `waits.Check` predicate's words make one (`Deployment d spec.replicas ≥ 2`)."""
         where = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        description = description or f"{kind} {name} {predicate}"
         seen = waits.until(self.states(api_version, kind, name, namespace), predicate, budget, description,
                            show=brief, hint=hint, context=context)
         seen.shown = f"{where}: {summarize(seen.state)}"
         return seen
 
     def wait_for(self, api_version: str, kind: str, name: str, namespace: str | None,
-                 predicate: Predicate, budget: float, description: str,
+                 predicate: Predicate, budget: float, description: str = "",
                  hint: str = "", context: Callable[[], str] | None = None) -> Obj | None:
         """`reach`, for a state the caller needs before it can act: WaitTimeout after `budget`
         seconds, naming what was seen last."""
@@ -273,16 +275,16 @@ class Kube:
                                hint).expect()
 
     def hold(self, api_version: str, kind: str, name: str, namespace: str | None,
-             predicate: Predicate, window: float, description: str) -> waits.Held[Obj | None]:
+             predicate: Predicate, window: float, description: str = "") -> waits.Held[Obj | None]:
         """Watch one object for `window` seconds: whether `predicate` held all along, and every state."""
-        held = waits.holds(self.states(api_version, kind, name, namespace), predicate, window, description,
-                           show=brief)
+        held = waits.holds(self.states(api_version, kind, name, namespace), predicate, window,
+                           description or f"{kind} {name} {predicate}", show=brief)
         if not held.held:
             held.breaking = summarize(held.history[-1][1]) if held.history else held.breaking
         return held
 
     def wait_gone(self, api_version: str, kind: str, name: str, namespace: str | None, budget: float) -> None:
-        self.wait_for(api_version, kind, name, namespace, lambda o: o is None, budget, f"{kind} {name} deleted")
+        self.wait_for(api_version, kind, name, namespace, GONE, budget)
 
 
 # ---- typed views over the objects the tutorial talks about ----------------------------------
@@ -355,6 +357,27 @@ class Hpa(View):
     @property
     def behavior(self) -> Obj:
         return self.spec.get("behavior") or {}
+
+
+# ---- predicates with words, for waits on these objects ------------------------------------------
+_OPS: dict[str, Callable[[int, int], bool]] = {
+    "==": lambda a, b: a == b, "≥": lambda a, b: a >= b, "≤": lambda a, b: a <= b}
+
+
+def spec_replicas(op: str, count: int) -> waits.Check[Obj | None]:
+    """A Deployment's spec.replicas compared with `count` (`op`: ==, ≥, ≤)."""
+    return waits.Check(lambda d: _OPS[op](Deployment(d).spec_replicas, count), f"spec.replicas {op} {count}")
+
+
+def ready_replicas_at_least(count: int) -> waits.Check[Obj | None]:
+    return waits.Check(lambda d: Deployment(d).ready_replicas >= count, f"{count}+ ready replicas")
+
+
+def has_condition(ctype: str, status: str = "True") -> waits.Check[Obj | None]:
+    return waits.Check(lambda o: condition_is(o, ctype, status), f"{ctype}={status}")
+
+
+GONE: waits.Check[Obj | None] = waits.Check(lambda o: o is None, "deleted")
 
 
 # ---- named waits used across steps -----------------------------------------------------

@@ -124,7 +124,7 @@ def available(kind: str, *, values_dir: str | os.PathLike[str] | None = None) ->
     if kind == "backend":
         names = sorted(NO_OVERLAY_BACKENDS) + names + [
             p.stem for p in sorted(folder.glob("*.yaml"))
-            if not re.match(r"(tutorial|profile|backend|scenario|variant|fix)-", p.name)
+            if not re.match(r"(tutorial|profile|backend|scenario|variant|fix|break)-", p.name)
         ]
     return names
 

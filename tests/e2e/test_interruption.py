@@ -5,22 +5,14 @@ and anything that existed before are still there."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+from _inner import InnerRun
 
 from vllm_stack_e2e import kube as k
-from vllm_stack_e2e.config import REPO_ROOT, RUN_LABEL
-from vllm_stack_e2e.errors import WaitTimeout
+from vllm_stack_e2e.config import RUN_LABEL
 
 pytestmark = pytest.mark.e2e
 
@@ -32,54 +24,6 @@ PHASES = {
 }
 
 
-class Run:
-    """A pytest run of one module in a subprocess, its output collected line by line."""
-
-    def __init__(self, module: str, reports: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("PYTEST_ADDOPTS", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", module, "-q", "-s", "-p", "no:cacheprovider",
-             "--reports-dir", str(reports)],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            # A run started in the background inherits SIGINT ignored; a user's run has Ctrl-C.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for_line(self, pattern: str, budget: float) -> str:
-        regex = re.compile(pattern)
-        retryer = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.25),
-                           retry=retry_if_result(lambda found: found is None), retry_error_callback=lambda _s: None)
-        found = retryer(lambda: next((ln for ln in self.lines if regex.search(ln)), None)
-                        if self.proc.poll() is None or self.lines else None)
-        if found is None:
-            raise WaitTimeout(f"the run never printed /{pattern}/ within {budget:.0f}s; last lines: "
-                              + " | ".join(self.lines[-8:]))
-        return found
-
-    def interrupt_and_wait(self, budget: float) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=budget)
-        except subprocess.TimeoutExpired:
-            raise WaitTimeout(f"the interrupted run did not exit within {budget:.0f}s of SIGINT; its last lines: "
-                              + " | ".join(self.lines[-12:])) from None
-        finally:
-            self._reader.join(timeout=5)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture
 def interrupted(request: pytest.FixtureRequest, backend: Any,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -89,7 +33,7 @@ def interrupted(request: pytest.FixtureRequest, backend: Any,
               "monitoring": backend.kube.get(*k.NAMESPACE, "monitoring") is not None}
     # tmp_path_factory, not tmp_path: pytest's tmp_path teardown fails when a run is itself
     # interrupted (SIGTERM) during this fixture's setup.
-    run = Run(module, tmp_path_factory.mktemp(f"interrupt-{request.param}") / "reports")
+    run = InnerRun(module, tmp_path_factory.mktemp(f"interrupt-{request.param}") / "reports")
     try:
         header = run.wait_for_line(r"vllm-stack-e2e run \S+", 120)
         run.wait_for_line(marker, 300)

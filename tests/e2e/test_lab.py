@@ -121,7 +121,7 @@ def test_gpu_engine_pod_becomes_ready(smoke: dict[str, Any]) -> None:
 
 def test_scaledobject_ready_and_hpa_bounds(smoke: dict[str, Any]) -> None:
     kube, ns = smoke["kube"], smoke["ns"]
-    kube.wait_for(*k.SCALEDOBJECT, "smoke-scaledobject", ns, lambda o: k.condition_is(o, "Ready"), 60,
+    kube.wait_for(*k.SCALEDOBJECT, "smoke-scaledobject", ns, k.has_condition("Ready"), 60,
                   "ScaledObject smoke-scaledobject Ready")
     hpa = kube.wait_for(*k.HPA, "keda-hpa-smoke-scaledobject", ns, lambda o: o is not None, 60,
                         "HPA keda-hpa-smoke-scaledobject created by KEDA")
@@ -181,7 +181,7 @@ def test_installed_components_come_back_after_their_processes_die(smoke: dict[st
     assert lab.observability.running(), lab.status()
     assert lab.keda.running(), lab.status()
     kube, ns = smoke["kube"], smoke["ns"]
-    kube.wait_for(*k.APISERVICE, "v1beta1.external.metrics.k8s.io", None, lambda o: k.condition_is(o, "Available"),
+    kube.wait_for(*k.APISERVICE, "v1beta1.external.metrics.k8s.io", None, k.has_condition("Available"),
                   60, "APIService v1beta1.external.metrics.k8s.io Available again")
     with kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as port:
         prom = Prometheus(f"http://127.0.0.1:{port}")
@@ -190,5 +190,5 @@ def test_installed_components_come_back_after_their_processes_die(smoke: dict[st
                                 60, "the restarted Prometheus scrapes the smoke engine")
         finally:
             prom.close()
-    kube.wait_for(*k.SCALEDOBJECT, "smoke-scaledobject", ns, lambda o: k.condition_is(o, "Ready"), 60,
+    kube.wait_for(*k.SCALEDOBJECT, "smoke-scaledobject", ns, k.has_condition("Ready"), 60,
                   "ScaledObject smoke-scaledobject Ready with the restarted KEDA")

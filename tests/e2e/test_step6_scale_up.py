@@ -39,7 +39,7 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
     with tl:
         run = scaling.drive_until_replicas(stack, tl, threshold, at_least=2, polling_interval=so.polling_interval)
         within = stack.kube.hold(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
-                                 lambda d: k.Deployment(d).spec_replicas <= maximum,
+                                 k.spec_replicas("≤", maximum),
                                  window=so.polling_interval + stack.config.profile_settings.hpa_sync_seconds,
                                  description=f"spec.replicas ≤ {maximum}")
     tl.save(stack.config.run_dir / "timelines" / "step6-scale-up.json")

@@ -122,7 +122,7 @@ class LabKeda:
             kube.apply(crd)
         for crd_file in build.keda_crds():
             name = yaml.safe_load(crd_file.read_text())["metadata"]["name"]
-            kube.wait_for(*k.CRD, name, None, lambda o: k.condition_is(o, "Established"), 30,
+            kube.wait_for(*k.CRD, name, None, k.has_condition("Established"), 30,
                           f"CRD {name} Established")
         kube.apply_all(_objects(self.cluster.name))
 
@@ -178,7 +178,7 @@ class LabKeda:
         webhooks.start()
         remaining = max(10.0, budget - (time.monotonic() - started))
         try:
-            kube.wait_for(*k.APISERVICE, APISERVICE, None, lambda o: k.condition_is(o, "Available"), remaining,
+            kube.wait_for(*k.APISERVICE, APISERVICE, None, k.has_condition("Available"), remaining,
                           f"APIService {APISERVICE} Available")
             # KEDA's cert rotation may issue the secret twice at first start: keep projecting it
             # (the adapter reloads its certificate files) until the metrics API really answers.

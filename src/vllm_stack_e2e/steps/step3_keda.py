@@ -26,7 +26,7 @@ def wait_ready(stack: Stack, budget: float = 180) -> None:
     for name in DEPLOYMENTS:
         stack.kube.wait_for(*k.DEPLOYMENT, name, NAMESPACE, k.deployment_available, budget,
                             f"Deployment {NAMESPACE}/{name} Available")
-    stack.kube.wait_for(*k.APISERVICE, APISERVICE, None, lambda o: k.condition_is(o, "Available"), budget,
+    stack.kube.wait_for(*k.APISERVICE, APISERVICE, None, k.has_condition("Available"), budget,
                         f"APIService {APISERVICE} Available",
                         hint="kube-apiserver cannot reach keda-operator-metrics-apiserver")
     stack.kube.wait_answers(EXTERNAL_METRICS, budget, "the external metrics API answers")

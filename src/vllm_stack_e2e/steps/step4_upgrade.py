@@ -23,7 +23,7 @@ def upgrade(stack: Stack, scenario: str | None = None, extra: tuple[str, ...] = 
 
 def wait_scaledobject_ready(stack: Stack, budget: float = 120) -> k.Obj:
     obj = stack.kube.wait_for(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace,
-                              lambda o: k.condition_is(o, "Ready"), budget,
+                              k.has_condition("Ready"), budget,
                               f"ScaledObject {stack.namespace}/{stack.config.scaledobject} Ready")
     assert obj is not None
     return obj

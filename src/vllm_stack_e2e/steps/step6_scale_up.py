@@ -121,7 +121,7 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
         if queue.reached:
             tl.event(f"queue above {threshold:g}")
             grew = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                    lambda d: Deployment(d).spec_replicas >= at_least, budget,
+                                    k.spec_replicas("≥", at_least), budget,
                                     f"Deployment {cfg.engine_deployment} spec.replicas ≥ {at_least} "
                                     f"(budget {budget:.0f}s = 2×(polling {polling_interval:g}s + HPA sync "
                                     f"{cfg.profile_settings.hpa_sync_seconds:g}s) + engine ready "

@@ -121,7 +121,7 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
     tl = step6_scale_up.timeline(stack, "step7a-scale-to-zero", threshold=5).start()
     try:
         at_zero = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                   lambda d: k.Deployment(d).spec_replicas == 0,
+                                   k.spec_replicas("==", 0),
                                    idle_budget(so.cooldown_period, so.polling_interval),
                                    "engine Deployment at 0 replicas after the cooldown with no traffic")
         run = ScaleToZero(min_replica_count=int(so.spec.get("minReplicaCount", 1)),
@@ -132,7 +132,7 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
             return run
         tl.event("at zero")
         run.inactive = stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
-                                        lambda o: k.condition_is(o, "Active", "False"), 60, "ScaledObject Active=False")
+                                        k.has_condition("Active", "False"), 60, "ScaledObject Active=False")
         run.hpa_min_replicas = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace)).min_replicas
         # Zero means no engine pod at all: the Deployment says 0 while its last pod still terminates.
         stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
@@ -154,7 +154,7 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
         traffic = SteadyTraffic(stack, rate=0.5, duration=window + 10).start()
         tl.event("steady traffic starts")
         run.steady = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                     lambda d: k.Deployment(d).spec_replicas >= 1, window,
+                                     k.spec_replicas("≥", 1), window,
                                      f"engine replicas ≥ 1 under steady traffic for 2 cooldowns ({window:.0f}s)")
         run.traffic = traffic.join()
         tl.event("steady traffic ends")
@@ -266,7 +266,7 @@ def hpa_behavior(stack: Stack) -> HpaBehavior:
             budget = run.window + steps * (float(run.policy["periodSeconds"]) + profile.hpa_sync_seconds) \
                 + 2 * so.polling_interval + 60
             run.back = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                        lambda d: k.Deployment(d).spec_replicas == 1, budget,
+                                        k.spec_replicas("==", 1), budget,
                                         f"scale-down from {maximum} back to 1 after the load")
         else:
             run.not_run["scale-down"] = f"the replicas never reached the maximum {maximum}: {grown.explain()}"
@@ -323,11 +323,11 @@ def fallback(stack: Stack) -> Fallback:
             broke = time.time()
             tl.event(f"metric source broken ({how})")
             run = Fallback(spec, how, tl, stack.kube.reach(
-                *k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, lambda o: k.condition_is(o, "Fallback"),
+                *k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, k.has_condition("Fallback"),
                 (int(spec.get("failureThreshold", 3)) + 3) * polling + 60, "ScaledObject Fallback=True"))
             run.settled = stack.kube.reach(
                 *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                lambda d: k.Deployment(d).spec_replicas == replicas == k.Deployment(d).ready_replicas,
+                k.spec_replicas("==", replicas) & k.ready_replicas_at_least(replicas),
                 2 * (polling + sync) + cfg.profile_settings.engine_ready_seconds,
                 f"Deployment settles at the fallback's {replicas} replicas")
             if run.settled.reached:
@@ -335,17 +335,17 @@ def fallback(stack: Stack) -> Fallback:
                 tl.event(f"settled at {replicas} after {run.settle_seconds:.0f}s")
                 run.held = stack.kube.hold(
                     *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                    lambda d: k.Deployment(d).spec_replicas == replicas, 2 * (polling + sync),
+                    k.spec_replicas("==", replicas), 2 * (polling + sync),
                     f"Deployment holds {replicas} replicas while the metric source is down")
             else:
                 run.not_run["held"] = f"the Deployment never settled at {replicas}"
         tl.event("metric source restored")
         run.cleared = stack.kube.reach(
             *k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
-            lambda o: k.condition_is(o, "Fallback", "False") and k.condition_is(o, "Ready"), 3 * polling + 90,
+            k.has_condition("Fallback", "False") & k.has_condition("Ready"), 3 * polling + 90,
             "ScaledObject Fallback=False and Ready after the source returns")
         run.followed = stack.kube.reach(
-            *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, lambda d: k.Deployment(d).spec_replicas == 1,
+            *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.spec_replicas("==", 1),
             120 + 2 * (polling + sync), "Deployment follows the metric (idle queue) back to 1 replica")
         if run.settle_seconds is not None:
             stack.echo(f"step 7c: fallback settled at {replicas} replicas {run.settle_seconds:.0f}s after the "
@@ -366,10 +366,10 @@ def no_fallback(stack: Stack) -> NoFallback:
     polling = so.polling_interval
     with broken_metric_source(stack, None, extra) as how:
         failed = stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
-                                  lambda o: k.condition_is(o, "Ready", "False"), 3 * polling + 60,
+                                  k.has_condition("Ready", "False"), 3 * polling + 60,
                                   f"ScaledObject Ready=False with the metric source broken ({how})")
     recovered = stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
-                                 lambda o: k.condition_is(o, "Ready"), 3 * polling + 90,
+                                 k.has_condition("Ready"), 3 * polling + 90,
                                  "ScaledObject Ready again after the source returns")
     return NoFallback(so.fallback is not None, how, failed, recovered)
 
@@ -403,7 +403,7 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     if disabled is not None:
         disabled.expect()
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
-                        lambda d: k.Deployment(d).spec_replicas == 1 and k.Deployment(d).ready_replicas == 1,
+                        k.spec_replicas("==", 1) & k.ready_replicas_at_least(1),
                         budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")
     step4_upgrade.upgrade(stack, scenario=scenario, extra=extra)
     so = step4_upgrade.wait_scaledobject_ready(stack, budget)

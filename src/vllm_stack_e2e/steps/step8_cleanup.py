@@ -43,11 +43,11 @@ def disable_keda(stack: Stack, budget: float = 120) -> KedaDisabled | None:
     cfg = stack.config
     upgrade(stack, scenario="keda-disabled")
     return KedaDisabled(
-        stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, lambda o: o is None, budget,
+        stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, k.GONE, budget,
                          f"ScaledObject {cfg.scaledobject} deleted"),
-        stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, lambda o: o is None, budget, f"HPA {cfg.hpa} deleted"),
+        stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, k.GONE, budget, f"HPA {cfg.hpa} deleted"),
         stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                         lambda d: k.Deployment(d).spec_replicas == REPLICA_COUNT, 60,
+                         k.spec_replicas("==", REPLICA_COUNT), 60,
                          f"engine Deployment back to the chart's replicaCount {REPLICA_COUNT}"))
 
 
@@ -85,7 +85,7 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
         run.keda = KedaUninstalled(
             workloads_left=left, apiservice_left=stack.kube.get(*k.APISERVICE, step3_keda.APISERVICE) is not None,
             crds_left=[c for c in KEDA_CRDS if stack.kube.get(*k.CRD, c)],
-            namespace_gone=stack.kube.reach(*k.NAMESPACE, step3_keda.NAMESPACE, None, lambda o: o is None, budget,
+            namespace_gone=stack.kube.reach(*k.NAMESPACE, step3_keda.NAMESPACE, None, k.GONE, budget,
                                             f"namespace {step3_keda.NAMESPACE} deleted"))
         stack.echo(f"step 8: after KEDA's uninstall, CRDs left behind: {run.keda.crds_left or 'none'}")
     else:
@@ -94,7 +94,7 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
         step1_observability.uninstall(stack)
         releases: list[Any] = stack.backend.helm.list_releases(namespace="monitoring")
         run.observability = ObservabilityUninstalled(
-            service_gone=stack.kube.reach(*k.SERVICE, "prometheus-operated", "monitoring", lambda o: o is None, budget,
+            service_gone=stack.kube.reach(*k.SERVICE, "prometheus-operated", "monitoring", k.GONE, budget,
                                           "Service monitoring/prometheus-operated deleted"),
             releases_left=sorted(set(OBSERVABILITY_RELEASES) & {str(r.get("name")) for r in releases}))
     else:
