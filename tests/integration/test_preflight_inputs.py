@@ -1,6 +1,6 @@
 """Deliberately broken inputs end in one clear line naming the input and the fix, before
 anything is installed: a values file with a YAML error, an unknown CLUSTER, an unreachable
-kubeconfig, a missing helm (too few GPUs needs a cluster: tests/e2e/test_preflight_gpus.py).
+kubeconfig, a missing helm (too few GPUs needs a cluster: tests/harness/test_preflight_gpus.py).
 
 Each runs the real entry points (`python -m vllm_stack_e2e.preflight`, `pytest tests/e2e`) as a
 user would, and checks that no lab was created and no namespace touched."""

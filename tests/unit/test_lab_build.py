@@ -232,3 +232,23 @@ def test_binaries_on_path_at_another_version_are_not(tmp_path: Path, monkeypatch
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     assert build._on_path(build.COMPONENTS["kubernetes"]) is None
     assert build._on_path(build.COMPONENTS["keda"]) is None  # no version flag: never taken from PATH
+
+
+def test_a_long_build_step_says_what_it_does_at_least_every_period(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold build is quiet for minutes; the user sees a line per period with the count so far."""
+    monkeypatch.setattr(build, "PROGRESS_EVERY", 0.2)
+    lines: list[str] = []
+    log = tmp_path / "build.log"
+    # A stand-in for `go get`: two downloads, a pause long enough for two progress periods, a third.
+    script = "echo 'go: downloading a v1'; echo 'go: downloading b v1'; sleep 0.7; echo 'go: downloading c v1'"
+    build._run(["sh", "-c", script], tmp_path, log, echo=lines.append, label="kwok-v0.8.0",
+               progress=build._downloads)
+    assert len(lines) >= 2, lines
+    assert lines[0].startswith("  kwok-v0.8.0: downloading modules, 2 so far, ") and str(log) in lines[0], lines
+
+
+def test_compile_progress_counts_the_packages_go_build_prints() -> None:
+    count = build._compiled(120)
+    assert count("k8s.io/api/core/v1\nk8s.io/apimachinery/pkg/util/sets\n# k8s.io/x\n") == \
+        "compiled 2 packages of at most 120"

@@ -120,3 +120,14 @@ def test_a_client_that_goes_away_frees_its_slot(client, engine):
     wait_until(lambda: engine.aborted_requests > before and engine.num_running == 0, 5,
                "engine aborting the abandoned stream")
     assert engine.num_running == 0
+
+
+def test_the_harness_installs_no_command_named_vllm() -> None:
+    """A test tool must never take over the name of the tool it tests: installing the harness on a
+    machine with vLLM must leave the real `vllm` alone. The simulator's command is `vllm-sim`."""
+    import tomllib
+
+    from vllm_stack_e2e.config import REPO_ROOT
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "vllm" not in scripts and scripts.get("vllm-sim") == "vllm_stack_e2e.sim.cli:main", scripts

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,17 +168,55 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> None:
+#: A cold build is quiet for minutes at a time; say something at least this often (seconds).
+PROGRESS_EVERY = 30.0
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, *, echo: Callable[[str], None] | None = None,
+         label: str = "", progress: Callable[[str], str] | None = None) -> None:
+    """Run a go command into `log`; while it runs, a line every PROGRESS_EVERY seconds through
+    `echo`: `label`, what `progress(new log text)` makes of the output so far, the elapsed time."""
     with log.open("a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.run(cmd, cwd=cwd, env=_go_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+        start_at = out.tell()
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=_go_env(), stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                proc.wait(timeout=PROGRESS_EVERY)
+                break
+            except subprocess.TimeoutExpired:
+                if echo is not None:
+                    with log.open() as text:
+                        text.seek(start_at)
+                        seen = progress(text.read()) if progress else "working"
+                    echo(f"  {label}: {seen}, {(time.monotonic() - started) / 60:.1f} min (log {log})")
     if proc.returncode != 0:
         tail = log.read_text().splitlines()[-15:]
         raise ProvisionError(
             f"`{' '.join(cmd[:3])} …` failed in {cwd} (exit {proc.returncode}); "
             f"full log {log}; last lines: {' | '.join(tail)}"
         )
+
+
+def _downloads(text: str) -> str:
+    return f"downloading modules, {text.count('go: downloading ')} so far"
+
+
+def _package_count(work: Path, packages: list[str]) -> int:
+    """How many packages a build may compile (its dependencies, the standard library included)."""
+    proc = subprocess.run(["go", "list", "-deps", *packages], cwd=work, env=_go_env(), capture_output=True,
+                          text=True, check=False)
+    return len(proc.stdout.split()) if proc.returncode == 0 else 0
+
+
+def _compiled(total: int) -> Callable[[str], str]:
+    """`go build -v` prints each package it compiles: N of at most M (cached ones are not printed)."""
+    def count(text: str) -> str:
+        done = sum(1 for line in text.splitlines() if line and not line.startswith(("go:", "#", " ")))
+        return f"compiled {done} packages of at most {total}" if total else f"compiled {done} packages"
+    return count
 
 
 def _upstream_gomod(component: Component, work: Path, log: Path) -> str:
@@ -290,22 +329,25 @@ def _build(component: Component, *, echo=print) -> dict[str, Path]:
     (work / "go.sum").unlink(missing_ok=True)
     if component.main_go:
         (work / "main.go").write_text(component.main_go)
-        _run(["go", "get", f"{component.module}@{component.version}"], work, log)
-        _run(["go", "mod", "tidy"], work, log)
+        _run(["go", "get", f"{component.module}@{component.version}"], work, log, echo=echo,
+             label=component.key, progress=_downloads)
+        _run(["go", "mod", "tidy"], work, log, echo=echo, label=component.key, progress=_downloads)
     else:
         pkgs = [f"{p}@{component.version}" for p in component.binaries.values()]
-        _run(["go", "get", *pkgs], work, log)
+        _run(["go", "get", *pkgs], work, log, echo=echo, label=component.key, progress=_downloads)
+    echo(f"  {component.key}: modules downloaded after {(time.monotonic() - started) / 60:.1f} min; compiling")
     staging = work / "out"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    cmd = ["go", "build", "-trimpath", "-ldflags", " ".join(("-s", "-w", *component.ldflags))]
+    cmd = ["go", "build", "-v", "-trimpath", "-ldflags", " ".join(("-s", "-w", *component.ldflags))]
     if component.tags:
         cmd += ["-tags", ",".join(component.tags)]
     if component.main_go:
         cmd += ["-o", str(staging / next(iter(component.binaries))), "."]
     else:
         cmd += ["-o", str(staging) + "/", *component.binaries.values()]
-    _run(cmd, work, log)
+    targets = ["."] if component.main_go else list(component.binaries.values())
+    _run(cmd, work, log, echo=echo, label=component.key, progress=_compiled(_package_count(work, targets)))
     paths: dict[str, Path] = {}
     for binary, pkg in component.binaries.items():
         built = staging / (binary if component.main_go else pkg.rsplit("/", 1)[-1])

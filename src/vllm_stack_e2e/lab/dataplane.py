@@ -161,7 +161,6 @@ class DataPlane:
         self.http = httpx.Client(timeout=1.0)
         self._targets_written: str | None = None
         self.python = sys.executable
-        self.vllm = str(Path(sys.executable).with_name("vllm"))
 
     # ---- watching -------------------------------------------------------------------
     def _watch(self) -> None:
@@ -240,7 +239,11 @@ class DataPlane:
                if "value" in e}
         env.update({"VLLM_SIM_HOST": p.pod_loopback(pod["status"]["podIP"]), "VLLM_SIM_PORT": str(ENGINE_PORT),
                     "VLLM_SIM_ENGINE_ID": "0"})
-        return self._spawn(pod, "engine", [self.vllm, *argv[1:]], env)
+        # The pod's `vllm serve …` (or `/opt/venv/bin/vllm serve …`) runs the simulator with the same
+        # arguments; no program named `vllm` is installed or called (a test tool never takes over
+        # the name of the tool it tests).
+        serve = argv.index("serve")
+        return self._spawn(pod, "engine", [self.python, "-m", "vllm_stack_e2e.sim", *argv[serve:]], env)
 
     def _start_router(self, pod: k.Obj, models: tuple[str, ...]) -> Runtime:
         _, routing = router_settings(pod)

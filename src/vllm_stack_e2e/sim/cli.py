@@ -1,6 +1,8 @@
-"""Command line of the simulator: `vllm serve …` (the engine) and `… gateway …` (the router).
+"""Command line of the simulator: `vllm-sim serve …` (the engine, with `vllm serve`'s arguments) and
+`vllm-sim gateway …` (the router). The command is not called `vllm`: installing the harness next
+to vLLM must never shadow the real `vllm`.
 
-    vllm serve MODEL --host 127.0.0.1 --port 8000 [--served-model-name NAME …]
+    vllm-sim serve MODEL --host 127.0.0.1 --port 8000 [--served-model-name NAME …]
                [--max-num-seqs N] [--max-model-len N] [--sim-… V …] [any other vLLM flag]
     python -m vllm_stack_e2e.sim serve MODEL …          (the same)
     python -m vllm_stack_e2e.sim gateway --host H --port P --model M [--engine URL[=MODEL] …]
@@ -65,7 +67,7 @@ ENV_OVERRIDES = {"host": "VLLM_SIM_HOST", "port": "VLLM_SIM_PORT", "max_num_seqs
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vllm serve", description="Simulated vLLM engine (OpenAI API + metrics).")
+    p = argparse.ArgumentParser(prog="vllm-sim serve", description="Simulated vLLM engine (OpenAI API + metrics).")
     p.add_argument("model_tag", nargs="?", help="model name or path, as for vLLM")
     p.add_argument("--model", dest="model_flag", metavar="MODEL", help="model (alternative to the positional)")
     p.add_argument("--host", default="127.0.0.1", help="bind address, loopback only (env VLLM_SIM_HOST wins)")
@@ -107,7 +109,7 @@ def parse_serve(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple
         setattr(args, knob.dest, _knob_value(knob, getattr(args, knob.dest), env))
     args.model = args.model_flag or args.model_tag
     if not args.model:
-        raise SystemExit("error: no model given — `vllm serve MODEL …` (or --model MODEL)")
+        raise SystemExit("error: no model given — `vllm-sim serve MODEL …` (or --model MODEL)")
     return args, ignored
 
 
@@ -192,11 +194,11 @@ def gateway_main(argv: Sequence[str]) -> int:
     return 0
 
 
-USAGE = "usage: vllm serve MODEL [options] | python -m vllm_stack_e2e.sim {serve,gateway} [options] (-h for help)"
+USAGE = "usage: vllm-sim {serve MODEL,gateway} [options] (also python -m vllm_stack_e2e.sim …; -h for help)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `vllm` console script and `python -m vllm_stack_e2e.sim`."""
+    """Entry point of the `vllm-sim` console script and `python -m vllm_stack_e2e.sim`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
