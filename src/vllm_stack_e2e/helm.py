@@ -25,7 +25,7 @@ from typing import Any
 import sh
 import yaml
 
-from . import defects, tools
+from . import defects, tools, waits
 from .errors import CommandError, ProvisionError
 from .redaction import REDACTED, is_secret_key, redact_tree
 
@@ -484,12 +484,13 @@ class Helm:
             raise ProvisionError(f"helm binary {self.binary} not found or not executable — set HELM=/path/to/helm") from None
         proc = None
         try:
-            with _interrupts_held():
-                proc = command(
-                    *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
-                    _bg=True, _bg_exc=False,
-                )
-            proc.wait()
+            with waits.spent("helm"):
+                with _interrupts_held():
+                    proc = command(
+                        *args, _env=self.env, _timeout=timeout, _tty_out=False, _ok_code=list(ok_codes), _in="",
+                        _bg=True, _bg_exc=False,
+                    )
+                proc.wait()
         except (KeyboardInterrupt, SystemExit):
             # Ctrl-C / SIGTERM reached us, maybe not helm (a signal to our PID only): stop helm
             # before teardown runs, or its `--wait` would hold the interpreter open for minutes.

@@ -119,7 +119,8 @@ def backend(run_config: cfg.RunConfig, pytestconfig: pytest.Config) -> Iterator[
     except HarnessError as exc:
         pytest.exit(f"{exc}", returncode=2)
     try:
-        chosen.start()
+        with waits.spent("lab start" if run_config.cluster == "lab" else "cluster start"):
+            chosen.start()
     except HarnessError as exc:
         chosen.stop()
         pytest.exit(f"cannot start the {run_config.cluster} backend: {exc}", returncode=2)

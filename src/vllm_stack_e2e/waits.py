@@ -36,6 +36,7 @@ Observer = Callable[[str, str, float, float], None]  # description, what is seen
 
 _lock = threading.Lock()
 _totals = {"seconds": 0.0, "waits": 0}
+_activities: dict[str, float] = {}  # e.g. "helm": seconds the run spent running helm
 _depth = threading.local()
 _observers: list[Observer] = []
 
@@ -66,15 +67,32 @@ def timed(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def totals() -> dict[str, float]:
-    """{"seconds": time spent waiting, "waits": how many waits} since the last reset."""
+@contextlib.contextmanager
+def spent(activity: str) -> Iterator[None]:
+    """Count the block's wall time under `activity` (helm, the lab's start): not waiting on the
+    cluster, but not the harness's own work either, so a run's overview can tell them apart.
+    Main thread only, and not inside a wait (that time is already the wait's)."""
+    counted = threading.current_thread() is threading.main_thread() and not getattr(_depth, "n", 0)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if counted:
+            with _lock:
+                _activities[activity] = _activities.get(activity, 0.0) + time.monotonic() - started
+
+
+def totals() -> dict[str, Any]:
+    """{"seconds": time spent waiting, "waits": how many waits, "activities": {name: seconds}}
+    since the last reset."""
     with _lock:
-        return dict(_totals)
+        return {**_totals, "activities": {k: round(v, 3) for k, v in _activities.items()}}
 
 
 def reset() -> None:
     with _lock:
         _totals.update(seconds=0.0, waits=0)
+        _activities.clear()
 
 
 # ---- progress ----------------------------------------------------------------------------------

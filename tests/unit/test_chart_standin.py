@@ -381,7 +381,7 @@ def test_fallback_scenario_renders_the_fallback(helm: Helm) -> None:
 def test_fast_profile_with_hpa_behavior_keeps_the_tutorials_behavior(helm: Helm) -> None:
     objs = render(helm, STEP4, VALUES / "profile-fast.yaml", VALUES / "scenario-hpa-behavior.yaml")
     spec = scaledobject(objs)["spec"]
-    assert (spec["pollingInterval"], spec["cooldownPeriod"]) == (5, 20)
+    assert (spec["pollingInterval"], spec["cooldownPeriod"]) == (3, 10)
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
 
 

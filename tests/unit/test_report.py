@@ -70,17 +70,19 @@ def test_report_names_backend_chart_versions_and_profile(built: rep.Report) -> N
 
 
 def test_time_waiting_on_the_cluster_is_set_against_the_run(run_dir: Path) -> None:
-    record = _edit_run(run_dir, waiting={"seconds": 90.0, "waits": 42})
+    record = _edit_run(run_dir, waiting={"seconds": 60.0, "waits": 42, "activities": {"helm": 9.0, "lab start": 3.0}})
     duration = float(record["ended"]) - float(record["started"])
     report = rep.write_report(run_dir)
     md, html = report.markdown.read_text(), report.html.read_text()
-    share = f"{90.0 / duration:.0%}"
-    assert f"1 m 30 s in 42 waits ({share} of the run" in md
-    assert "Waiting on the cluster" in html and "42 waits" in html
+    harness = duration - 60.0 - 9.0 - 3.0
+    assert f"1 m 00 s in 42 waits ({60.0 / duration:.0%}); helm 9.0 s ({9.0 / duration:.0%}); " \
+           f"lab start 3.0 s ({3.0 / duration:.0%}); harness" in md, md
+    assert f"({harness / duration:.0%})" in md
+    assert "Where the time went" in html and "42 waits" in html
 
 
 def test_a_run_recorded_before_wait_accounting_has_no_waiting_row(built: rep.Report) -> None:
-    assert "Waiting on the cluster" not in built.markdown.read_text()
+    assert "Where the time went" not in built.markdown.read_text()
 
 
 def test_stand_in_chart_is_flagged_loudly_in_both_renderings(built: rep.Report) -> None:

@@ -35,3 +35,17 @@ def test_replica_changes_merge_the_sampler_and_the_watch_in_time_order() -> None
     back = waits.Seen("back to 1", 120, True, dep, elapsed=100.0, at=300.0, shown="",
                       history=[(0.0, {"kind": "Deployment", "spec": {"replicas": 2}}), (99.5, dep)])
     assert replica_changes(tl, None, back) == [(100.0, 1), (101.0, 5), (170.0, 2), (299.5, 1)]
+
+
+def test_the_rate_window_comes_from_the_deployed_keepalive_query() -> None:
+    from vllm_stack_e2e import kube as k
+    from vllm_stack_e2e.steps.step7_advanced import rate_window
+
+    def so(*queries: str) -> k.ScaledObject:
+        return k.ScaledObject({"spec": {"triggers": [{"type": "prometheus", "metadata": {"query": q}}
+                                                     for q in queries]}})
+
+    tutorial = so("vllm:num_requests_waiting", "sum(rate(vllm:num_incoming_requests_total[1m]) > bool 0)")
+    assert rate_window(tutorial) == 60.0
+    assert rate_window(so("sum(rate(vllm:num_incoming_requests_total[20s]) > bool 0)")) == 20.0
+    assert rate_window(so("sum(vllm:num_requests_waiting)")) == 0.0

@@ -156,9 +156,9 @@ def test_available_lists_each_kind() -> None:
 
 def test_overlays_patch_model_spec_entries_as_set_paths() -> None:
     assert V.overlay_sets(VALUES / "profile-fast.yaml") == [
-        ("servingEngineSpec.modelSpec[0].keda.pollingInterval", 5),
-        ("servingEngineSpec.modelSpec[0].keda.cooldownPeriod", 20),
-        ("servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds", 30),
+        ("servingEngineSpec.modelSpec[0].keda.pollingInterval", 3),
+        ("servingEngineSpec.modelSpec[0].keda.cooldownPeriod", 10),
+        ("servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds", 20),
     ]
 
 
@@ -192,7 +192,7 @@ def test_plan_sends_the_base_as_a_file_and_overlays_as_sets_then_extras() -> Non
     plan = V.plan_for(4, profile="fast", sets={"servingEngineSpec.modelSpec[0].repository": "ghcr.io/x/sim"})
     assert plan.files == [STEP4]
     assert plan.sources == [STEP4, VALUES / "profile-fast.yaml"]
-    assert plan.sets[0] == ("servingEngineSpec.modelSpec[0].keda.pollingInterval", 5)
+    assert plan.sets[0] == ("servingEngineSpec.modelSpec[0].keda.pollingInterval", 3)
     assert plan.sets[-1] == ("servingEngineSpec.modelSpec[0].repository", "ghcr.io/x/sim")
 
 
@@ -202,10 +202,10 @@ def test_describe_overlay_is_the_exact_line_a_run_prints(monkeypatch: pytest.Mon
     assert plan.describe() == (
         "applied overlay: tutorial-step4.yaml + profile-fast.yaml + scenario-keda-disabled.yaml "
         "(helm -f values/tutorial-step4.yaml"
-        " --set-json 'servingEngineSpec.modelSpec[0].keda.pollingInterval=5'"
-        " --set-json 'servingEngineSpec.modelSpec[0].keda.cooldownPeriod=20'"
+        " --set-json 'servingEngineSpec.modelSpec[0].keda.pollingInterval=3'"
+        " --set-json 'servingEngineSpec.modelSpec[0].keda.cooldownPeriod=10'"
         " --set-json 'servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior"
-        ".scaleDown.stabilizationWindowSeconds=30'"
+        ".scaleDown.stabilizationWindowSeconds=20'"
         " --set-json 'servingEngineSpec.modelSpec[0].keda.enabled=false')"
     )
     assert V.describe_overlay([STEP4]) == "applied overlay: tutorial-step4.yaml (helm -f values/tutorial-step4.yaml)"
@@ -232,10 +232,10 @@ def test_effective_keda_of_the_tutorial(helm: Helm) -> None:
 
 def test_effective_keda_applies_overlays_in_order(helm: Helm) -> None:
     [so] = S.effective_keda(V.merge_order(4, profile="fast", backend="lab", scenario="scale-to-zero"), helm=helm)
-    assert (so.min_replica_count, so.max_replica_count, so.polling_interval, so.cooldown_period) == (0, 5, 5, 20)
+    assert (so.min_replica_count, so.max_replica_count, so.polling_interval, so.cooldown_period) == (0, 5, 3, 10)
     assert so.hpa_min_replicas == 1  # KEDA moves 0↔1 itself
     assert [t.threshold for t in so.triggers] == ["5", "1"]
-    assert so.behavior == {"scaleDown": {"stabilizationWindowSeconds": 30}}
+    assert so.behavior == {"scaleDown": {"stabilizationWindowSeconds": 20}}
 
 
 def test_effective_keda_with_keda_disabled_is_empty(helm: Helm) -> None:

@@ -45,7 +45,7 @@ def test_waits_in_other_threads_overlap_the_main_thread_and_do_not_count() -> No
     thread = threading.Thread(target=background)
     thread.start()
     thread.join()
-    assert waits.totals() == {"seconds": 0.0, "waits": 0}
+    assert waits.totals() == {"seconds": 0.0, "waits": 0, "activities": {}}
 
 
 def test_a_failing_wait_still_counts() -> None:
@@ -138,3 +138,13 @@ def test_check_carries_its_words() -> None:
     below_five = waits.Check(lambda v: v < 5, "< 5")
     both = at_least_two & below_five
     assert (both(3), both(6), str(both)) == (True, False, "≥ 2 and < 5")
+
+
+def test_activities_are_counted_apart_from_waits_and_not_inside_them() -> None:
+    with waits.spent("helm"):
+        _spin(0.02)
+    with waits.waiting():
+        with waits.spent("helm"):  # helm's own --wait inside a named wait: already the wait's time
+            _spin(0.02)
+    got = waits.totals()
+    assert got["waits"] == 1 and 0.02 <= got["activities"]["helm"] < 0.04, got

@@ -87,18 +87,26 @@ class Content:
                 ("Chart", self.chart_line), *self.versions,
                 ("Profile", str(run.get("profile", "?"))), ("Namespace", str(run.get("namespace", "?"))),
                 ("Started", _utc(started)), ("Duration", fmt_duration(duration)),
-                *([("Waiting on the cluster", self.waiting_line(duration))] if run.get("waiting") else []),
+                *([("Where the time went", self.waiting_line(duration))] if run.get("waiting") else []),
                 ("pytest exit status", str(run.get("exit_status", "?"))),
                 ("JUnit XML", f"{JUNIT_COPY} ({self.junit_note})" if self.junit else self.junit_note)]
         return rows
 
     def waiting_line(self, duration: float | None) -> str:
-        """Time in named waits (controllers, KEDA, HPA, Prometheus) against the run's duration."""
+        """Where the run's time went: named waits on the cluster (controllers, KEDA, the HPA,
+        Prometheus), the activities it counted (helm, the lab's start), and the rest — the
+        harness's own share, with its fraction of the run."""
         waiting = self.run.get("waiting") or {}
         seconds, count = float(waiting.get("seconds") or 0.0), int(waiting.get("waits") or 0)
-        share = f" ({seconds / duration:.0%} of the run; the rest is helm, the harness and teardown)" \
-            if duration else ""
-        return f"{fmt_duration(seconds)} in {count} waits{share}"
+        activities = {str(k): float(v) for k, v in (waiting.get("activities") or {}).items()}
+        line = f"{fmt_duration(seconds)} in {count} waits"
+        if not duration:
+            return line
+        parts = [f"{line} ({seconds / duration:.0%})"]
+        parts += [f"{name} {fmt_duration(value)} ({value / duration:.0%})" for name, value in sorted(activities.items())]
+        harness = max(duration - seconds - sum(activities.values()), 0.0)
+        parts.append(f"harness {fmt_duration(harness)} ({harness / duration:.0%})")
+        return "; ".join(parts)
 
     @property
     def other_facts(self) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,8 +27,16 @@ from . import step4_upgrade, step6_scale_up, step8_cleanup
 from .step2_vllm import engine_selector, model_url
 
 FIX_AGGREGATED = "fix-aggregated-query.yaml"  # docs/upstream-defects.md#defect-3
-# The keepalive query's rate(...[1m]) keeps reading traffic this long after it stops.
-RATE_WINDOW = 60.0
+# A rate window in a trigger's query, e.g. `rate(vllm:num_incoming_requests_total[1m])`.
+_RANGE = re.compile(r"\[(\d+)([smh])\]")
+
+
+def rate_window(scaledobject: k.ScaledObject) -> float:
+    """The longest range in the triggers' queries (the keepalive's `[1m]`): how long a trigger keeps
+    reading traffic after it stops. 0 when no query has one."""
+    seconds = [int(n) * {"s": 1, "m": 60, "h": 3600}[unit] for t in scaledobject.triggers
+               for n, unit in _RANGE.findall(str((t.get("metadata") or {}).get("query") or ""))]
+    return float(max(seconds, default=0))
 
 
 @dataclass
@@ -100,6 +109,7 @@ class ScaleToZero:
     triggers: int
     cooldown: float
     polling: float
+    rate_window: float  # the keepalive's, from the deployed query
     timeline: Timeline
     at_zero: waits.Seen[k.Obj | None]  # Deployment spec.replicas 0 after the cooldown
     inactive: waits.Seen[k.Obj | None] | None = None  # ScaledObject Active=False
@@ -110,9 +120,10 @@ class ScaleToZero:
     traffic: load.LoadResult | None = None
     not_run: dict[str, str] = field(default_factory=dict)  # phase -> why it could not run
 
-def idle_budget(cooldown: float, polling: float) -> float:
+
+def idle_budget(rate: float, cooldown: float, polling: float) -> float:
     """The keepalive's rate window, KEDA's cooldown, three polls and a minute of margin."""
-    return RATE_WINDOW + cooldown + 3 * polling + 60
+    return rate + cooldown + 3 * polling + 60
 
 
 def scale_to_zero(stack: Stack) -> ScaleToZero:
@@ -122,11 +133,12 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
     try:
         at_zero = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
                                    k.spec_replicas("==", 0),
-                                   idle_budget(so.cooldown_period, so.polling_interval),
+                                   idle_budget(rate_window(so), so.cooldown_period, so.polling_interval),
                                    "engine Deployment at 0 replicas after the cooldown with no traffic")
         run = ScaleToZero(min_replica_count=int(so.spec.get("minReplicaCount", 1)),
                           max_replica_count=int(so.spec.get("maxReplicaCount", 100)), triggers=len(so.triggers),
-                          cooldown=so.cooldown_period, polling=so.polling_interval, timeline=tl, at_zero=at_zero)
+                          cooldown=so.cooldown_period, polling=so.polling_interval, rate_window=rate_window(so),
+                          timeline=tl, at_zero=at_zero)
         if not at_zero.reached:
             run.not_run = dict.fromkeys(("inactive", "cold", "steady"), "the Deployment never reached 0 replicas")
             return run
@@ -137,7 +149,7 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
         # Zero means no engine pod at all: the Deployment says 0 while its last pod still terminates.
         stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
                                  "the last engine pod gone before the cold start")
-        run.cold_budget = 2 * run.polling + profile.hpa_sync_seconds + profile.engine_ready_seconds + RATE_WINDOW
+        run.cold_budget = 2 * run.polling + profile.hpa_sync_seconds + profile.engine_ready_seconds + run.rate_window
         tl.event("cold-start request")
         run.cold = cold_start(stack, model_url(stack), run.cold_budget)
         if run.cold.seconds_to_200 is None:
@@ -148,10 +160,11 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
                    f"{run.cold.seconds_to_200:.1f}s ({run.cold.attempts} attempts)")
         # After the cold start an engine is up; traffic from now on must keep it up for two cooldowns.
         stack.kube.wait_for(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                            lambda d: k.Deployment(d).ready_replicas >= 1, profile.engine_ready_seconds,
+                            k.ready_replicas_at_least(1), profile.engine_ready_seconds,
                             "an engine Ready before the steady traffic starts")
         window = 2 * run.cooldown
-        traffic = SteadyTraffic(stack, rate=0.5, duration=window + 10).start()
+        # The traffic outlasts the window by two of its own intervals, so the window never sees it stop.
+        traffic = SteadyTraffic(stack, rate=0.5, duration=window + 4).start()
         tl.event("steady traffic starts")
         run.steady = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
                                      k.spec_replicas("≥", 1), window,
@@ -333,9 +346,11 @@ def fallback(stack: Stack) -> Fallback:
             if run.settled.reached:
                 run.settle_seconds = run.settled.at - broke
                 tl.event(f"settled at {replicas} after {run.settle_seconds:.0f}s")
+                # One poll (KEDA feeds the fallback value again) and one HPA sync (the HPA acts on it
+                # again), with 5 s of margin: a Deployment that holds through both holds for good.
                 run.held = stack.kube.hold(
                     *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                    k.spec_replicas("==", replicas), 2 * (polling + sync),
+                    k.spec_replicas("==", replicas), polling + sync + 5,
                     f"Deployment holds {replicas} replicas while the metric source is down")
             else:
                 run.not_run["held"] = f"the Deployment never settled at {replicas}"
