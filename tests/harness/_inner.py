@@ -52,7 +52,8 @@ class InnerRun:
             return next((ln for ln in self.lines if regex.search(ln)), None)
 
         seen = waits.until(waits.polling(first, 0.25), lambda line: line is not None or self.proc.poll() is not None,
-                           budget, f"the run prints /{pattern}/", show=lambda _line: self.last_lines(4))
+                           budget, f"the run prints /{pattern}/",
+                           show=lambda _line: "running" if self.proc.poll() is None else "exited")
         if seen.state is None:
             raise WaitTimeout(f"the run never printed /{pattern}/ within {budget:.0f}s; last lines: {self.last_lines(8)}")
         return str(seen.state)
