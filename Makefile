@@ -10,9 +10,9 @@ JUNIT ?= reports/junit.xml
 STAMP := $(VENV)/.installed
 # Settings the harness reads from the environment, also when given as make variables
 # (exported only when set, so an unset one stays unset).
-$(foreach v,KEEP EXTRA_VALUES VLLM_CHART CHART_VERSION REPORTS_DIR KUBECONFIG,$(if $(value $(v)),$(eval export $(v))))
+$(foreach v,KEEP EXTRA_VALUES VLLM_CHART CHART_VERSION REPORTS_DIR KUBECONFIG EDITION,$(if $(value $(v)),$(eval export $(v))))
 
-.PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e bench preflight clean gate
+.PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e bench preflight clean gate tutorial-diff
 
 help:
 	@echo "make e2e        the tutorial end to end (CLUSTER=lab by default; CLUSTER=current for your kube context)"
@@ -22,6 +22,7 @@ help:
 	@echo "make preflight  checks in seconds, installs nothing"
 	@echo "make gate CHART_VERSION=x.y.z   release gate on your cluster (verdict.json; exit 0 only on pass)"
 	@echo "make clean      remove namespaces left by earlier runs"
+	@echo "make tutorial-diff TUTORIAL=page.rst|URL [EDITION=…]   how a published page differs from the pinned edition"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,3 +85,9 @@ gate: $(if $(filter lab,$(GATE_CLUSTER)),lab-build,tools)
 
 clean: venv
 	$(PY) -m vllm_stack_e2e.sweep --cluster=$(CLUSTER)
+
+# Drift check: how a published autoscaling-keda.rst differs from the edition pinned here
+# (values keys, addresses, commands); the edition is guessed from the page unless EDITION is set.
+tutorial-diff: venv
+	@[ -n "$(TUTORIAL)" ] || { echo "error: TUTORIAL is not set — give the page: make tutorial-diff TUTORIAL=path/or/URL/of/autoscaling-keda.rst" >&2; exit 2; }
+	$(PY) -m vllm_stack_e2e.tutorial_diff "$(TUTORIAL)" $(if $(EDITION),--edition=$(EDITION))

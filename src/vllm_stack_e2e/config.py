@@ -55,6 +55,7 @@ class RunConfig:
     chart: str | None = None  # override: a chart path or repo/name
     chart_version: str | None = None
     extra_values: tuple[str, ...] = ()  # EXTRA_VALUES: overlays appended to every step-4 upgrade
+    edition: str | None = None  # EDITION: the tutorial's edition asked for (None: chosen from the chart)
 
     def __post_init__(self) -> None:
         if not self.namespace:
@@ -91,9 +92,10 @@ class RunConfig:
 
 def resolve(cluster: str | None = None, profile: str | None = None, keep: bool = False,
             kubeconfig: str | None = None, chart: str | None = None, chart_version: str | None = None,
-            reports_dir: str | None = None) -> RunConfig:
+            reports_dir: str | None = None, edition: str | None = None) -> RunConfig:
     """Options first, then environment (CLUSTER, PROFILE, KUBECONFIG, VLLM_CHART, CHART_VERSION,
-    EXTRA_VALUES — overlays appended to every step-4 upgrade, to try a fix or break a claim)."""
+    EXTRA_VALUES — overlays appended to every step-4 upgrade, to try a fix or break a claim —,
+    EDITION — the tutorial's edition, docs/tutorial.md)."""
     cluster = (cluster or os.environ.get("CLUSTER") or "lab").strip()
     if cluster not in BACKENDS:
         raise ConfigError(f"unknown CLUSTER={cluster!r}: choose one of {', '.join(BACKENDS)} "
@@ -117,7 +119,12 @@ def resolve(cluster: str | None = None, profile: str | None = None, keep: bool =
     for path in extra:
         if not Path(path).is_file():
             raise ConfigError(f"EXTRA_VALUES names {path}, which is not a file: give paths of values overlays")
-    config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path,
+    asked = (edition or os.environ.get("EDITION") or "").strip() or None
+    if asked is not None:
+        from .editions import runnable
+
+        runnable(asked)
+    config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path, edition=asked,
                        chart=chart or os.environ.get("VLLM_CHART"), chart_version=version,
                        extra_values=tuple(str(Path(p).resolve()) for p in extra))
     if reports_dir or os.environ.get("REPORTS_DIR"):

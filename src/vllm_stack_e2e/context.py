@@ -11,7 +11,7 @@ from typing import Any
 
 from . import kube as k
 from . import kubectl as kubectl_cli
-from . import scaledobject, tools, values
+from . import editions, scaledobject, tools, values
 from .helm import STANDIN_CHART
 from .backends.base import Backend, ChartRef
 from .config import OWNER_LABEL, RUN_LABEL, RunConfig
@@ -45,6 +45,7 @@ class Stack:
     _forwards: dict[str, kubectl_cli.PortForward] = field(default_factory=dict)
     _reopened: dict[str, float] = field(default_factory=dict)
     _prom: Prometheus | None = None
+    _edition: tuple[editions.Edition, str] | None = None
 
     # ---- names --------------------------------------------------------------------------
     @property
@@ -146,6 +147,20 @@ class Stack:
             self._prom.close()
             self._prom = None
 
+    # ---- the tutorial's edition ----------------------------------------------------------
+    @property
+    def edition(self) -> tuple[editions.Edition, str]:
+        """The edition this run follows, and why (docs/tutorial.md)."""
+        if self._edition is None:
+            self._edition = editions.choose(self.config.edition, self.chart.version, stand_in=self.chart.stand_in)
+        return self._edition
+
+    def edition_record(self) -> dict[str, str] | None:
+        if self._edition is None and self._chart is None:
+            return None  # the run never got as far as its chart
+        edition, why = self.edition
+        return {"name": edition.name, "title": edition.title, "why": why}
+
     # ---- facts --------------------------------------------------------------------------
     def header(self) -> list[str]:
         facts = self.backend.facts()
@@ -156,7 +171,8 @@ class Stack:
                  f"chart: {self.chart.describe()}",
                  f"kubernetes {facts.pop('kubernetes', '?')}, keda {facts.pop('keda', '?')}, "
                  f"helm {facts.pop('helm')}, profile {self.config.profile}",
-                 f"namespace: {self.namespace}"]
+                 f"namespace: {self.namespace}",
+                 f"tutorial edition: {self.edition[0].name} — {self.edition[1]}"]
         lines += [f"{key}: {value}" for key, value in facts.items()]
         return lines
 

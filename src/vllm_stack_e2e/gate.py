@@ -227,6 +227,7 @@ def compute_verdict(run: Mapping[str, Any], *, chart_version: str | None, dry_ru
         "chart": {k: chart.get(k) for k in ("name", "version", "source", "stand_in") if k in chart} or None,
         "backend": run.get("backend"),
         "profile": run.get("profile"),
+        "edition": run.get("edition"),
         "versions": {key: redact_text(str(facts[key])) for key in ("kubernetes", "keda", "helm", "prometheus")
                      if key in facts},
         "steps": {s.step: {"outcome": s.outcome, "duration_seconds": round(s.duration, 3),

@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chart", default=None, help="vLLM stack chart: a path or repo/name; env VLLM_CHART")
     group.addoption("--chart-version", default=None, help="exact chart version, e.g. 0.1.12; env CHART_VERSION")
     group.addoption("--reports-dir", default=None, help="where runs write reports/<run-id>/; env REPORTS_DIR")
+    group.addoption("--edition", default=None,
+                    help="the tutorial's edition: observability-script or integrated-monitoring (default: the page "
+                         "published for the chart under test); env EDITION")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,7 +68,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_CONFIG] = cfg.resolve(
             cluster=config.getoption("cluster"), profile=config.getoption("profile"),
             keep=config.getoption("keep") or os.environ.get("KEEP") == "1", chart=config.getoption("chart"),
-            chart_version=config.getoption("chart_version"), reports_dir=config.getoption("reports_dir"))
+            chart_version=config.getoption("chart_version"), reports_dir=config.getoption("reports_dir"),
+            edition=config.getoption("edition"))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_RESULTS] = {}
@@ -313,6 +317,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "run_id": run_cfg.run_id, "started": config.stash[_STARTED], "ended": time.time(),
         "exit_status": int(exitstatus), "backend": run_cfg.cluster, "profile": run_cfg.profile,
         "namespace": run_cfg.namespace, "facts": getattr(stack, "facts_cache", {}) or {},
+        "edition": stack.edition_record(),
         "chart": chart.__dict__ if chart is not None else None,
         "overlays": stack.applied,
         "preflight": [f.__dict__ for f in (stack.preflight.findings if stack.preflight else [])],

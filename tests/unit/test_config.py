@@ -12,7 +12,7 @@ from vllm_stack_e2e.errors import ConfigError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLUSTER", "PROFILE", "KUBECONFIG", "VLLM_CHART", "CHART_VERSION", "REPORTS_DIR"):
+    for name in ("CLUSTER", "PROFILE", "KUBECONFIG", "VLLM_CHART", "CHART_VERSION", "REPORTS_DIR", "EDITION"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -56,3 +56,13 @@ def test_current_without_a_kubeconfig_file_is_refused(tmp_path: Path) -> None:
 
 def test_run_ids_differ_between_runs() -> None:
     assert cfg.new_run_id() != cfg.new_run_id()
+
+
+def test_edition_asked_for_is_checked_before_anything_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDITION", "observability-script")
+    assert cfg.resolve("lab").edition == "observability-script"
+    monkeypatch.setenv("EDITION", "integrated-monitoring")
+    with pytest.raises(ConfigError, match="^EDITION=integrated-monitoring is pinned .* use EDITION=observability-script$"):
+        cfg.resolve("lab")
+    monkeypatch.delenv("EDITION")
+    assert cfg.resolve("lab").edition is None  # chosen from the chart once it is known

@@ -86,6 +86,8 @@ class Content:
         rows = [("Backend", self.facts.get("backend", str(run.get("backend", "?")))),
                 ("Chart", self.chart_line), *self.versions,
                 ("Profile", str(run.get("profile", "?"))), ("Namespace", str(run.get("namespace", "?"))),
+                *([("Tutorial edition", f"{run['edition'].get('name')} — {run['edition'].get('why')}")]
+                  if isinstance(run.get("edition"), dict) else []),
                 ("Started", _utc(started)), ("Duration", fmt_duration(duration)),
                 *([("Where the time went", self.waiting_line(duration))] if run.get("waiting") else []),
                 ("pytest exit status", str(run.get("exit_status", "?"))),

@@ -1,0 +1,90 @@
+"""The drift check, on pages written here in the shape of the production stack's .rst
+(tests/unit/data/tutorial/): each pinned edition reads as no drift against itself, a drifted page
+names each change once, and the two editions against each other show what the rewrite changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vllm_stack_e2e import editions, tutorial_diff
+from vllm_stack_e2e.errors import ConfigError
+
+PAGES = Path(__file__).parent / "data" / "tutorial"
+
+
+def page(name: str) -> str:
+    return (PAGES / name).read_text()
+
+
+@pytest.mark.parametrize(("name", "edition"), [("first-edition.rst", "observability-script"),
+                                               ("current-edition.rst", "integrated-monitoring")])
+def test_each_pinned_edition_reads_as_no_drift_and_is_guessed(name: str, edition: str) -> None:
+    guessed, why = tutorial_diff.guess(page(name))
+    assert guessed.name == edition, why
+    assert tutorial_diff.drift(page(name), guessed) == []
+
+
+def test_a_drifted_page_names_each_change() -> None:
+    problems = tutorial_diff.drift(page("drifted-current-edition.rst"), editions.get("integrated-monitoring"))
+    assert problems == [
+        "step4 values (4. Turn KEDA on for the model): servingEngineSpec.modelSpec[0].keda.triggers[0].metadata"
+        ".threshold is '10' on the page, '5' pinned",
+        "command under '5. Look at the ScaledObject and the HPA' is new: `kubectl apply -f keda-auth.yaml`",
+        "keda-namespace: the page gives `kubectl create namespace keda-system`, pinned `kubectl create namespace keda`",
+        "keda-install: the page gives `helm install keda kedacore/keda --namespace keda --version 2.21.0`, "
+        "pinned `helm install keda kedacore/keda --namespace keda`",
+    ]
+
+
+def test_the_two_editions_against_each_other_show_the_rewrite() -> None:
+    problems = tutorial_diff.drift(page("current-edition.rst"), editions.get("observability-script"))
+    text = "\n".join(problems)
+    assert "step2 values (2. Install vLLM): the page adds kube-prometheus-stack.enabled = True" in text
+    assert ("keda.triggers[0].metadata.serverAddress is 'http://vllm-kube-prometheus-stack-prometheus:9090' on the "
+            "page, 'http://prometheus-operated.monitoring.svc:9090' pinned") in text
+    assert "observability-install: the page no longer gives `bash install.sh`" in text
+    assert "prometheus-port-forward: the page gives `kubectl port-forward svc/vllm-kube-prometheus-stack-prometheus" in text
+
+
+def test_the_command_line_exits_1_on_drift_0_without_and_2_on_an_unreadable_page(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert tutorial_diff.main([str(PAGES / "first-edition.rst")]) == 0
+    assert tutorial_diff.main([str(PAGES / "drifted-current-edition.rst")]) == 1
+    out = capsys.readouterr().out
+    assert "no drift" in out and "4 difference(s)" in out
+    assert tutorial_diff.main([str(PAGES / "missing.rst")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert tutorial_diff.main([str(PAGES / "first-edition.rst"), "--edition", "third"]) == 2
+
+
+def test_blocks_keep_their_heading_and_join_continued_commands() -> None:
+    rst = ("Title\n=====\n\nStep one\n~~~~~~~~\n\n.. code-block:: bash\n\n   helm upgrade vllm vllm/vllm-stack \\\n"
+           "     -f values.yaml\n\nText after.\n")
+    blocks = tutorial_diff.read_blocks(rst)
+    assert [(b.language, b.heading) for b in blocks] == [("bash", "Step one")]
+    assert tutorial_diff.commands(blocks) == [("Step one", "helm upgrade vllm vllm/vllm-stack -f values.yaml")]
+
+
+def test_an_edition_is_chosen_from_the_chart_and_says_why() -> None:
+    """Chart 0.1.12's page is the current edition; until the harness runs it, the run says so and
+    follows the first edition, and asking for the current one is refused in one line."""
+    chosen, why = editions.choose(None, "0.1.12", stand_in=False)
+    assert chosen.name == "observability-script" and "current edition (integrated-monitoring)" in why, why
+    assert editions.choose(None, "0.1.10", stand_in=False) == (
+        editions.get("observability-script"), "chart 0.1.10 < 0.1.11: the page as first published")
+    stand_in, why = editions.choose(None, "0.1.12-standin.1", stand_in=True)
+    assert stand_in.name == "observability-script" and "stand-in" in why
+    assert editions.choose("observability-script", "0.1.12", stand_in=False)[1] == "asked for (EDITION)"
+    with pytest.raises(ConfigError, match="EDITION=integrated-monitoring is pinned .* use EDITION=observability-script"):
+        editions.choose("integrated-monitoring", "0.1.12", stand_in=False)
+    with pytest.raises(ConfigError, match="EDITION='third' is not a published edition"):
+        editions.choose("third", None, stand_in=False)
+
+
+def test_the_bundled_prometheus_follows_the_26_character_fullname() -> None:
+    current = editions.get("integrated-monitoring")
+    assert current.prometheus("vllm", "ns") == ("ns", "vllm-kube-prometheus-stack-prometheus")
+    assert current.prometheus("production", "ns") == ("ns", "production-kube-prometheus-prometheus")
+    assert editions.get("observability-script").prometheus("vllm", "ns") == ("monitoring", "prometheus-operated")
