@@ -74,6 +74,8 @@ preflight: tools
 bench: lab-build
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) scripts/bench.py
+	@if ls $${REPORTS_DIR:-reports}/*/run.json >/dev/null 2>&1; then $(PY) -m vllm_stack_e2e.floors; \
+	  else echo "(c) e2e wall time ÷ controller floor: no run yet — make e2e first"; fi
 
 # The release gate: the whole tutorial on your kube context (CLUSTER=current unless CLUSTER is
 # given) against one exact chart version; writes reports/<run-id>/verdict.json, exits 0 only on
