@@ -283,6 +283,12 @@ class Kube:
             held.breaking = summarize(held.history[-1][1]) if held.history else held.breaking
         return held
 
+    def wait_not_terminating(self, name: str, budget: float = 120) -> None:
+        """Before (re)creating a namespace: one that is still being deleted refuses new objects."""
+        self.wait_for(*NAMESPACE, name, None,
+                      lambda o: o is None or not (o.get("metadata") or {}).get("deletionTimestamp"), budget,
+                      f"Namespace {name} not terminating")
+
     def wait_gone(self, api_version: str, kind: str, name: str, namespace: str | None, budget: float) -> None:
         self.wait_for(api_version, kind, name, namespace, GONE, budget)
 

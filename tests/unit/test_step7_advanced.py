@@ -49,3 +49,10 @@ def test_the_rate_window_comes_from_the_deployed_keepalive_query() -> None:
     assert rate_window(tutorial) == 60.0
     assert rate_window(so("sum(rate(vllm:num_incoming_requests_total[20s]) > bool 0)")) == 20.0
     assert rate_window(so("sum(vllm:num_requests_waiting)")) == 0.0
+
+
+def test_steps_one_period_apart_seen_with_jitter_are_two_periods() -> None:
+    """Period 15 s = one HPA sync: 5 → 2 at the window, 2 → 1 one sync later, the second seen
+    0.4 s early. Two periods, not one; 5 → 1 at once stays a breach."""
+    assert scale_down_violations([(0, 5), (30.2, 2), (44.8, 1)], 0, 30, 50, 15) == []
+    assert scale_down_violations([(0, 5), (30.2, 1)], 0, 30, 50, 15)

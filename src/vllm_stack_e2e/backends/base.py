@@ -83,14 +83,16 @@ class Backend(ABC):
         """Step 1. Returns True when this run installed it (False: it was already there)."""
 
     @abstractmethod
-    def uninstall_observability(self) -> None: ...
+    def uninstall_observability(self, wait: bool = True) -> None:
+        """`wait` False: start the removal and return; the caller waits for what it claims is gone."""
 
     @abstractmethod
     def install_keda(self) -> bool:
         """Step 3. Returns True when this run installed it (False: it was already there)."""
 
     @abstractmethod
-    def uninstall_keda(self) -> None: ...
+    def uninstall_keda(self, wait: bool = True) -> None:
+        """`wait` as for uninstall_observability."""
 
     @abstractmethod
     def chart(self) -> ChartRef:

@@ -72,8 +72,10 @@ class CurrentBackend(Backend):
         self._script("install.sh")
         return True
 
-    def uninstall_observability(self) -> None:
+    def uninstall_observability(self, wait: bool = True) -> None:
         self._script("uninstall.sh")
+        if wait:
+            self.kube.wait_gone(*k.SERVICE, "prometheus-operated", "monitoring", budget=300)
 
     def install_keda(self) -> bool:
         if self.helm.status("keda", namespace="keda") or self.kube.get(*k.DEPLOYMENT, "keda-operator", "keda"):
@@ -85,9 +87,10 @@ class CurrentBackend(Backend):
                           timeout=600)
         return True
 
-    def uninstall_keda(self) -> None:
+    def uninstall_keda(self, wait: bool = True) -> None:
         self.helm.uninstall("keda", namespace="keda")
-        self.kube.delete(*k.NAMESPACE, "keda")
+        if self.kube.delete(*k.NAMESPACE, "keda") and wait:
+            self.kube.wait_gone(*k.NAMESPACE, "keda", None, budget=300)
 
     def chart(self) -> ChartRef:
         ref = self.config.chart or VLLM_CHART

@@ -55,8 +55,8 @@ class LabBackend(Backend):
         self.lab.observability.up()
         return True
 
-    def uninstall_observability(self) -> None:
-        self.lab.observability.down()
+    def uninstall_observability(self, wait: bool = True) -> None:
+        self.lab.observability.down(wait)
 
     def install_keda(self) -> bool:
         if self.lab.keda.installed():
@@ -64,8 +64,8 @@ class LabBackend(Backend):
         self.lab.keda.up()
         return True
 
-    def uninstall_keda(self) -> None:
-        self.lab.keda.down()
+    def uninstall_keda(self, wait: bool = True) -> None:
+        self.lab.keda.down(wait)
 
     def chart(self) -> ChartRef:
         if self.config.chart:

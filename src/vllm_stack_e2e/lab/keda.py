@@ -116,6 +116,7 @@ class LabKeda:
         started = time.monotonic()
         bins = build.ensure("keda")
         kube = self.cluster.kube
+        kube.wait_not_terminating(NAMESPACE)
         for crd_file in build.keda_crds():
             crd = yaml.safe_load(crd_file.read_text())
             crd["metadata"].setdefault("labels", {})[manifests.LAB_LABEL] = self.cluster.name
@@ -211,8 +212,10 @@ class LabKeda:
         assert secret is not None
         project_cert_secret(kube, self.paths.keda_certs, secret)
 
-    def down(self) -> None:
-        """Uninstall KEDA from the lab: processes, in-cluster objects, CRDs, namespace."""
+    def down(self, wait: bool = True) -> None:
+        """Uninstall KEDA from the lab: processes, in-cluster objects, CRDs, namespace. With
+        `wait` False the namespace is left to the namespace controller (a caller that waits for
+        several deletions at once); a later up() waits for it first."""
         for name in (WEBHOOKS, ADAPTER, OPERATOR, RELAY):
             self._process(name).stop()
         kube = self.cluster.kube
@@ -220,7 +223,7 @@ class LabKeda:
         kube.delete("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", WEBHOOK_CONFIG)
         for crd_file in build.keda_crds():
             kube.delete(*k.CRD, yaml.safe_load(crd_file.read_text())["metadata"]["name"])
-        if kube.delete(*k.NAMESPACE, NAMESPACE):
+        if kube.delete(*k.NAMESPACE, NAMESPACE) and wait:
             kube.wait_gone(*k.NAMESPACE, NAMESPACE, None, budget=120)
         ns = netns_name(self.cluster.name)
         if ns in _ip("netns", "list", check=False).stdout.split():

@@ -89,6 +89,7 @@ class LabObservability:
         lab = self.cluster.name
         labels = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "lab",
                   "app.kubernetes.io/version": version}
+        self.cluster.kube.wait_not_terminating(NAMESPACE)
         self.cluster.kube.apply_all([
             manifests.namespace(lab, NAMESPACE),
             manifests.service(lab, NAMESPACE, SERVICE, [("web", p.PROMETHEUS_PORT, p.PROMETHEUS_PORT)],
@@ -111,14 +112,14 @@ class LabObservability:
     def start_prometheus(self) -> None:
         self.prometheus(prometheus_binary()).start()
 
-    def down(self) -> None:
+    def down(self, wait: bool = True) -> None:
         """Uninstall: stop Prometheus and remove its data, as an uninstall of the observability
         stack does (a restarted Prometheus would otherwise serve the old engines' last samples,
-        unmarked as stale, for five minutes)."""
+        unmarked as stale, for five minutes). `wait` as for LabKeda.down."""
         self.stop_prometheus()
         shutil.rmtree(self.paths.prometheus_data, ignore_errors=True)
         kube = self.cluster.kube
-        if kube.delete(*k.NAMESPACE, NAMESPACE):
+        if kube.delete(*k.NAMESPACE, NAMESPACE) and wait:
             kube.wait_gone(*k.NAMESPACE, NAMESPACE, None, budget=120)
         self.cluster.mark("observability", False)
 

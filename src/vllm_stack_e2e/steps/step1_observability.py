@@ -19,9 +19,9 @@ def install(stack: Stack) -> None:
     stack.echo(f"Prometheus {version} behind svc/prometheus-operated")
 
 
-def uninstall(stack: Stack) -> None:
+def uninstall(stack: Stack, wait: bool = True) -> None:
     stack.close()
-    stack.backend.uninstall_observability()
+    stack.backend.uninstall_observability(wait)
     stack.forget("observability", "observability")
 
 

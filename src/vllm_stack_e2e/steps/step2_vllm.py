@@ -43,11 +43,11 @@ def wait_engines_ready(stack: Stack, count: int, budget: float | None = None) ->
         hint="look at the engine pod's events and logs (image pull, GPU, model download)")
 
 
-def uninstall(stack: Stack) -> None:
+def uninstall(stack: Stack, wait: bool = True) -> None:
     stack.close()
     stack.backend.helm.uninstall(stack.config.release, namespace=stack.namespace)
     stack.forget("release", stack.config.release)
-    if stack.kube.delete(*k.NAMESPACE, stack.namespace):
+    if stack.kube.delete(*k.NAMESPACE, stack.namespace) and wait:
         stack.kube.wait_gone(*k.NAMESPACE, stack.namespace, None, budget=120)
     stack.forget("namespace", stack.namespace)
 

@@ -32,8 +32,8 @@ def wait_ready(stack: Stack, budget: float = 180) -> None:
     stack.kube.wait_answers(EXTERNAL_METRICS, budget, "the external metrics API answers")
 
 
-def uninstall(stack: Stack) -> None:
-    stack.backend.uninstall_keda()
+def uninstall(stack: Stack, wait: bool = True) -> None:
+    stack.backend.uninstall_keda(wait)
     stack.forget("keda", "keda")
 
 

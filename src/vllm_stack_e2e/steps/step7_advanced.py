@@ -195,8 +195,10 @@ def scale_down_violations(changes: list[tuple[float, int]], peak_at: float, wind
         problems.append(f"first scale-down {drops[0][0] - peak_at:.1f}s after the peak (the load stopped then), "
                         f"inside the {window:.0f}s stabilization window")
     for t, r, _ in drops:
-        before = [rep for (ts, rep) in changes if t - period < ts < t] + \
-                 [rep for (ts, rep) in changes if ts <= t - period][-1:]
+        # The period's start, less the same slack: two steps one period apart, each seen a little
+        # late or early, are two periods, not one.
+        start = t - period + slack
+        before = [rep for (ts, rep) in changes if start < ts < t] + [rep for (ts, rep) in changes if ts <= start][-1:]
         base = max(before) if before else r
         # The HPA controller truncates: int32(periodStartReplicas * (1 - percent/100)), so a 50 %
         # policy takes 5 replicas to 2 in one step.

@@ -78,28 +78,37 @@ class Cleanup:
 
 
 def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
+    """The tutorial's cleanup in its order. Each uninstall starts its namespace's deletion and goes
+    on; the namespace controller removes them side by side, and the claims wait for all at the end."""
     run = Cleanup(disable_keda(stack, budget))
-    if any(c.kind == "keda" for c in stack.ledger):
-        step3_keda.uninstall(stack)
-        left = [name for name in step3_keda.DEPLOYMENTS if stack.kube.get(*k.DEPLOYMENT, name, step3_keda.NAMESPACE)]
-        run.keda = KedaUninstalled(
-            workloads_left=left, apiservice_left=stack.kube.get(*k.APISERVICE, step3_keda.APISERVICE) is not None,
-            crds_left=[c for c in KEDA_CRDS if stack.kube.get(*k.CRD, c)],
-            namespace_gone=stack.kube.reach(*k.NAMESPACE, step3_keda.NAMESPACE, None, k.GONE, budget,
-                                            f"namespace {step3_keda.NAMESPACE} deleted"))
-        stack.echo(f"step 8: after KEDA's uninstall, CRDs left behind: {run.keda.crds_left or 'none'}")
+    keda = any(c.kind == "keda" for c in stack.ledger)
+    if keda:
+        step3_keda.uninstall(stack, wait=False)
     else:
         run.not_run["keda"] = "KEDA was installed before this run; a run removes only what it created"
-    if any(c.kind == "observability" for c in stack.ledger):
-        step1_observability.uninstall(stack)
+    observability = any(c.kind == "observability" for c in stack.ledger)
+    if observability:
+        step1_observability.uninstall(stack, wait=False)
+    else:
+        run.not_run["observability"] = "observability was installed before this run; a run removes only what it created"
+    step2_vllm.uninstall(stack, wait=False)
+    # Now wait for what each phase claims is gone.
+    if keda:
+        gone = stack.kube.reach(*k.NAMESPACE, step3_keda.NAMESPACE, None, k.GONE, budget,
+                                f"namespace {step3_keda.NAMESPACE} deleted")
+        run.keda = KedaUninstalled(
+            workloads_left=[name for name in step3_keda.DEPLOYMENTS
+                            if stack.kube.get(*k.DEPLOYMENT, name, step3_keda.NAMESPACE)],
+            apiservice_left=stack.kube.get(*k.APISERVICE, step3_keda.APISERVICE) is not None,
+            crds_left=[c for c in KEDA_CRDS if stack.kube.get(*k.CRD, c)], namespace_gone=gone)
+        stack.echo(f"step 8: after KEDA's uninstall, CRDs left behind: {run.keda.crds_left or 'none'}")
+    if observability:
         releases: list[Any] = stack.backend.helm.list_releases(namespace="monitoring")
         run.observability = ObservabilityUninstalled(
             service_gone=stack.kube.reach(*k.SERVICE, "prometheus-operated", "monitoring", k.GONE, budget,
                                           "Service monitoring/prometheus-operated deleted"),
             releases_left=sorted(set(OBSERVABILITY_RELEASES) & {str(r.get("name")) for r in releases}))
-    else:
-        run.not_run["observability"] = "observability was installed before this run; a run removes only what it created"
-    step2_vllm.uninstall(stack)
+    stack.kube.reach(*k.NAMESPACE, stack.namespace, None, k.GONE, budget, f"the run's namespace {stack.namespace} deleted")
     run.left_behind = [f"{c.kind} {c.name}" for c in stack.ledger]
     labelled = stack.kube.list(*k.NAMESPACE, label_selector=f"{RUN_LABEL}={stack.config.run_id}")
     run.left_behind += [f"namespace {n['metadata']['name']}" for n in labelled]
