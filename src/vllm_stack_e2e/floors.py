@@ -10,14 +10,13 @@ near 1 means the run waits on the controllers and little else.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .config import PROFILE_SETTINGS
 from .helm import STANDIN_CHART, Helm
-from .scaledobject import KedaSettings, effective_keda
+from .scaledobject import KedaSettings, effective_keda, rate_window
 from .values import VALUES_DIR, merge_order
 
 FIX_AGGREGATED = "fix-aggregated-query.yaml"
@@ -38,12 +37,6 @@ def _scenario(profile: str, backend: str | None, scenario: str | None, fixes: tu
     return effective_keda(merge_order(4, profile, backend, scenario, extra), chart=STANDIN_CHART, helm=helm)[0]
 
 
-def _rate_window(settings: KedaSettings) -> float:
-    ranges = [int(n) * {"s": 1, "m": 60, "h": 3600}[u] for t in settings.triggers
-              for n, u in re.findall(r"\[(\d+)([smh])\]", t.query or "")]
-    return float(max(ranges, default=0))
-
-
 def _window(settings: KedaSettings, default: float = 300.0) -> float:
     down = (settings.behavior or {}).get("scaleDown") or {}
     return float(down.get("stabilizationWindowSeconds", default))
@@ -61,7 +54,8 @@ def floors(profile: str, backend: str | None = "lab", *, engine_ready: float = L
                  f"scale-up (poll {poll:g} + HPA sync {sync:g} + ready {engine_ready:g}) + hold within max "
                  f"(poll {poll:g} + sync {sync:g})")]
     zero = _scenario(profile, backend, "scale-to-zero", (), helm)
-    z_poll, cooldown, rate = float(zero.effective_polling_interval), float(zero.effective_cooldown_period), _rate_window(zero)
+    z_poll, cooldown, rate = (float(zero.effective_polling_interval), float(zero.effective_cooldown_period),
+                            rate_window(t.query or "" for t in zero.triggers))
     out.append(Floor("step 7a", rate + cooldown + z_poll + z_poll + engine_ready + 2 * cooldown,
                      f"to zero (rate window {rate:g} + cooldown {cooldown:g} + poll {z_poll:g}) + cold start "
                      f"(poll {z_poll:g} + ready {engine_ready:g}) + steady traffic (2 cooldowns)"))

@@ -4,8 +4,10 @@ as typed settings with KEDA's defaults (docs/keda.md) applied where the chart le
 
 from __future__ import annotations
 
+import re
+
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,3 +226,13 @@ def _int_or_none(value: Any) -> int | None:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+_RANGE = re.compile(r"\[(\d+)([smh])\]")
+
+
+def rate_window(queries: Iterable[str]) -> float:
+    """The longest range in trigger queries (the keepalive's `rate(…[1m])`): how long a trigger keeps
+    reading traffic after it stops. 0 when no query has one."""
+    seconds = [int(n) * {"s": 1, "m": 60, "h": 3600}[unit] for q in queries for n, unit in _RANGE.findall(q or "")]
+    return float(max(seconds, default=0))

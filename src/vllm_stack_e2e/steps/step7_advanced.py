@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,21 +21,15 @@ import httpx
 from .. import kube as k
 from .. import load, waits
 from ..context import Stack
+from ..scaledobject import rate_window as queries_rate_window
 from ..timeline import Timeline
 from . import step4_upgrade, step6_scale_up, step8_cleanup
 from .step2_vllm import engine_selector, model_url
 
 FIX_AGGREGATED = "fix-aggregated-query.yaml"  # docs/upstream-defects.md#defect-3
-# A rate window in a trigger's query, e.g. `rate(vllm:num_incoming_requests_total[1m])`.
-_RANGE = re.compile(r"\[(\d+)([smh])\]")
-
-
 def rate_window(scaledobject: k.ScaledObject) -> float:
-    """The longest range in the triggers' queries (the keepalive's `[1m]`): how long a trigger keeps
-    reading traffic after it stops. 0 when no query has one."""
-    seconds = [int(n) * {"s": 1, "m": 60, "h": 3600}[unit] for t in scaledobject.triggers
-               for n, unit in _RANGE.findall(str((t.get("metadata") or {}).get("query") or ""))]
-    return float(max(seconds, default=0))
+    """The deployed triggers' longest rate window (scaledobject.rate_window)."""
+    return queries_rate_window(str((t.get("metadata") or {}).get("query") or "") for t in scaledobject.triggers)
 
 
 @dataclass
