@@ -71,10 +71,16 @@ class InnerRun:
         finally:
             self._reader.join(timeout=5)
 
-    def kill(self) -> None:
+    def kill(self, grace: float = 180) -> None:
+        """Stop a run that is still going: Ctrl-C first, so it tears down what it installed (a
+        killed run would leave its stack on the lab for the next one), then SIGKILL."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def outcomes(self) -> dict[str, str]:
         """test name → passed | failed | error | skipped | xfailed, from the run's JUnit XML."""
