@@ -131,6 +131,16 @@ def check_values(
             ))
     bundled = (values.get("kube-prometheus-stack") or {}).get("enabled") if isinstance(
         values.get("kube-prometheus-stack"), Mapping) else False
+    monitor = (engine or {}).get("serviceMonitor") if isinstance(engine, Mapping) else None
+    if bundled and not (isinstance(monitor, Mapping) and monitor.get("enabled") is True):
+        findings.append(Finding(
+            "warning",
+            f"{source}: enables the kube-prometheus-stack subchart but not servingEngineSpec.serviceMonitor (the "
+            "chart's default is off): Prometheus will not scrape the engines, so a queue trigger reads 0 and never "
+            "scales; a `helm upgrade -f` with these values removes the engine's ServiceMonitor",
+            "set servingEngineSpec.serviceMonitor.enabled: true in these values (or upgrade with --reuse-values)",
+            defect=6,
+        ))
     models = {str(s.get("name")): s for s in (specs or []) if isinstance(s, Mapping)}
     for settings in keda_from_values(values, release=release):
         model = settings.name.removeprefix(f"{release}-").removesuffix("-scaledobject")

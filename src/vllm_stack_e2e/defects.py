@@ -139,6 +139,15 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "is stored as vllm_num_requests_waiting and the tutorial's query returns nothing (KEDA reads 0)",
            "run Prometheus 3.x, or query the underscore names",
            detected_by="the names Prometheus stores (preflight, once it has scraped)", shown_by="a preflight warning"),
+    Defect(6, "current edition: the step-4 values drop servingEngineSpec.serviceMonitor",
+           "the page's step-2 values enable the engine's ServiceMonitor, its step-4 values.yaml (the one `helm "
+           "upgrade -f` applies) leaves servingEngineSpec.serviceMonitor out, and the chart's default is off: the "
+           "upgrade that enables KEDA removes the engine's ServiceMonitor, Prometheus stops scraping the engines, "
+           "the queue series go stale and KEDA reads 0, so the model never scales",
+           "keep servingEngineSpec.serviceMonitor.enabled: true in the step-4 values (or upgrade with --reuse-values)",
+           detected_by="values checks when the kube-prometheus-stack subchart is enabled (preflight; the drift check "
+                       "of the published page)",
+           shown_by="a preflight warning (the lab does not run the current edition yet)"),
 )}
 
 

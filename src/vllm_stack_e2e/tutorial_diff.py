@@ -108,9 +108,12 @@ def commands(blocks: Sequence[Block]) -> list[tuple[str, str]]:
 
 
 def kind_of(doc: Any) -> str | None:
-    """What a YAML block of the page is: step2, step4, or a scenario's keda block."""
+    """What a YAML block of the page is: the step-1 monitoring snippet, step2, step4, or a
+    scenario's keda block."""
     if not isinstance(doc, Mapping):
         return None
+    if "servingEngineSpec" in doc and not (doc.get("servingEngineSpec") or {}).get("modelSpec"):
+        return "step1"
     if "servingEngineSpec" in doc:
         specs = (doc.get("servingEngineSpec") or {}).get("modelSpec") or [{}]
         keda = specs[0].get("keda") if isinstance(specs[0], Mapping) else None
@@ -183,7 +186,14 @@ def drift(page: str, edition: Edition, root: Path = editions.VALUES_ROOT) -> lis
         if kind is None or kind in seen:
             continue
         seen.add(kind)
-        if kind in ("step2", "step4"):
+        if kind == "step1":
+            # A snippet of keys to add: each must be in the pinned step-2 values, with the same value.
+            pinned = flatten(yaml.safe_load(edition.values_file("tutorial-step2.yaml", root).read_text()))
+            for key, value in flatten(doc).items():
+                if str(pinned.get(key)) != str(value):
+                    problems.append(f"step1 snippet ({block.heading}): {key} is {value!r} on the page, "
+                                    f"{pinned.get(key, 'absent')!r} in the pinned step-2 values")
+        elif kind in ("step2", "step4"):
             pinned = yaml.safe_load(edition.values_file(f"tutorial-{kind}.yaml", root).read_text())
             problems += compare(f"{kind} values ({block.heading})", doc, pinned)
         else:

@@ -88,3 +88,14 @@ def test_the_bundled_prometheus_follows_the_26_character_fullname() -> None:
     assert current.prometheus("vllm", "ns") == ("ns", "vllm-kube-prometheus-stack-prometheus")
     assert current.prometheus("production", "ns") == ("ns", "production-kube-prometheus-prometheus")
     assert editions.get("observability-script").prometheus("vllm", "ns") == ("monitoring", "prometheus-operated")
+
+
+def test_the_step1_snippet_is_checked_against_the_pinned_step2_values() -> None:
+    """The current page's step 1 is a snippet of keys to add; each must be in the pinned step-2
+    values with the same value."""
+    page_text = page("current-edition.rst").replace(
+        "   routerSpec:\n     serviceMonitor:\n       enabled: true\n\n   kube-prometheus-stack:",
+        "   routerSpec:\n     serviceMonitor:\n       enabled: false\n\n   kube-prometheus-stack:", 1)
+    problems = tutorial_diff.drift(page_text, editions.get("integrated-monitoring"))
+    assert problems == ["step1 snippet (1. Turn on the bundled monitoring): routerSpec.serviceMonitor.enabled is "
+                        "False on the page, True in the pinned step-2 values"], problems

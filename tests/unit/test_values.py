@@ -340,3 +340,14 @@ def test_every_scenario_passes_the_checks_except_the_tutorials_known_defect(helm
     for scenario in V.available("scenario"):
         for so in S.effective_keda(V.merge_order(4, profile="fast", scenario=scenario), helm=helm):
             assert {f.defect for f in C.check_keda(so)} <= {3}, scenario
+
+
+def test_the_current_editions_step4_values_lose_the_engines_servicemonitor() -> None:
+    """Upstream defect 6: the page's step-2 values enable the engine's ServiceMonitor, its step-4
+    values leave it out and the chart's default is off — the check says so; step 2 is fine."""
+    current = V.VALUES_DIR / "integrated-monitoring"
+    step4 = C.check_values(V.load_values(current / "tutorial-step4.yaml"), source="tutorial-step4.yaml")
+    assert [f.defect for f in step4 if f.defect == 6] == [6], [str(f) for f in step4]
+    assert "servingEngineSpec.serviceMonitor" in next(f for f in step4 if f.defect == 6).message
+    step2 = C.check_values(V.load_values(current / "tutorial-step2.yaml"), source="tutorial-step2.yaml")
+    assert not [f for f in step2 if f.defect == 6], [str(f) for f in step2]
