@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..errors import CommandError
-from ..helm import Helm
+from ..helm import Helm, is_stand_in
 from ..kube import Kube
 
 Echo = Callable[[str], None]
@@ -97,6 +97,13 @@ class Backend(ABC):
     @abstractmethod
     def chart(self) -> ChartRef:
         """The vLLM stack chart to install."""
+
+    def local_chart(self, path: str | Path) -> ChartRef:
+        """A chart on disk (a checkout, an unpacked or packaged chart), named by its Chart.yaml —
+        never by its folder's name — and flagged when it is the lab's stand-in."""
+        meta = self.helm.show_chart(path)
+        return ChartRef(ref=str(path), name=str(meta.get("name")), version=str(meta.get("version")),
+                        source=str(path), stand_in=is_stand_in(meta))
 
     def ensure_repo(self, chart: ChartRef) -> None:
         """`helm repo add` the chart's repository when it comes from one."""

@@ -18,7 +18,6 @@ from .. import kube as k
 from .. import tools
 from ..config import REPO_ROOT
 from ..errors import CommandError, ConfigError
-from ..helm import is_stand_in
 from .base import Backend, ChartRef, Echo
 
 VLLM_REPO = ("vllm", "https://vllm-project.github.io/production-stack")
@@ -95,9 +94,7 @@ class CurrentBackend(Backend):
     def chart(self) -> ChartRef:
         ref = self.config.chart or VLLM_CHART
         if Path(ref).exists():
-            meta = self.helm.show_chart(ref)
-            return ChartRef(ref=ref, name=str(meta.get("name")), version=str(meta.get("version")), source=ref,
-                            stand_in=is_stand_in(meta))
+            return self.local_chart(ref)
         version = self.config.chart_version or VLLM_CHART_VERSION
         return ChartRef(ref=ref, name=ref.rsplit("/", 1)[-1], version=version, source=VLLM_REPO[1],
                         stand_in=False, repo=VLLM_REPO if ref.startswith("vllm/") else None)

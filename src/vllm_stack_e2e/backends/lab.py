@@ -68,16 +68,15 @@ class LabBackend(Backend):
         self.lab.keda.down(wait)
 
     def chart(self) -> ChartRef:
+        if self.config.chart and Path(self.config.chart).exists():
+            return self.local_chart(self.config.chart)
         if self.config.chart:
             # With network the lab can install the real chart (VLLM_CHART=vllm/vllm-stack).
             return ChartRef(ref=self.config.chart, name=self.config.chart.rsplit("/", 1)[-1],
                             version=self.config.chart_version or "latest", source=self.config.chart,
                             stand_in=False, repo=("vllm", "https://vllm-project.github.io/production-stack")
                             if self.config.chart.startswith("vllm/") else None)
-        path = STANDIN_CHART
-        meta = self.helm.show_chart(path)
-        return ChartRef(ref=str(path), name=str(meta.get("name")), version=str(meta.get("version")),
-                        source=str(path), stand_in=True)
+        return self.local_chart(STANDIN_CHART)
 
     def overlays(self) -> list[str]:
         return ["lab"]
