@@ -78,9 +78,7 @@ class Stack:
     def expected(self, scenario: str | None = None, extra: tuple[str, ...] = ()) -> scaledobject.KedaSettings:
         """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes)
         describe — without the user's EXTRA_VALUES: what the claims are checked against."""
-        variant = values.VALUES_DIR / f"variant-{self.config.profile}-{scenario}.yaml"
-        if scenario and variant.exists():
-            extra = (variant.name, *extra)
+        extra = values.with_variant(self.config.profile, scenario, extra)
         backend_overlays = self.backend.overlays()
         files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
                                    scenario, extra)
@@ -91,9 +89,7 @@ class Stack:
         """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
         the backend's and the scenario's overlays, the profile's variant of the scenario
         (values/variant-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
-        variant = values.VALUES_DIR / f"variant-{self.config.profile}-{scenario}.yaml"
-        if scenario and variant.exists():
-            extra = (variant.name, *extra)
+        extra = values.with_variant(self.config.profile, scenario, extra)
         if step == 4:
             extra = (*extra, *self.config.extra_values)
         backend_overlays = self.backend.overlays()

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import PROFILE_SETTINGS
+from .defects import get as get_defect
 from .helm import STANDIN_CHART, Helm
 from .scaledobject import KedaSettings, effective_keda, rate_window
-from .values import VALUES_DIR, merge_order
+from .values import merge_order, with_variant
 
-FIX_AGGREGATED = "fix-aggregated-query.yaml"
+FIX_AGGREGATED = str(get_defect(3).overlay)  # docs/upstream-defects.md#defect-3
 # Seconds an engine takes to become Ready on the lab (its simulated model load, LAB_ENGINE_STARTUP_S).
 LAB_ENGINE_READY = 2.0
 
@@ -32,9 +33,8 @@ class Floor:
 
 
 def _scenario(profile: str, backend: str | None, scenario: str | None, fixes: tuple[str, ...], helm: Helm) -> KedaSettings:
-    variant = VALUES_DIR / f"variant-{profile}-{scenario}.yaml"
-    extra = ((variant.name,) if scenario and variant.exists() else ()) + fixes
-    return effective_keda(merge_order(4, profile, backend, scenario, extra), chart=STANDIN_CHART, helm=helm)[0]
+    files = merge_order(4, profile, backend, scenario, with_variant(profile, scenario, fixes))
+    return effective_keda(files, chart=STANDIN_CHART, helm=helm)[0]
 
 
 def _window(settings: KedaSettings, default: float = 300.0) -> float:

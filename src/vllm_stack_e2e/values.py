@@ -115,6 +115,13 @@ def merge_order(
     return files
 
 
+def with_variant(profile: str | None, scenario: str | None, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """`extra` preceded by the profile's variant of the scenario (values/variant-<profile>-<scenario>.yaml)
+    when there is one: the overlay that scales a scenario's own numbers to the profile."""
+    variant = VALUES_DIR / f"variant-{profile}-{scenario}.yaml"
+    return ((variant.name,) if scenario and variant.exists() else ()) + tuple(extra)
+
+
 def available(kind: str, *, values_dir: str | os.PathLike[str] | None = None) -> list[str]:
     """Names usable for one kind of overlay ("profile", "backend", "scenario")."""
     folder = Path(values_dir) if values_dir else VALUES_DIR

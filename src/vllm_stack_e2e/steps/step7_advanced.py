@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 
 from .. import kube as k
-from .. import load, waits
+from .. import defects, load, waits
 from ..context import Stack
 from ..scaledobject import rate_window as queries_rate_window
 from ..timeline import Timeline
 from . import step4_upgrade, step6_scale_up, step8_cleanup
 from .step2_vllm import engine_selector, model_url
 
-FIX_AGGREGATED = "fix-aggregated-query.yaml"  # docs/upstream-defects.md#defect-3
+FIX_AGGREGATED = str(defects.get(3).overlay)  # docs/upstream-defects.md#defect-3
 def rate_window(scaledobject: k.ScaledObject) -> float:
     """The deployed triggers' longest rate window (scaledobject.rate_window)."""
     return queries_rate_window(str((t.get("metadata") or {}).get("query") or "") for t in scaledobject.triggers)
