@@ -11,6 +11,7 @@ from typing import Any
 
 from .defects import is_aggregated, selects_model_label
 
+from . import defects
 from .scaledobject import KedaSettings, keda_from_values
 
 # --------------------------------------------------------------------------------------------
@@ -88,6 +89,15 @@ def check_keda(
                 f"{settings.namespace or '<release namespace>'}.svc:9090 (KEDA's operator runs in namespace keda, "
                 "where the short name does not resolve), or install observability/install.sh and disable the subchart",
                 defect=4,
+            ))
+        host = defects.server_host(server)
+        if defects.is_short_name(host) and settings.namespace != defects.KEDA_NAMESPACE:
+            findings.append(Finding(
+                "warning",
+                f"{label} queries {server}: {host} is a short name, which KEDA's operator resolves in its own "
+                f"namespace ({defects.KEDA_NAMESPACE}), not in the release's",
+                f"name the Service with its namespace: {server.replace(f'//{host}', f'//{host}.<release namespace>.svc', 1)}",
+                defect=7,
             ))
     return findings
 

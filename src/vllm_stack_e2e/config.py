@@ -55,6 +55,7 @@ class RunConfig:
     chart: str | None = None  # override: a chart path or repo/name
     chart_version: str | None = None
     extra_values: tuple[str, ...] = ()  # EXTRA_VALUES: overlays appended to every step-4 upgrade
+    fix_defects: tuple[int, ...] = ()  # FIX_DEFECTS: upstream defects whose harness fix every step-4 upgrade applies
     edition: str | None = None  # EDITION: the tutorial's edition asked for (None: chosen from the chart)
 
     def __post_init__(self) -> None:
@@ -90,12 +91,27 @@ class RunConfig:
         return f"keda-hpa-{self.scaledobject}"
 
 
+def parse_fix_defects(text: str) -> tuple[int, ...]:
+    """`6,7` -> (6, 7); each must be a registered defect whose fix the harness can write."""
+    from . import defects
+
+    numbers: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        fixable = sorted(n for n, d in defects.DEFECTS.items() if d.fixable)
+        if not part.isdigit() or int(part) not in defects.DEFECTS or not defects.get(int(part)).fixable:
+            raise ConfigError(f"FIX_DEFECTS names {part!r}, not an upstream defect the harness can fix: choose from "
+                              f"{', '.join(map(str, fixable))} ({defects.DOC})")
+        numbers.append(int(part))
+    return tuple(sorted(set(numbers)))
+
+
 def resolve(cluster: str | None = None, profile: str | None = None, keep: bool = False,
             kubeconfig: str | None = None, chart: str | None = None, chart_version: str | None = None,
-            reports_dir: str | None = None, edition: str | None = None) -> RunConfig:
+            reports_dir: str | None = None, edition: str | None = None, fix_defects: str | None = None) -> RunConfig:
     """Options first, then environment (CLUSTER, PROFILE, KUBECONFIG, VLLM_CHART, CHART_VERSION,
     EXTRA_VALUES — overlays appended to every step-4 upgrade, to try a fix or break a claim —,
-    EDITION — the tutorial's edition, docs/tutorial.md)."""
+    EDITION — the tutorial's edition, docs/tutorial.md —, FIX_DEFECTS — upstream defects whose
+    harness fix the run applies, e.g. 6,7, docs/upstream-defects.md)."""
     cluster = (cluster or os.environ.get("CLUSTER") or "lab").strip()
     if cluster not in BACKENDS:
         raise ConfigError(f"unknown CLUSTER={cluster!r}: choose one of {', '.join(BACKENDS)} "
@@ -124,7 +140,8 @@ def resolve(cluster: str | None = None, profile: str | None = None, keep: bool =
         from .editions import runnable
 
         runnable(asked)
-    config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path, edition=asked,
+    fixes = parse_fix_defects(fix_defects if fix_defects is not None else os.environ.get("FIX_DEFECTS", ""))
+    config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path, edition=asked, fix_defects=fixes,
                        chart=chart or os.environ.get("VLLM_CHART"), chart_version=version,
                        extra_values=tuple(str(Path(p).resolve()) for p in extra))
     if reports_dir or os.environ.get("REPORTS_DIR"):

@@ -11,15 +11,13 @@ from typing import Any
 
 from . import kube as k
 from . import kubectl as kubectl_cli
-from . import editions, scaledobject, tools, values
+from . import editions, fixes, scaledobject, tools, values
 from .helm import STANDIN_CHART
 from .backends.base import Backend, ChartRef
 from .config import OWNER_LABEL, RUN_LABEL, RunConfig
 from .prom import Prometheus
 
 Echo = Callable[[str], None]
-PROMETHEUS_NAMESPACE = "monitoring"
-PROMETHEUS_SERVICE = "svc/prometheus-operated"
 
 
 @dataclass
@@ -41,6 +39,8 @@ class Stack:
     preflight: Any = None  # preflight.Report of the run
     facts_cache: dict[str, str] = field(default_factory=dict)
     timelines: dict[str, Any] = field(default_factory=dict)  # name -> Timeline, for evidence
+    crds_before: set[str] | None = None  # the cluster's CRDs before step 2's install
+    left_behind: dict[str, list[str]] = field(default_factory=dict)  # what -> cluster-wide objects left (not failures)
     _chart: ChartRef | None = None
     _forwards: dict[str, kubectl_cli.PortForward] = field(default_factory=dict)
     _reopened: dict[str, float] = field(default_factory=dict)
@@ -76,12 +76,14 @@ class Stack:
 
     # ---- values -------------------------------------------------------------------------
     def expected(self, scenario: str | None = None, extra: tuple[str, ...] = ()) -> scaledobject.KedaSettings:
-        """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes)
-        describe — without the user's EXTRA_VALUES: what the claims are checked against."""
-        extra = values.with_variant(self.config.profile, scenario, extra)
+        """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes — those
+        the scenario applies and those the run was asked for) describe — without the user's
+        EXTRA_VALUES: what the claims are checked against."""
+        extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
+        extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, quiet=True, varied=True))
         backend_overlays = self.backend.overlays()
         files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
-                                   scenario, extra)
+                                   scenario, extra, edition=self.edition[0].name)
         chart = self.chart.ref if self.chart.stand_in else STANDIN_CHART
         return scaledobject.effective_keda(files, chart=chart)[0]
 
@@ -89,17 +91,48 @@ class Stack:
         """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
         the backend's and the scenario's overlays, the profile's variant of the scenario
         (values/variant-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
-        extra = values.with_variant(self.config.profile, scenario, extra)
+        extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
         if step == 4:
-            extra = (*extra, *self.config.extra_values)
+            extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, varied=True),
+                     *self.config.extra_values)
         backend_overlays = self.backend.overlays()
         plan = values.plan_for(step, profile=self.config.profile,
                                backend=backend_overlays[0] if backend_overlays else None,
-                               scenario=scenario, extra=extra)
+                               scenario=scenario, extra=extra, edition=self.edition[0].name)
         line = plan.describe()
         self.applied[f"step{step}" + (f"+{scenario}" if scenario else "")] = line
         self.echo(line)
         return plan
+
+    def fixes(self, scenario: str | None, numbers: tuple[int, ...], extra: tuple[str, ...] = (),
+              asked: bool = False, quiet: bool = False, varied: bool = False) -> tuple[str, ...]:
+        """The harness's fix overlay (vllm_stack_e2e.fixes) for those of `numbers` that step 4
+        (+ scenario, + its profile variant, + `extra`) renders, as a tuple for `extra`; () when none
+        is there. Printed. `varied`: `extra` already starts with the variant."""
+        if not numbers:
+            return ()
+        if not varied:
+            extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
+        backend_overlays = self.backend.overlays()
+        plan = values.plan_for(4, self.config.profile, backend_overlays[0] if backend_overlays else None, scenario,
+                               extra, edition=self.edition[0].name)
+        chart = self.chart
+        path, seen = fixes.overlay(plan, numbers, chart=chart.ref, namespace=self.namespace, release=self.config.release,
+                                   folder=self.config.run_dir / "fixes",
+                                   name=(scenario or "step4") + ("-asked" if asked else ""),
+                                   helm=self.backend.helm, version=chart.version if chart.repo else None)
+        if path is None:
+            if asked and not quiet:
+                self.echo(f"FIX_DEFECTS={','.join(map(str, numbers))}: none of them is in the step-4 values"
+                          + (f" + {scenario}" if scenario else "") + "; nothing to fix")
+            return ()
+        if not quiet:
+            self.echo(f"harness fix for upstream defect(s) {', '.join(map(str, sorted(seen)))} (NOT part of the tutorial): "
+                      f"{path}")
+        return (str(path),)
+
+    def crd_names(self) -> set[str]:
+        return {c["metadata"]["name"] for c in self.kube.list(*k.CRD)}
 
     # ---- ways in --------------------------------------------------------------------------
     def _forward(self, key: str, namespace: str, target: str, remote_port: int) -> kubectl_cli.PortForward:
@@ -116,9 +149,17 @@ class Stack:
             self._forwards[key] = forward
         return forward
 
+    @property
+    def prometheus_service(self) -> tuple[str, str]:
+        """(namespace, Service) of the edition's Prometheus: `monitoring/prometheus-operated`, or the
+        chart's subchart `<release>-kube-prometheus-stack-prometheus` in the release namespace."""
+        return self.edition[0].prometheus(self.config.release, self.namespace)
+
     def prometheus(self) -> Prometheus:
-        """Prometheus through `kubectl port-forward svc/prometheus-operated -n monitoring 9090`."""
-        port = self._forward("prometheus", PROMETHEUS_NAMESPACE, PROMETHEUS_SERVICE, 9090).port
+        """Prometheus through the page's port-forward: `kubectl port-forward svc/prometheus-operated
+        -n monitoring 9090:9090`, or `svc/<release>-kube-prometheus-stack-prometheus 9090:9090`."""
+        namespace, service = self.prometheus_service
+        port = self._forward("prometheus", namespace, f"svc/{service}", 9090).port
         if self._prom is None or not self._prom.base_url.endswith(f":{port}"):
             if self._prom is not None:
                 self._prom.close()

@@ -16,8 +16,14 @@ from typing import Any
 
 DOC = "docs/upstream-defects.md"
 
-# A deployed ScaledObject -> the evidence that the defect is present in it, or None.
-Detector = Callable[[Mapping[str, Any]], "str | None"]
+# The objects of one kind in the ScaledObject's namespace (live from the API, or rendered by helm).
+Lookup = Callable[[str], "list[Mapping[str, Any]]"]
+# A ScaledObject (deployed or rendered) and a lookup of its neighbours -> the evidence that the
+# defect is present, or None.
+Detector = Callable[[Mapping[str, Any], Lookup], "str | None"]
+#: The namespace KEDA's operator runs in (the tutorial's `helm install keda … --namespace keda`):
+#: where a trigger's serverAddress is resolved.
+KEDA_NAMESPACE = "keda"
 
 # vLLM engine metrics (labelled model_name, engine — never model; docs/metrics.md).
 _ENGINE_METRIC = re.compile(
@@ -71,7 +77,7 @@ def _prometheus_queries(scaledobject: Mapping[str, Any]) -> list[str]:
     return [str((t.get("metadata") or {}).get("query") or "") for t in triggers if t.get("type") == "prometheus"]
 
 
-def _per_pod_query(scaledobject: Mapping[str, Any]) -> str | None:
+def _per_pod_query(scaledobject: Mapping[str, Any], _lookup: Lookup | None = None) -> str | None:
     spec = scaledobject.get("spec") or {}
     if int(spec.get("maxReplicaCount", 100)) <= 1:  # KEDA's default maximum is 100
         return None
@@ -79,9 +85,50 @@ def _per_pod_query(scaledobject: Mapping[str, Any]) -> str | None:
     return f"the deployed ScaledObject queries {bare[0]!r} (not aggregated)" if bare else None
 
 
-def _model_selector(scaledobject: Mapping[str, Any]) -> str | None:
+def _model_selector(scaledobject: Mapping[str, Any], _lookup: Lookup | None = None) -> str | None:
     chosen = [q for q in _prometheus_queries(scaledobject) if selects_model_label(q)]
     return f"the deployed ScaledObject queries {chosen[0]!r} (selects model=)" if chosen else None
+
+
+def server_host(address: str) -> str:
+    """The host of a serverAddress URL (`http://name:9090` -> `name`)."""
+    from urllib.parse import urlparse
+
+    return urlparse(address if "//" in address else f"//{address}").hostname or ""
+
+
+def is_short_name(host: str) -> bool:
+    """A single-label name (no dot, not an IP, not localhost): the resolver completes it with the
+    resolving pod's own namespace first."""
+    return bool(host) and "." not in host and host != "localhost" and ":" not in host
+
+
+def _short_server_name(scaledobject: Mapping[str, Any], _lookup: Lookup | None = None) -> str | None:
+    namespace = (scaledobject.get("metadata") or {}).get("namespace") or ""
+    if namespace == KEDA_NAMESPACE:
+        return None
+    for trigger in ((scaledobject.get("spec") or {}).get("triggers")) or []:
+        address = str((trigger.get("metadata") or {}).get("serverAddress") or "")
+        if trigger.get("type") == "prometheus" and is_short_name(server_host(address)):
+            return (f"the ScaledObject in namespace {namespace or '?'} queries {address}, a short name that KEDA's "
+                    f"operator resolves in namespace {KEDA_NAMESPACE}")
+    return None
+
+
+def _engine_servicemonitor_missing(scaledobject: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
+    if lookup is None:
+        return None
+    prometheuses = [p for p in lookup("Prometheus") if (p.get("spec") or {}).get("serviceMonitorSelector") is not None]
+    if not prometheuses:
+        return None  # monitoring is not the chart's subchart here
+    engines = [m for m in lookup("ServiceMonitor")
+               if (((m.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).get(
+                   "app.kubernetes.io/component") == "serving-engine"]
+    if engines:
+        return None
+    name = (prometheuses[0].get("metadata") or {}).get("name")
+    return (f"Prometheus {name} scrapes what ServiceMonitors select, and no ServiceMonitor in the namespace selects "
+            "the engine Services (servingEngineSpec.serviceMonitor is off)")
 
 
 @dataclass(frozen=True)
@@ -95,7 +142,8 @@ class Defect:
     overlay: str | None = None  # the harness's fix overlay under values/, when there is one
     detected_by: str = ""  # how the harness finds it before installing
     shown_by: str = ""  # how the suite shows it
-    present: Detector | None = None  # from a deployed ScaledObject; None: not decidable from one
+    present: Detector | None = None  # from a ScaledObject and its neighbours; None: not decidable from them
+    fixable: bool = False  # the harness can write its fix for a run (vllm_stack_e2e.fixes, FIX_DEFECTS)
 
     @property
     def doc(self) -> str:
@@ -126,7 +174,7 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "aggregate the query: sum(vllm:num_requests_waiting)", overlay="fix-aggregated-query.yaml",
            detected_by="the rendered ScaledObject's queries (preflight)",
            shown_by="strict xfail of step 6's test_scaledobject_stays_ready_past_one_replica",
-           present=_per_pod_query),
+           present=_per_pod_query, fixable=True),
     Defect(4, "default serverAddress misses the bundled subchart's Prometheus",
            "the chart's default trigger points at prometheus-operated.monitoring.svc:9090 (the standalone "
            "observability install); with the kube-prometheus-stack subchart Prometheus is "
@@ -145,9 +193,21 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "upgrade that enables KEDA removes the engine's ServiceMonitor, Prometheus stops scraping the engines, "
            "the queue series go stale and KEDA reads 0, so the model never scales",
            "keep servingEngineSpec.serviceMonitor.enabled: true in the step-4 values (or upgrade with --reuse-values)",
+           overlay="integrated-monitoring/fix-engine-servicemonitor.yaml",
            detected_by="values checks when the kube-prometheus-stack subchart is enabled (preflight; the drift check "
                        "of the published page)",
-           shown_by="a preflight warning (the lab does not run the current edition yet)"),
+           shown_by="strict xfail of step 6's test_replicas_grow_under_load (current edition)",
+           present=_engine_servicemonitor_missing, fixable=True),
+    Defect(7, "current edition: serverAddress is a short name, which KEDA resolves in its own namespace",
+           "the page's triggers query http://vllm-kube-prometheus-stack-prometheus:9090; KEDA's operator runs in "
+           "namespace keda, where a single-label name is completed with keda.svc.cluster.local first and the "
+           "release's Service (in the release namespace) is not found: every poll fails (no such host), the HPA "
+           "cannot read its metric and the model never scales",
+           "name the Service with its namespace: http://<release>-kube-prometheus-stack-prometheus.<namespace>.svc:9090",
+           detected_by="the rendered ScaledObject's serverAddress (preflight)",
+           shown_by="strict xfail of step 5's test_hpa_reads_its_external_metric and step 6's "
+                    "test_replicas_grow_under_load (current edition)",
+           present=_short_server_name, fixable=True),
 )}
 
 

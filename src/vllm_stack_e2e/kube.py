@@ -36,6 +36,13 @@ SCALEDOBJECT = ("keda.sh/v1alpha1", "ScaledObject")
 APISERVICE = ("apiregistration.k8s.io/v1", "APIService")
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 
+def hpa_reads_external_metric(obj: Obj | None) -> bool:
+    """An HPA holding a value for an external metric. A failed fetch leaves an entry in
+    status.currentMetrics too (type "", no value), so a non-empty list is not a reading."""
+    metrics = ((obj or {}).get("status") or {}).get("currentMetrics") or []
+    return any(((m.get("external") or {}).get("current")) for m in metrics)
+
+
 def condition(obj: Obj | None, ctype: str) -> Obj | None:
     """The status condition of `ctype` on an object, or None."""
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:

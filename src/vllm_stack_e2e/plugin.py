@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chart", default=None, help="vLLM stack chart: a path or repo/name; env VLLM_CHART")
     group.addoption("--chart-version", default=None, help="exact chart version, e.g. 0.1.12; env CHART_VERSION")
     group.addoption("--reports-dir", default=None, help="where runs write reports/<run-id>/; env REPORTS_DIR")
+    group.addoption("--fix-defects", default=None,
+                    help="upstream defects whose harness fix every step-4 upgrade applies, e.g. 6,7 "
+                         "(docs/upstream-defects.md); env FIX_DEFECTS")
     group.addoption("--edition", default=None,
                     help="the tutorial's edition: observability-script or integrated-monitoring (default: the page "
                          "published for the chart under test); env EDITION")
@@ -69,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cluster=config.getoption("cluster"), profile=config.getoption("profile"),
             keep=config.getoption("keep") or os.environ.get("KEEP") == "1", chart=config.getoption("chart"),
             chart_version=config.getoption("chart_version"), reports_dir=config.getoption("reports_dir"),
-            edition=config.getoption("edition"))
+            edition=config.getoption("edition"), fix_defects=config.getoption("fix_defects"))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_RESULTS] = {}
@@ -153,11 +156,22 @@ def stack(backend: Backend, run_config: cfg.RunConfig, pytestconfig: pytest.Conf
 
 @pytest.fixture(scope="session")
 def observability(stack: Stack) -> Iterator[Stack]:
-    """Step 1 installed (observability stack; Prometheus as svc/prometheus-operated)."""
+    """Step 1 done: the observability stack installed (first edition), or the chart's monitoring
+    subchart chosen for step 2's install (current edition)."""
     obs_step.install(stack)
     yield stack
     if any(c.kind == "observability" for c in stack.ledger) and not stack.config.keep:
         obs_step.uninstall(stack)
+
+
+@pytest.fixture(scope="session")
+def monitoring(observability: Stack, request: pytest.FixtureRequest) -> Stack:
+    """Step 1's Prometheus answering through the page's port-forward: after step 1 (first
+    edition), or after step 2's install, which brings the chart's subchart (current edition)."""
+    if obs_step.comes_with_release(observability):
+        request.getfixturevalue("vllm_release")
+    obs_step.wait_ready(observability)
+    return observability
 
 
 @pytest.fixture(scope="session")
@@ -206,17 +220,35 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     marker goes. The decision (defect, evidence) is recorded for run.json and the report.
 
     Runs inside pytest's xfail wrapper, which reads marks added during the call."""
-    marker = item.get_closest_marker("upstream_defect")
+    markers = list(item.iter_markers("upstream_defect"))
     stack = item.config.stash.get(_STACK, None)
-    if marker is None or stack is None:
+    if not markers or stack is None:
         return
-    defect = defects.get(int(marker.args[0]))
     live = stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace)
-    evidence = defect.present(live) if defect.present is not None and live is not None else None
-    item.user_properties.append(("upstream_defect", {"number": defect.number, "present": bool(evidence),
-                                                     "evidence": evidence or ""}))
-    if evidence:
-        item.add_marker(pytest.mark.xfail(strict=True, reason=defect.reason(evidence)))
+    reasons = []
+    for marker in markers:
+        defect = defects.get(int(marker.args[0]))
+        evidence = (defect.present(live, _live_lookup(stack))
+                    if defect.present is not None and live is not None else None)
+        item.user_properties.append(("upstream_defect", {"number": defect.number, "present": bool(evidence),
+                                                         "evidence": evidence or ""}))
+        if evidence:
+            reasons.append(defect.reason(evidence) + (f" (a run with FIX_DEFECTS={defect.number} applies the fix)"
+                                                      if defect.fixable else ""))
+    if reasons:
+        item.add_marker(pytest.mark.xfail(strict=True, reason=" | ".join(reasons)))
+
+
+# Kinds a defect detector may ask about, in the ScaledObject's namespace.
+_LOOKUP_KINDS = {"Prometheus": ("monitoring.coreos.com/v1", "Prometheus"),
+                 "ServiceMonitor": ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                 "Service": k.SERVICE, "ScaledObject": k.SCALEDOBJECT}
+
+
+def _live_lookup(stack: Stack) -> defects.Lookup:
+    def find(kind: str) -> list[Any]:
+        return stack.kube.list(*_LOOKUP_KINDS[kind], namespace=stack.namespace)
+    return find
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -318,6 +350,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "exit_status": int(exitstatus), "backend": run_cfg.cluster, "profile": run_cfg.profile,
         "namespace": run_cfg.namespace, "facts": getattr(stack, "facts_cache", {}) or {},
         "edition": stack.edition_record(),
+        "left_behind": stack.left_behind,  # cluster-wide objects helm leaves by design: named, not failures
         "chart": chart.__dict__ if chart is not None else None,
         "overlays": stack.applied,
         "preflight": [f.__dict__ for f in (stack.preflight.findings if stack.preflight else [])],

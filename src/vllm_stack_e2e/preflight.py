@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as cfg
+from . import editions
 from . import checks, defects, scaledobject, tools, values
 from .helm import STANDIN_CHART
 from .errors import ConfigError, HarnessError, ProvisionError
@@ -65,20 +66,22 @@ def check_tools(report: Report) -> None:
             report.add("error", f"{name} is missing: {exc}", f"install {name} or set {name.upper()}=/path/to/{name}")
 
 
-def value_plans(config: cfg.RunConfig, backend_overlays: list[str]) -> dict[str, values.ValuesPlan]:
-    """Every values plan a run applies: step 2, step 4, and step 4 + each scenario."""
+def value_plans(config: cfg.RunConfig, backend_overlays: list[str], edition: str | None = None
+                ) -> dict[str, values.ValuesPlan]:
+    """Every values plan a run applies: step 2, step 4, and step 4 + each scenario (of `edition`)."""
     backend = backend_overlays[0] if backend_overlays else None
-    plans = {"step 2": values.plan_for(2, config.profile, backend),
-             "step 4": values.plan_for(4, config.profile, backend)}
+    plans = {"step 2": values.plan_for(2, config.profile, backend, edition=edition),
+             "step 4": values.plan_for(4, config.profile, backend, edition=edition)}
     for scenario in SCENARIOS:
-        plans[f"step 4 + {scenario}"] = values.plan_for(4, config.profile, backend, scenario)
+        plans[f"step 4 + {scenario}"] = values.plan_for(4, config.profile, backend, scenario, edition=edition)
     return plans
 
 
-def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[str]) -> dict[str, values.ValuesPlan]:
+def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[str],
+                 edition: str | None = None) -> dict[str, values.ValuesPlan]:
     """Every values file parses; the values as written have no known trap."""
     try:
-        plans = value_plans(config, backend_overlays)
+        plans = value_plans(config, backend_overlays, edition)
     except ConfigError as exc:
         report.add("error", str(exc), "fix the file and run again")
         return {}
@@ -187,10 +190,15 @@ def run(config: cfg.RunConfig, backend=None, prom: Prometheus | None = None) -> 
     report.facts["profile"] = config.profile
     check_tools(report)
     overlays = backend.overlays() if backend is not None else (["lab"] if config.cluster == "lab" else [])
-    plans = check_values(report, config, overlays)
-    if report.errors or backend is None:
+    chart = backend.chart() if backend is not None else None
+    # The edition's own values: the one asked for, else the page for the chart (when known yet).
+    edition = (editions.choose(config.edition, chart.version, stand_in=chart.stand_in)[0].name if chart is not None
+               else config.edition)
+    if edition:
+        report.facts["edition"] = edition
+    plans = check_values(report, config, overlays, edition)
+    if report.errors or backend is None or chart is None:
         return report
-    chart = backend.chart()
     report.facts["chart"] = chart.describe()
     check_chart(report, chart.ref, plans, local=Path(chart.ref).is_dir())
     kube_version = backend.kube.server_version()

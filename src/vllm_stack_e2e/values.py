@@ -88,24 +88,32 @@ def merge_order(
     extra: Sequence[str | os.PathLike[str]] = (),
     *,
     values_dir: str | os.PathLike[str] | None = None,
+    edition: str | None = None,
 ) -> list[Path]:
     """The values files of a run, in the order helm applies them: the tutorial step's file, then
     the profile's, the backend's and the scenario's overlays, then `extra` overlays. Later wins.
 
     profile "tutorial" and backend "current" add nothing; a name X means `profile-X.yaml`,
-    `backend-X.yaml` (or `X.yaml`, e.g. backend "cpu-engine") and `scenario-X.yaml`."""
+    `backend-X.yaml` (or `X.yaml`, e.g. backend "cpu-engine") and `scenario-X.yaml`. With an
+    `edition`, a file that edition pins in its own folder (values/<edition>/) wins over the shared one."""
     folder = Path(values_dir) if values_dir else VALUES_DIR
+
+    def own(path: Path) -> Path:
+        mine = path.parent / edition / path.name if edition else path
+        return mine if mine.is_file() else path
+
     if step not in STEP_FILES:
         raise ConfigError(f"tutorial step {step} has no values file — use one of {sorted(STEP_FILES)}")
     if scenario and step < 4:
         raise ConfigError(f"scenario {scenario!r} changes the keda block, which step {step} does not have — use step 4")
-    files = [folder / STEP_FILES[step]]
+    files = [own(folder / STEP_FILES[step])]
     if profile and profile not in NO_OVERLAY_PROFILES:
         files.append(_named(folder, "profile", profile))
     if backend and backend not in NO_OVERLAY_BACKENDS:
         files.append(_named(folder, "backend", backend))
     if scenario:
-        files.append(_named(folder, "scenario", scenario))
+        mine = folder / edition / f"scenario-{scenario}.yaml" if edition else None
+        files.append(mine if mine is not None and mine.is_file() else _named(folder, "scenario", scenario))
     for item in extra:
         path = Path(item)
         candidate = path if path.exists() or path.is_absolute() else folder / path
@@ -115,11 +123,16 @@ def merge_order(
     return files
 
 
-def with_variant(profile: str | None, scenario: str | None, extra: Sequence[str] = ()) -> tuple[str, ...]:
-    """`extra` preceded by the profile's variant of the scenario (values/variant-<profile>-<scenario>.yaml)
-    when there is one: the overlay that scales a scenario's own numbers to the profile."""
-    variant = VALUES_DIR / f"variant-{profile}-{scenario}.yaml"
-    return ((variant.name,) if scenario and variant.exists() else ()) + tuple(extra)
+def with_variant(profile: str | None, scenario: str | None, extra: Sequence[str] = (),
+                 edition: str | None = None) -> tuple[str, ...]:
+    """`extra` preceded by the profile's variant of the scenario (values/variant-<profile>-<scenario>.yaml,
+    the edition's own copy in values/<edition>/ when it has one) when there is one: the overlay
+    that scales a scenario's own numbers to the profile."""
+    name = f"variant-{profile}-{scenario}.yaml"
+    own = VALUES_DIR / edition / name if edition else None
+    if scenario and own is not None and own.is_file():
+        return (f"{edition}/{name}", *extra)
+    return ((name,) if scenario and (VALUES_DIR / name).exists() else ()) + tuple(extra)
 
 
 def available(kind: str, *, values_dir: str | os.PathLike[str] | None = None) -> list[str]:
@@ -195,9 +208,10 @@ def plan_for(
     scenario: str | None = None,
     extra: Sequence[str | os.PathLike[str]] = (),
     sets: SetPairs | Mapping[str, Any] = (),
+    edition: str | None = None,
 ) -> ValuesPlan:
     """plan_values(merge_order(...)): the plan of one run."""
-    return plan_values(merge_order(step, profile, backend, scenario, extra), sets)
+    return plan_values(merge_order(step, profile, backend, scenario, extra, edition=edition), sets)
 
 
 def overlay_sets(

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from vllm_stack_e2e import values
+from vllm_stack_e2e.context import Stack
 
 
 @pytest.fixture(scope="session")
-def tutorial_keda() -> dict[str, Any]:
-    """The tutorial's own keda block (values/tutorial-step4.yaml): the numbers its claims name."""
-    spec = values.load_values(values.VALUES_DIR / "tutorial-step4.yaml")["servingEngineSpec"]["modelSpec"][0]
-    return spec["keda"]
+def tutorial_keda(stack: Stack) -> dict[str, Any]:
+    """The page's own keda block (the edition's tutorial-step4.yaml): the numbers its claims name."""
+    page = values.load_values(stack.edition[0].values_file("tutorial-step4.yaml"))
+    return page["servingEngineSpec"]["modelSpec"][0]["keda"]

@@ -1,5 +1,6 @@
-"""Step 1 — "Install the observability stack": Prometheus answers as svc/prometheus-operated
-in monitoring, scrapes the stack, and holds `vllm:num_requests_waiting` for the engine."""
+"""Step 1 — monitoring: Prometheus answers through the page's port-forward (first edition:
+svc/prometheus-operated in monitoring; current edition: svc/vllm-kube-prometheus-stack-prometheus
+in the release namespace), scrapes the stack, and holds `vllm:num_requests_waiting` for the engine."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from vllm_stack_e2e.context import Stack
 pytestmark = pytest.mark.e2e
 
 
-def test_prometheus_answers_through_prometheus_operated(observability: Stack) -> None:
-    prom = step.prometheus(observability)
-    assert prom.ready(), "Prometheus behind svc/prometheus-operated -n monitoring is not ready"
-    assert prom.major_version() >= 2
+def test_prometheus_answers_through_the_pages_port_forward(monitoring: Stack) -> None:
+    namespace, service = monitoring.prometheus_service
+    prom = step.prometheus(monitoring)
+    assert prom.ready(), f"Prometheus behind svc/{service} -n {namespace} is not ready"
+    assert prom.major_version() >= 2, f"Prometheus {prom.version()} behind svc/{service}"
 
 
 def test_prometheus_targets_include_the_stack(vllm_release: Stack) -> None:

@@ -47,10 +47,13 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
     return Step6(run, within, maximum)
 
 
+@pytest.mark.upstream_defect(6)
 def test_queue_rises_above_threshold_under_load(step6: Step6) -> None:
     assert step6.scale_up.queue.reached, step6.scale_up.queue.explain()
 
 
+@pytest.mark.upstream_defect(6)
+@pytest.mark.upstream_defect(7)
 def test_replicas_grow_under_load(step6: Step6) -> None:
     """"Within a few minutes": polling + HPA sync + one engine's readiness, twice, plus margin."""
     assert step6.scale_up.grew_within_budget(), step6.scale_up.explain()

@@ -3,7 +3,8 @@
 the claim it breaks FAILED — not ERROR, and no other claim of that step with it.
 
 Each case starts the suite in a subprocess on the same lab (it installs and removes its own
-stack, in its own namespace), so it costs a step's full run; these are harness self-tests."""
+stack, in its own namespace), so it costs a step's full run; these are harness self-tests. The
+overlays name the first edition's Prometheus, so these runs follow that edition (EDITION)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def test_a_break_overlay_fails_exactly_its_claim(overlay: str, backend: Any,
                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     module, claim = CASES[overlay]
     reports: Path = tmp_path_factory.mktemp(f"break-{overlay.removesuffix('.yaml')}") / "reports"
-    run = InnerRun(module, reports, env={"EXTRA_VALUES": str(REPO_ROOT / "values" / overlay)})
+    run = InnerRun(module, reports, env={"EXTRA_VALUES": str(REPO_ROOT / "values" / overlay),
+                                         "EDITION": "observability-script"})
     try:
         code = run.wait(RUN_BUDGET, "for the step's run")
     finally:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _lab import with_observability_and_keda
 
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e import kubectl as kubectl_cli
@@ -77,26 +78,21 @@ def smoke(backend: Any, run_config: Any) -> Iterator[dict[str, Any]]:
     """The lab with Prometheus and KEDA (installed here if absent, removed after) and the smoke objects."""
     if not isinstance(backend, LabBackend):
         pytest.skip("the lab smoke test runs on the lab backend only (CLUSTER=lab)")
-    installed = []
-    if backend.install_observability():
-        installed.append(backend.uninstall_observability)
-    if backend.install_keda():
-        installed.append(backend.uninstall_keda)
     ns = f"vse-smoke-{run_config.run_id.lower()}"[:63]
     kube = backend.kube
-    try:
-        for obj in _objects(ns):
-            kube.apply(obj)
-        with kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated", 9090) as pport, \
-                kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, ns, "svc/smoke-router-service", 80,
-                               budget=60) as rport:
-            yield {"ns": ns, "kube": kube, "prom": Prometheus(f"http://127.0.0.1:{pport}"),
-                   "router": f"http://127.0.0.1:{rport}/v1"}
-    finally:
-        if kube.delete(*k.NAMESPACE, ns):
-            kube.wait_gone(*k.NAMESPACE, ns, None, budget=120)
-        for undo in reversed(installed):
-            undo()
+    with with_observability_and_keda(backend):
+        try:
+            for obj in _objects(ns):
+                kube.apply(obj)
+            with kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, "monitoring", "svc/prometheus-operated",
+                                          9090) as pport, \
+                    kubectl_cli.port_forward(tools.kubectl(), backend.kubeconfig, ns, "svc/smoke-router-service", 80,
+                                             budget=60) as rport:
+                yield {"ns": ns, "kube": kube, "prom": Prometheus(f"http://127.0.0.1:{pport}"),
+                       "router": f"http://127.0.0.1:{rport}/v1"}
+        finally:
+            if kube.delete(*k.NAMESPACE, ns):
+                kube.wait_gone(*k.NAMESPACE, ns, None, budget=120)
 
 
 def _replicas(dep: dict[str, Any] | None) -> int:

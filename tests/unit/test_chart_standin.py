@@ -429,9 +429,55 @@ def test_the_standin_schema_types_triggers_as_a_list(helm: Helm) -> None:
     assert result.defects == []  # the opposite of the real chart's defect 1
 
 
-def test_enabling_the_bundled_prometheus_fails_rather_than_render_without_it(helm: Helm) -> None:
-    with pytest.raises(CommandError, match="no kube-prometheus-stack subchart"):
-        render(helm, STEP4, sets=(("kube-prometheus-stack.enabled", True),))
+CURRENT_STEP2 = VALUES / "integrated-monitoring" / "tutorial-step2.yaml"
+CURRENT_STEP4 = VALUES / "integrated-monitoring" / "tutorial-step4.yaml"
+
+
+def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def test_the_current_editions_step2_renders_the_subcharts_prometheus_and_its_service(helm: Helm) -> None:
+    objs = render(helm, CURRENT_STEP2)
+    prom = objs[("Prometheus", "vllm-kube-prometheus-stack-prometheus")]
+    assert prom["spec"]["serviceMonitorSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": "vllm-stack"}}
+    assert prom["spec"]["serviceMonitorNamespaceSelector"] == {}
+    service = objs[("Service", "vllm-kube-prometheus-stack-prometheus")]
+    assert [p["port"] for p in service["spec"]["ports"]] == [9090]
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "prometheus",
+                                           "operator.prometheus.io/name": "vllm-kube-prometheus-stack-prometheus"}
+    assert ("Deployment", "vllm-kube-prometheus-stack-operator") in objs
+
+
+def test_the_chart_servicemonitors_are_selected_by_the_subchart_and_select_the_services(helm: Helm) -> None:
+    objs = render(helm, CURRENT_STEP2)
+    selector = objs[("Prometheus", "vllm-kube-prometheus-stack-prometheus")]["spec"]["serviceMonitorSelector"]["matchLabels"]
+    for monitor, service, port in (("vllm-engine-servicemonitor", "vllm-llama3-engine-service", "service-port"),
+                                   ("vllm-router-servicemonitor", "vllm-router-service", "router-sport")):
+        sm = objs[("ServiceMonitor", monitor)]
+        assert _matches(selector, sm["metadata"]["labels"]), f"{monitor} not selected by the Prometheus: {sm['metadata']['labels']}"
+        svc = objs[("Service", service)]
+        assert _matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]), (monitor, svc["metadata"]["labels"])
+        assert [e["port"] for e in sm["spec"]["endpoints"]] == [port]
+        assert port in [p["name"] for p in svc["spec"]["ports"]]
+
+
+def test_the_current_editions_step4_values_render_no_engine_servicemonitor(helm: Helm) -> None:
+    """Upstream defect 6, reproduced: the step-4 values leave serviceMonitor out and the default is off."""
+    objs = render(helm, CURRENT_STEP4)
+    assert ("ServiceMonitor", "vllm-engine-servicemonitor") not in objs
+    assert ("ServiceMonitor", "vllm-router-servicemonitor") in objs
+
+
+def test_the_subcharts_fullname_is_cut_to_26_characters(helm: Helm) -> None:
+    objs = render(helm, CURRENT_STEP2, release="a-rather-long-release")
+    names = {name for kind, name in objs if kind == "Prometheus"}
+    assert names == {"a-rather-long-release-kube-prometheus"[:26].rstrip("-") + "-prometheus"}, names
+
+
+def test_enabling_prometheus_adapter_fails_rather_than_render_without_it(helm: Helm) -> None:
+    with pytest.raises(CommandError, match="no prometheus-adapter subchart"):
+        render(helm, STEP4, sets=(("prometheus-adapter.enabled", True),))
 
 
 def test_the_standin_lints_clean_with_the_tutorials_values(helm: Helm) -> None:

@@ -59,7 +59,7 @@ def test_defect_2_is_present_when_an_engine_metric_is_selected_by_model() -> Non
 
 
 def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
-    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6]
+    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7]
     for number, defect in defects.DEFECTS.items():
         assert defect.title and defect.explanation and defect.fix and defect.detected_by and defect.shown_by
         assert defect.doc == f"docs/upstream-defects.md#defect-{number}"
@@ -69,6 +69,51 @@ def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
 
 
 def test_an_unknown_defect_is_named_with_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"no upstream defect 9 is registered \(known: \[1, 2, 3, 4, 5, 6\]\)"):
+    with pytest.raises(KeyError, match=r"no upstream defect 9 is registered \(known: \[1, 2, 3, 4, 5, 6, 7\]\)"):
         defects.get(9)
     assert "not a registered defect" in defects.title(9)
+
+
+def with_address(address: str, namespace: str = "vse-run") -> dict[str, Any]:
+    so = scaledobject("sum(vllm:num_requests_waiting)")
+    so["metadata"] = {"name": "vllm-llama3-scaledobject", "namespace": namespace}
+    so["spec"]["triggers"][0]["metadata"]["serverAddress"] = address
+    return so
+
+
+@pytest.mark.parametrize(("address", "present"), [
+    ("http://vllm-kube-prometheus-stack-prometheus:9090", True),
+    ("http://vllm-kube-prometheus-stack-prometheus.vse-run:9090", False),
+    ("http://vllm-kube-prometheus-stack-prometheus.vse-run.svc:9090", False),
+    ("http://prometheus-operated.monitoring.svc:9090", False),
+    ("http://127.0.0.1:9090", False),
+    ("http://localhost:9090", False),
+    ("vllm-kube-prometheus-stack-prometheus:9090", True),
+])
+def test_defect_7_is_a_single_label_server_name_outside_kedas_namespace(address: str, present: bool) -> None:
+    detect = defects.get(7).present
+    assert detect is not None
+    assert (detect(with_address(address)) is not None) is present
+    # In KEDA's own namespace the short name resolves: no defect there.
+    assert detect(with_address(address, namespace="keda")) is None
+
+
+def test_defect_6_needs_a_subchart_prometheus_and_no_engine_servicemonitor() -> None:
+    detect = defects.get(6).present
+    assert detect is not None
+    prometheus = {"kind": "Prometheus", "metadata": {"name": "vllm-kube-prometheus-stack-prometheus"},
+                  "spec": {"serviceMonitorSelector": {"matchLabels": {"app.kubernetes.io/part-of": "vllm-stack"}}}}
+    engine_monitor = {"kind": "ServiceMonitor", "spec": {"selector": {"matchLabels": {
+        "app.kubernetes.io/component": "serving-engine"}}}}
+    router_monitor = {"kind": "ServiceMonitor", "spec": {"selector": {"matchLabels": {
+        "app.kubernetes.io/component": "router"}}}}
+
+    def lookup(*objs: dict[str, Any]) -> defects.Lookup:
+        return lambda kind: [o for o in objs if o["kind"] == kind]
+
+    so = with_address("http://x.vse-run.svc:9090")
+    evidence = detect(so, lookup(prometheus, router_monitor))
+    assert evidence and "vllm-kube-prometheus-stack-prometheus" in evidence
+    assert detect(so, lookup(prometheus, router_monitor, engine_monitor)) is None
+    assert detect(so, lookup(router_monitor)) is None, "no subchart Prometheus: monitoring is not the chart's"
+    assert detect(so) is None, "undecidable from the ScaledObject alone"

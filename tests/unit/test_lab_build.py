@@ -91,7 +91,8 @@ def test_no_replace_block_for_none_or_when_upstream_has_none() -> None:
 
 def test_replace_blocks_per_component() -> None:
     assert {name: c.replaces for name, c in build.COMPONENTS.items()} == {
-        "kubernetes": "staging", "etcd": "none", "kwok": "none", "keda": "copy", "prometheus": "none"}
+        "kubernetes": "staging", "etcd": "none", "kwok": "none", "keda": "copy", "prometheus": "none",
+        "prometheus-operator": "none", "coredns": "none"}
 
 
 @pytest.mark.parametrize(("module", "release"), [("0.316.0", "3.16.0"), ("0.300.1", "3.0.1"), ("0.305.12", "3.5.12")])
@@ -105,10 +106,24 @@ def test_prometheus_release_is_stamped_into_its_binary() -> None:
     assert "-X github.com/prometheus/common/version.Version=3.16.0" in ldflags
 
 
+def test_prometheus_is_built_with_kubernetes_discovery_under_its_own_key() -> None:
+    """The operator's generated configuration discovers targets through the API server; a cache
+    built before that (static/file discovery only) is not reused."""
+    prometheus = build.COMPONENTS["prometheus"]
+    assert "enable_kubernetes_sd" in prometheus.tags and prometheus.key.endswith("-k8ssd")
+
+
+def test_coredns_is_built_with_only_the_plugins_its_corefile_names() -> None:
+    main = build.COMPONENTS["coredns"].main_go or ""
+    plugins = {line.split('"')[1].rsplit("/", 1)[-1] for line in main.splitlines() if "coredns/plugin/" in line}
+    assert plugins == {"errors", "health", "kubernetes", "log", "ready", "template"}
+
+
 def test_component_keys_are_versioned_cache_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VLLM_STACK_E2E_CACHE", str(tmp_path))
     for component in build.COMPONENTS.values():
-        assert component.key == f"{component.name}-{component.version}"
+        flavor = f"-{component.flavor}" if component.flavor else ""
+        assert component.key == f"{component.name}-{component.version}{flavor}"
         assert build.bin_dir(component) == tmp_path / "bin" / component.key
 
 

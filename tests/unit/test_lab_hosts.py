@@ -13,7 +13,6 @@ from vllm_stack_e2e.lab import paths as p
 
 BASE = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.1.2.3 build-box\n"
 CLUSTER_NAMES = {
-    p.PROMETHEUS_ADDR: "prometheus-operated.monitoring.svc",
     p.KEDA_OPERATOR_ADDR: "keda-operator.keda.svc",
     p.KEDA_ADAPTER_ADDR: "keda-operator-metrics-apiserver.keda.svc",
     p.KEDA_WEBHOOKS_ADDR: "keda-admission-webhooks.keda.svc",
@@ -50,7 +49,8 @@ def test_render_adds_every_in_cluster_name_short_and_fully_qualified() -> None:
 def test_render_without_trailing_newline_in_base() -> None:
     table = parse_hosts(hosts.render("127.0.0.1 localhost"))
     assert table["localhost"] == "127.0.0.1"
-    assert table["prometheus-operated.monitoring.svc"] == p.PROMETHEUS_ADDR
+    assert table["keda-operator.keda.svc"] == p.KEDA_OPERATOR_ADDR
+    assert "prometheus-operated.monitoring.svc" not in table, "Prometheus's names come from CoreDNS, not the hosts file"
 
 
 def test_render_defaults_to_the_machines_hosts_file() -> None:
@@ -104,6 +104,26 @@ def test_wrapped_process_resolves_cluster_names_from_the_lab_hosts_file(tmp_path
     outside = subprocess.run(["getent", "hosts", "prometheus-operated.monitoring.svc"],
                              capture_output=True, text=True, timeout=10, check=False)
     assert "127.0.77.9" not in outside.stdout, "the bind mount leaked out of the private mount namespace"
+
+
+def test_wrap_with_resolv_conf_binds_both_files(tmp_path: Path) -> None:
+    argv = hosts.wrap(["keda-operator"], tmp_path / "hosts", restart=True, resolv_file=tmp_path / "resolv.conf")
+    script = argv[6]
+    assert argv[7:] == [str(tmp_path / "hosts"), str(tmp_path / "resolv.conf"), "keda-operator"]
+    assert script.startswith('mount --bind "$1" /etc/resolv.conf || exit 1; shift; mount --bind "$0" /etc/hosts')
+    check = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.skipif(not hosts.can_isolate(), reason="no mount namespaces here (needs root and util-linux unshare)")
+def test_wrapped_process_sees_the_lab_resolv_conf(tmp_path: Path) -> None:
+    (tmp_path / "hosts").write_text(hosts.render(BASE))
+    (tmp_path / "resolv.conf").write_text("search keda.svc.cluster.local\nnameserver 127.0.92.53\noptions ndots:5\n")
+    inside = subprocess.run(hosts.wrap(["cat", "/etc/resolv.conf"], tmp_path / "hosts",
+                                       resolv_file=tmp_path / "resolv.conf"),
+                            capture_output=True, text=True, timeout=10, check=False)
+    assert inside.returncode == 0, inside.stderr
+    assert "nameserver 127.0.92.53" in inside.stdout, inside.stdout
 
 
 @pytest.mark.skipif(not hosts.can_isolate(), reason="no mount namespaces here (needs root and util-linux unshare)")

@@ -70,10 +70,10 @@ ENGINE = {"app.kubernetes.io/component": "serving-engine", "environment": "test"
 
 
 # ---- stages -----------------------------------------------------------------------------------
-def test_four_stages_one_for_nodes_three_for_pods() -> None:
+def test_five_stages_one_for_nodes_four_for_pods() -> None:
     stages = manifests.stages(LAB)
     assert [s["metadata"]["name"] for s in stages] == [
-        "lab-node-up", "lab-pod-ready", "lab-engine-pod-running", "lab-pod-delete"]
+        "lab-node-up", "lab-pod-ready", "lab-prometheus-pod-running", "lab-engine-pod-running", "lab-pod-delete"]
     for stage in stages:
         assert_lab_object(stage, "kwok.x-k8s.io/v1alpha1", "Stage", namespaced=False)
         assert stage["spec"]["resourceRef"]["apiGroup"] == "v1"
@@ -81,7 +81,13 @@ def test_four_stages_one_for_nodes_three_for_pods() -> None:
             assert expression["operator"] in ("In", "NotIn", "Exists", "DoesNotExist")
             # KWOK rejects In/NotIn without values and Exists/DoesNotExist with values.
             assert bool(expression.get("values")) == (expression["operator"] in ("In", "NotIn")), expression
-    assert [s["spec"]["resourceRef"]["kind"] for s in stages] == ["Node", "Pod", "Pod", "Pod"]
+    assert [s["spec"]["resourceRef"]["kind"] for s in stages] == ["Node", "Pod", "Pod", "Pod", "Pod"]
+
+
+def test_the_operators_prometheus_pods_start_running_but_not_ready() -> None:
+    """Ready once Prometheus answers /-/ready (the data plane's probe), as its readiness probe would."""
+    assert matching_stages(pod({"app.kubernetes.io/managed-by": "prometheus-operator",
+                                "app.kubernetes.io/name": "prometheus"})) == ["lab-prometheus-pod-running"]
 
 
 def test_engine_pods_start_running_but_not_ready() -> None:

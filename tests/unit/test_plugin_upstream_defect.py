@@ -86,3 +86,48 @@ def pytest_runtest_logreport(report):
     decisions = [json.loads(line) for line in (pytester.path / "decisions.jsonl").read_text().splitlines()]
     assert all(props["upstream_defect"]["number"] == 3 and props["upstream_defect"]["present"]
                for _, props in decisions), decisions
+
+
+SHORT_NAME_CONFTEST = '''
+from types import SimpleNamespace
+
+import pytest
+
+from vllm_stack_e2e import plugin
+
+
+class Deployed:
+    namespace = "ns"
+    config = SimpleNamespace(scaledobject="vllm-llama3-scaledobject")
+    so = {"metadata": {"namespace": "ns"}, "spec": {"maxReplicaCount": 3, "triggers": [{"type": "prometheus",
+          "metadata": {"query": "sum(vllm:num_requests_waiting)",
+                       "serverAddress": "http://vllm-kube-prometheus-stack-prometheus:9090"}}]}}
+    kube = SimpleNamespace(get=lambda *_args: Deployed.so, list=lambda *_args, **_kw: [])
+
+
+@pytest.fixture(autouse=True)
+def deployed(request):
+    request.config.stash[plugin._STACK] = Deployed()
+    yield
+    del request.config.stash[plugin._STACK]
+'''
+
+
+def test_with_several_markers_the_reason_names_the_defects_present(pytester: pytest.Pytester) -> None:
+    """Defect 7 is deployed (a short serverAddress); defect 6 is not decidable as present (no
+    subchart Prometheus in the namespace): the xfail names 7 only, and says how to apply its fix."""
+    pytester.makeconftest(SHORT_NAME_CONFTEST)
+    pytester.makepyfile(test_claims='''
+import pytest
+
+
+@pytest.mark.upstream_defect(6)
+@pytest.mark.upstream_defect(7)
+def test_replicas_grow():
+    assert False, "replicas stayed at 1"
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rx")
+    result.assert_outcomes(xfailed=1)
+    text = "\n".join(result.outlines)
+    assert "upstream defect 7: current edition: serverAddress is a short name" in text
+    assert "FIX_DEFECTS=7" in text and "upstream defect 6" not in text

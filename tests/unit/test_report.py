@@ -81,6 +81,14 @@ def test_time_waiting_on_the_cluster_is_set_against_the_run(run_dir: Path) -> No
     assert "Where the time went" in html and "42 waits" in html
 
 
+def test_cluster_wide_leftovers_are_named_not_failed(run_dir: Path) -> None:
+    _edit_run(run_dir, left_behind={"the chart's CRDs (its crds/, which helm never deletes)":
+                                    ["loraadapters.production-stack.vllm.ai"]})
+    md = rep.write_report(run_dir).markdown.read_text()
+    assert "Left behind: the chart's CRDs (its crds/, which helm never deletes)" in md
+    assert "loraadapters.production-stack.vllm.ai" in md
+
+
 def test_a_run_recorded_before_wait_accounting_has_no_waiting_row(built: rep.Report) -> None:
     assert "Where the time went" not in built.markdown.read_text()
 

@@ -68,20 +68,17 @@ def test_blocks_keep_their_heading_and_join_continued_commands() -> None:
 
 
 def test_an_edition_is_chosen_from_the_chart_and_says_why() -> None:
-    """Chart 0.1.12's page is the current edition; until the harness runs it, the run says so and
-    follows the first edition, and asking for the current one is refused in one line."""
+    """Chart 0.1.11+ (the lab's stand-in 0.1.12-standin.N included) follows the current edition;
+    older charts the first; an edition asked for wins; an unknown one is refused in one line."""
     chosen, why = editions.choose(None, "0.1.12", stand_in=False)
-    assert chosen.name == "observability-script" and "current edition (integrated-monitoring)" in why, why
+    assert chosen.name == "integrated-monitoring" and why == "chart 0.1.12 ≥ 0.1.11: the page users read today"
     assert editions.choose(None, "0.1.10", stand_in=False) == (
         editions.get("observability-script"), "chart 0.1.10 < 0.1.11: the page as first published")
     stand_in, why = editions.choose(None, "0.1.12-standin.1", stand_in=True)
-    assert stand_in.name == "observability-script" and "stand-in" in why
+    assert stand_in.name == "integrated-monitoring", why
     assert editions.choose("observability-script", "0.1.12", stand_in=False)[1] == "asked for (EDITION)"
-    with pytest.raises(ConfigError, match="EDITION=integrated-monitoring is pinned .* use EDITION=observability-script"):
-        editions.choose("integrated-monitoring", "0.1.12", stand_in=False)
     with pytest.raises(ConfigError, match="EDITION='third' is not a published edition"):
-        editions.choose("third", None, stand_in=False)
-
+        editions.choose("third", "0.1.12")
 
 def test_the_bundled_prometheus_follows_the_26_character_fullname() -> None:
     current = editions.get("integrated-monitoring")

@@ -159,7 +159,21 @@ def test_overlays_patch_model_spec_entries_as_set_paths() -> None:
         ("servingEngineSpec.modelSpec[0].keda.pollingInterval", 3),
         ("servingEngineSpec.modelSpec[0].keda.cooldownPeriod", 10),
         ("servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds", 20),
+        ("servingEngineSpec.serviceMonitor.interval", "5s"),
+        ("servingEngineSpec.serviceMonitor.scrapeTimeout", "4s"),
+        ("routerSpec.serviceMonitor.interval", "5s"),
+        ("routerSpec.serviceMonitor.scrapeTimeout", "4s"),
     ]
+
+
+def test_an_editions_own_files_win_over_the_shared_ones() -> None:
+    files = V.merge_order(4, "fast", "lab", "scale-to-zero", edition="integrated-monitoring")
+    assert files[0] == VALUES / "integrated-monitoring" / "tutorial-step4.yaml"
+    assert files[-1] == VALUES / "integrated-monitoring" / "scenario-scale-to-zero.yaml"
+    assert files[1] == VALUES / "profile-fast.yaml", "an overlay the edition does not pin is the shared one"
+    assert V.merge_order(4, "fast", None, "monitoring-disabled", edition="integrated-monitoring")[-1] == (
+        VALUES / "integrated-monitoring" / "scenario-monitoring-disabled.yaml")
+    assert V.merge_order(4, edition="observability-script")[0] == VALUES / "tutorial-step4.yaml"
 
 
 def test_lists_other_than_model_spec_replace_whole() -> None:
@@ -206,6 +220,10 @@ def test_describe_overlay_is_the_exact_line_a_run_prints(monkeypatch: pytest.Mon
         " --set-json 'servingEngineSpec.modelSpec[0].keda.cooldownPeriod=10'"
         " --set-json 'servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior"
         ".scaleDown.stabilizationWindowSeconds=20'"
+        " --set-json 'servingEngineSpec.serviceMonitor.interval=\"5s\"'"
+        " --set-json 'servingEngineSpec.serviceMonitor.scrapeTimeout=\"4s\"'"
+        " --set-json 'routerSpec.serviceMonitor.interval=\"5s\"'"
+        " --set-json 'routerSpec.serviceMonitor.scrapeTimeout=\"4s\"'"
         " --set-json 'servingEngineSpec.modelSpec[0].keda.enabled=false')"
     )
     assert V.describe_overlay([STEP4]) == "applied overlay: tutorial-step4.yaml (helm -f values/tutorial-step4.yaml)"
@@ -351,3 +369,25 @@ def test_the_current_editions_step4_values_lose_the_engines_servicemonitor() -> 
     assert "servingEngineSpec.serviceMonitor" in next(f for f in step4 if f.defect == 6).message
     step2 = C.check_values(V.load_values(current / "tutorial-step2.yaml"), source="tutorial-step2.yaml")
     assert not [f for f in step2 if f.defect == 6], [str(f) for f in step2]
+
+
+def test_the_current_editions_short_server_name_is_defect_7() -> None:
+    current = V.VALUES_DIR / "integrated-monitoring"
+    findings = [f for f in C.check_values(V.load_values(current / "tutorial-step4.yaml")) if f.defect == 7]
+    assert len(findings) == 1, [str(f) for f in findings]
+    assert "resolves in its own namespace (keda)" in findings[0].message
+    assert findings[0].fix.endswith(
+        "http://vllm-kube-prometheus-stack-prometheus.<release namespace>.svc:9090"), findings[0].fix
+    first = C.check_values(V.load_values(STEP4))
+    assert not [f for f in first if f.defect == 7], "the first edition's FQDN is fine"
+
+
+def test_an_editions_own_variant_wins() -> None:
+    assert V.with_variant("fast", "scale-to-zero", ("x.yaml",), "integrated-monitoring") == (
+        "integrated-monitoring/variant-fast-scale-to-zero.yaml", "x.yaml")
+    assert V.with_variant("fast", "scale-to-zero", (), "observability-script") == ("variant-fast-scale-to-zero.yaml",)
+    assert V.with_variant("fast", "hpa-behavior", (), "integrated-monitoring") == ("variant-fast-hpa-behavior.yaml",)
+    assert V.with_variant("tutorial", "scale-to-zero", (), "integrated-monitoring") == ()
+    files = V.merge_order(4, "fast", "lab", "scale-to-zero",
+                          V.with_variant("fast", "scale-to-zero", (), "integrated-monitoring"), edition="integrated-monitoring")
+    assert files[-1] == VALUES / "integrated-monitoring" / "variant-fast-scale-to-zero.yaml"

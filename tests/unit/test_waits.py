@@ -148,3 +148,13 @@ def test_activities_are_counted_apart_from_waits_and_not_inside_them() -> None:
             _spin(0.02)
     got = waits.totals()
     assert got["waits"] == 1 and 0.02 <= got["activities"]["helm"] < 0.04, got
+
+
+def test_an_hpa_reads_its_metric_only_with_a_value() -> None:
+    """A failed fetch leaves `currentMetrics: [{type: ""}]` on the HPA: not a reading."""
+    from vllm_stack_e2e import kube as k
+
+    assert not k.hpa_reads_external_metric(None)
+    assert not k.hpa_reads_external_metric({"status": {"currentMetrics": [{"type": ""}]}})
+    assert k.hpa_reads_external_metric({"status": {"currentMetrics": [
+        {"type": "External", "external": {"metric": {"name": "s0-prometheus"}, "current": {"averageValue": "0"}}}]}})

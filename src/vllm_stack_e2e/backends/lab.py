@@ -76,7 +76,25 @@ class LabBackend(Backend):
                             version=self.config.chart_version or "latest", source=self.config.chart,
                             stand_in=False, repo=("vllm", "https://vllm-project.github.io/production-stack")
                             if self.config.chart.startswith("vllm/") else None)
-        return self.local_chart(STANDIN_CHART)
+        import dataclasses
+
+        return dataclasses.replace(self.local_chart(self._standin_with_crds()), source=(
+            f"{STANDIN_CHART} (+ crds/ of prometheus-operator {build.PROMETHEUS_OPERATOR_VERSION})"))
+
+    def _standin_with_crds(self) -> Path:
+        """The stand-in chart with its kube-prometheus-stack subchart's crds/ filled from the
+        prometheus-operator module (as the real subchart ships them; not committed here). helm
+        installs them with the release when the subchart is enabled and never deletes them."""
+        import shutil
+
+        target = self.lab.paths.root / "charts" / STANDIN_CHART.name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(STANDIN_CHART, target)
+        crds = target / "charts" / "kube-prometheus-stack" / "crds"
+        crds.mkdir(parents=True, exist_ok=True)
+        for crd in build.monitoring_crds():
+            shutil.copyfile(crd, crds / crd.name)
+        return target
 
     def overlays(self) -> list[str]:
         return ["lab"]

@@ -113,6 +113,8 @@ class LabCluster:
             self._wait_for_leaders(restarted)
         else:
             bins = {**build.ensure("kubernetes"), **build.ensure("etcd"), **build.ensure("kwok")}
+            # The data plane runs the monitoring subchart's operator pods with it (lab/monitoring.py).
+            build.ensure("prometheus-operator", echo=self.echo)
             self.paths.kwokctl_config.write_text(yaml.safe_dump_all(_kwokctl_config()))
             started = time.monotonic()
             self._kwokctl(

@@ -13,6 +13,8 @@ that needs one, and wires it in the way a real cluster would.
   and a KWOK Logs resource (so `kubectl logs` shows the process's output).
 - Prometheus scrape targets are written as a file_sd file, selected the way the
   observability install's ServiceMonitor selects Services (docs/observability.md).
+- The Prometheus Operator's pod and the Prometheus pods it creates get the operator and a
+  Prometheus with the operator's configuration (lab/monitoring.py).
 - Pods standing for other local processes (label `vllm-stack-e2e.io/local-process`) get a
   PortForward to that process.
 
@@ -40,19 +42,15 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from .. import kube as k
-from . import manifests
+from . import build, manifests, monitoring
 from . import paths as p
+from .kubeproxy import FACE_FORWARDS
 from .processes import ManagedProcess, ProcessSpec
 
 log = logging.getLogger("vllm_stack_e2e.lab.dataplane")
 ENGINE_PORT = 8000
 ROUTER_PORT = 8000
 DEFAULT_ENGINE_SELECTOR = "environment=test,release=test"
-# Where each kind of local-process pod forwards its ports (pod port -> local address).
-FACE_FORWARDS: dict[str, dict[int, tuple[str, int]]] = {
-    "prometheus": {p.PROMETHEUS_PORT: (p.PROMETHEUS_ADDR, p.PROMETHEUS_PORT)},
-    "keda-operator-metrics-apiserver": {p.KEDA_ADAPTER_PORT: (p.KEDA_ADAPTER_ADDR, p.KEDA_ADAPTER_PORT)},
-}
 # The observability install's ServiceMonitor (docs/observability.md).
 MONITOR_SELECTOR = {"app.kubernetes.io/managed-by": {"Helm"}, "environment": {"test", "router"},
                     "release": {"test", "router"}}
@@ -142,6 +140,7 @@ class Runtime:
     ready: bool = False
     engines: set[str] = field(default_factory=set)
     models: tuple[str, ...] = ()
+    config: str = ""  # a Prometheus pod's configuration as last written
     started: float = field(default_factory=time.monotonic)
 
 
@@ -209,9 +208,10 @@ class DataPlane:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _spawn(self, pod: k.Obj, kind: str, argv: list[str], env: dict[str, str]) -> Runtime:
+    def _spawn(self, pod: k.Obj, kind: str, argv: list[str], env: dict[str, str], port: int = ENGINE_PORT,
+               container: str | None = None) -> Runtime:
         meta = pod["metadata"]
-        container = pod["spec"]["containers"][0]["name"]
+        container = container or pod["spec"]["containers"][0]["name"]
         cri_log = self._log_file(meta["namespace"], meta["name"], container)
         name = f"pod-{meta['namespace']}-{meta['name']}"
         spec = ProcessSpec(name=name, log=self.paths.log(name), env=env,
@@ -220,14 +220,73 @@ class DataPlane:
         process.start()
         address = p.pod_loopback(pod["status"]["podIP"])
         log.info("started %s for %s/%s on %s:%d: %s", kind, meta["namespace"], meta["name"], address,
-                 ENGINE_PORT, shlex.join(argv))
+                 port, shlex.join(a for a in argv if "key-file" not in a))
         runtime = Runtime(uid=meta["uid"], kind=kind, namespace=meta["namespace"], pod=meta["name"],
                           address=address, process=process)
         self._guard(f"logs/port-forward of {meta['name']}", self.kube.apply_all, [
             manifests.pod_logs(self.lab, meta["namespace"], meta["name"], container, str(cri_log)),
-            manifests.port_forward(self.lab, meta["namespace"], meta["name"], [(ENGINE_PORT, address, ENGINE_PORT)]),
+            manifests.port_forward(self.lab, meta["namespace"], meta["name"], [(port, address, port)]),
         ])
         return runtime
+
+    def _start_operator(self, pod: k.Obj) -> Runtime:
+        address = p.pod_loopback(pod["status"]["podIP"])
+        binary = build.ensure("prometheus-operator", echo=log.info)["prometheus-operator"]
+        argv = [str(binary), *monitoring.api_credentials(self.paths.kubeconfig, self.paths.root / "operator-credentials"),
+                f"--web.listen-address={address}:{monitoring.OPERATOR_PORT}", *monitoring.operator_args(pod)]
+        return self._spawn(pod, "prometheus-operator", argv, {}, port=monitoring.OPERATOR_PORT)
+
+    def _prometheus_dir(self, pod: k.Obj) -> Path:
+        return self.paths.root / "prometheus-pods" / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}"
+
+    def _prometheus_config(self, pod: k.Obj) -> str | None:
+        """The operator's configuration for this pod as the lab runs it; None until the operator wrote it."""
+        name = monitoring.config_secret(pod)
+        secret = self.kube.get("v1", "Secret", name, pod["metadata"]["namespace"]) if name else None
+        if not secret or monitoring.CONFIG_KEY not in (secret.get("data") or {}):
+            return None
+        env = {"POD_NAME": pod["metadata"]["name"], "SHARD": "0", "NODE_NAME": pod["spec"].get("nodeName", "")}
+        return monitoring.lab_config(secret, self.paths.kubeconfig, env)
+
+    def _start_prometheus_pod(self, pod: k.Obj) -> Runtime | None:
+        config = self._prometheus_config(pod)
+        if config is None:
+            return None  # the init container waits for it too
+        folder = self._prometheus_dir(pod)
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        (folder / "prometheus.yaml").write_text(config)
+        from .observability import prometheus_binary
+
+        address = p.pod_loopback(pod["status"]["podIP"])
+        argv = [str(prometheus_binary()), f"--config.file={folder / 'prometheus.yaml'}",
+                f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={address}:{monitoring.PROMETHEUS_PORT}",
+                "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d"]
+        runtime = self._spawn(pod, "prometheus", argv, {}, port=monitoring.PROMETHEUS_PORT, container="prometheus")
+        runtime.config = config
+        return runtime
+
+    def _check_monitoring(self, uid: str, runtime: Runtime) -> None:
+        """Restart an exited process (restartPolicy Always); for Prometheus, do the config-reloader's
+        job: rewrite and reload when the operator's Secret changes."""
+        if not runtime.process.alive():
+            log.warning("%s for %s/%s exited; restarting (log %s)", runtime.kind, runtime.namespace, runtime.pod,
+                        runtime.process.spec.log)
+            runtime.process.stop()
+            runtime.process.start()
+            return
+        if runtime.kind == "prometheus":
+            try:  # its readiness probe: GET /-/ready
+                ready = self.http.get(f"http://{runtime.address}:{monitoring.PROMETHEUS_PORT}/-/ready").status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            if ready != runtime.ready:
+                self._mark_ready(runtime, self.pods[uid], ready)
+            config = self._prometheus_config(self.pods[uid])
+            if config is not None and runtime.config != config:
+                (self._prometheus_dir(self.pods[uid]) / "prometheus.yaml").write_text(config)
+                self.http.post(f"http://{runtime.address}:{monitoring.PROMETHEUS_PORT}/-/reload").raise_for_status()
+                runtime.config = config
+                log.info("prometheus %s/%s: configuration changed, reloaded", runtime.namespace, runtime.pod)
 
     def _start_engine(self, pod: k.Obj) -> Runtime | None:
         argv = container_argv(pod)
@@ -257,6 +316,10 @@ class DataPlane:
 
     def _stop(self, runtime: Runtime) -> None:
         runtime.process.stop()
+        if runtime.kind == "prometheus":  # its data is an emptyDir: gone with the pod
+            import shutil
+
+            shutil.rmtree(self.paths.root / "prometheus-pods" / f"{runtime.namespace}_{runtime.pod}", ignore_errors=True)
         for kind in ("Logs", "PortForward"):
             self._guard(f"delete {kind} {runtime.pod}", self.kube.delete, "kwok.x-k8s.io/v1alpha1", kind,
                         runtime.pod, runtime.namespace)
@@ -307,7 +370,8 @@ class DataPlane:
         one that fails (e.g. its namespace is terminating) never stops the others."""
         wanted: dict[str, k.Obj] = {}
         for uid, pod in self.pods.items():
-            if (is_engine(pod) or is_router(pod)) and self._runnable(pod):
+            if (is_engine(pod) or is_router(pod) or monitoring.is_operator(pod) or monitoring.is_prometheus(pod)) \
+                    and self._runnable(pod):
                 wanted[uid] = pod
         if any(uid not in wanted for uid in self.runtimes):
             # Like the router's pod watch: a leaving engine is out of rotation before it stops.
@@ -322,6 +386,8 @@ class DataPlane:
         for uid, runtime in list(self.runtimes.items()):
             if runtime.kind == "engine" and uid in self.pods:
                 self._guard(f"check {runtime.pod}", self._check_engine, uid, runtime)
+            elif runtime.kind in ("prometheus", "prometheus-operator") and uid in self.pods:
+                self._guard(f"check {runtime.pod}", self._check_monitoring, uid, runtime)
         self._guard("gateways", self._sync_gateways)
         self._guard("port-forwards", self._sync_faces)
         self._guard("prometheus targets", self._write_targets)
@@ -353,7 +419,12 @@ class DataPlane:
                 self.runtimes[uid] = self._start_router(pod, models)
         elif runtime is None:
             self._free_address(pod)
-            started = self._start_engine(pod)
+            if monitoring.is_operator(pod):
+                started = self._start_operator(pod)
+            elif monitoring.is_prometheus(pod):
+                started = self._start_prometheus_pod(pod)
+            else:
+                started = self._start_engine(pod)
             if started:
                 self.runtimes[uid] = started
 
@@ -460,7 +531,7 @@ class DataPlane:
         last = 0.0
         while not self.stop.is_set():
             changed = self._drain(timeout=0.25)
-            waiting = any(r.kind == "engine" and not r.ready for r in self.runtimes.values())
+            waiting = any(r.kind in ("engine", "prometheus") and not r.ready for r in self.runtimes.values())
             since = time.monotonic() - last
             if changed or (waiting and since >= 0.25) or since >= 5:  # 5 s: periodic resync and health
                 try:

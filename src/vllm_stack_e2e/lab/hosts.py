@@ -1,12 +1,11 @@
-"""In-cluster DNS names for the lab's local processes.
+"""What a kubelet writes into a KEDA pod's /etc: the hosts file and resolv.conf.
 
-KEDA runs as local processes, yet the tutorial's trigger says
-`http://prometheus-operated.monitoring.svc:9090`. The lab starts KEDA in a private mount
-namespace whose /etc/hosts (a bind mount of the lab's own hosts file) maps the cluster
-names KEDA needs to the loopback addresses of the lab's processes — so the tutorial's
-values work unchanged and the machine's /etc/hosts is never touched. Where mount
-namespaces are not available (not root), the lab falls back to an explicit, printed
-serverAddress override.
+KEDA runs as local processes in a private mount namespace whose /etc/hosts and
+/etc/resolv.conf are bind mounts of the lab's own files, so the machine's are never touched.
+resolv.conf is a pod's (dns.resolv_conf: CoreDNS, the namespace's search path, ndots 5), so
+every name in a trigger — the tutorial's Prometheus addresses included — resolves exactly as
+from a pod in namespace `keda`. The hosts file adds only KEDA's own three Service names,
+which its processes use to reach each other (on a cluster, through their Services).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ def _names(service: str, namespace: str) -> list[str]:
 
 
 ENTRIES: dict[str, list[str]] = {
-    p.PROMETHEUS_ADDR: _names("prometheus-operated", "monitoring"),
     p.KEDA_OPERATOR_ADDR: _names("keda-operator", "keda"),
     p.KEDA_ADAPTER_ADDR: _names("keda-operator-metrics-apiserver", "keda"),
     p.KEDA_WEBHOOKS_ADDR: _names("keda-admission-webhooks", "keda"),
@@ -67,7 +65,15 @@ _RESTART_LOOP = ('mount --bind "$0" /etc/hosts || exit 1; n=0; while :; do "$@";
                  'echo "lab: exited with $rc, restart $n in 1s"; sleep 1; done')
 
 
-def wrap(argv: list[str], hosts_file: Path, restart: bool = False) -> list[str]:
-    """argv run with `hosts_file` as its /etc/hosts; with `restart`, restarted whenever it exits."""
+_RESOLV = 'mount --bind "$1" /etc/resolv.conf || exit 1; shift; '
+
+
+def wrap(argv: list[str], hosts_file: Path, restart: bool = False, resolv_file: Path | None = None) -> list[str]:
+    """argv run with `hosts_file` as its /etc/hosts (and `resolv_file` as its /etc/resolv.conf);
+    with `restart`, restarted whenever it exits."""
     script = _RESTART_LOOP if restart else 'mount --bind "$0" /etc/hosts && exec "$@"'
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(hosts_file), *argv]
+    files = [str(hosts_file)]
+    if resolv_file is not None:
+        script = _RESOLV + script
+        files.append(str(resolv_file))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, *files, *argv]

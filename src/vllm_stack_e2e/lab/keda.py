@@ -23,7 +23,7 @@ from tenacity import Retrying, stop_after_delay, wait_fixed
 
 from .. import kube as k
 from ..errors import LabError
-from . import build, hosts, manifests
+from . import build, dns, hosts, manifests
 from . import paths as p
 from .cluster import LabCluster
 from .processes import ManagedProcess, ProcessSpec
@@ -33,7 +33,8 @@ APISERVICE = "v1beta1.external.metrics.k8s.io"
 CERT_SECRET = "kedaorg-certs"
 WEBHOOK_CONFIG = "keda-admission"
 OPERATOR, ADAPTER, WEBHOOKS, RELAY = "keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks", "keda-netns-relay"
-PROCESSES = (OPERATOR, ADAPTER, WEBHOOKS, RELAY)
+DNS, PROXY = "keda-netns-coredns", "keda-netns-kube-proxy"
+PROCESSES = (OPERATOR, ADAPTER, WEBHOOKS, RELAY, DNS, PROXY)
 KEDA_LABELS = {"app.kubernetes.io/part-of": "keda-operator", "app.kubernetes.io/instance": "keda",
                "app.kubernetes.io/version": build.KEDA_VERSION}
 
@@ -101,7 +102,7 @@ class LabKeda:
 
     def _in_netns(self, argv: list[str]) -> list[str]:
         return ["ip", "netns", "exec", netns_name(self.cluster.name),
-                *hosts.wrap(argv, self.paths.hosts, restart=True)]
+                *hosts.wrap(argv, self.paths.hosts, restart=True, resolv_file=self.paths.keda_resolv_conf)]
 
     def _apiserver(self) -> tuple[str, int]:
         server = yaml.safe_load(self.paths.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
@@ -132,13 +133,16 @@ class LabKeda:
             _ip("netns", "add", ns)
         _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
         hosts.write(self.paths.hosts)
+        self.paths.keda_resolv_conf.write_text(dns.resolv_conf(NAMESPACE))
         api_host, api_port = self._apiserver()
+        python = os.environ.get("PYTHON", _python())
         relay = self._process(RELAY, [
-            os.environ.get("PYTHON", _python()), "-m", "vllm_stack_e2e.lab.nsrelay", "--netns", f"/run/netns/{ns}",
+            python, "-m", "vllm_stack_e2e.lab.nsrelay", "--netns", f"/run/netns/{ns}",
             "--in", f"{p.KEDA_ADAPTER_ADDR}:{p.KEDA_ADAPTER_PORT}", "--in", f"{p.KEDA_WEBHOOKS_ADDR}:{p.KEDA_WEBHOOKS_PORT}",
-            "--out", f"{api_host}:{api_port}", "--out", f"{p.PROMETHEUS_ADDR}:{p.PROMETHEUS_PORT}",
+            "--out", f"{api_host}:{api_port}",
         ])
         relay.start()
+        self._start_cluster_dns(ns, budget=30)
 
         certs = self.paths.keda_certs
         certs.mkdir(parents=True, exist_ok=True)
@@ -197,6 +201,20 @@ class LabKeda:
         self.echo(f"KEDA {build.KEDA_VERSION} up in {time.monotonic() - started:.1f}s "
                   f"(APIService {APISERVICE} Available)")
 
+    def _start_cluster_dns(self, ns: str, budget: float) -> None:
+        """CoreDNS and the ClusterIP proxy for KEDA's namespace (lab/dns.py, lab/kubeproxy.py)."""
+        corefile = self.paths.root / "Corefile"
+        corefile.write_text(dns.corefile(self.paths.kubeconfig))
+        coredns = build.ensure("coredns")["coredns"]
+        self._process(DNS, ["ip", "netns", "exec", ns, str(coredns), "-conf", str(corefile)]).start()
+        self._process(PROXY, [os.environ.get("PYTHON", _python()), "-m", "vllm_stack_e2e.lab.kubeproxy",
+                              "--netns", f"/run/netns/{ns}", "--kubeconfig", str(self.paths.kubeconfig)]).start()
+        ready = ["ip", "netns", "exec", ns, os.environ.get("PYTHON", _python()), "-c",
+                 f"import urllib.request; urllib.request.urlopen('http://{p.DNS_ADDR}:8181/ready', timeout=2)"]
+        for attempt in Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.5), reraise=True):
+            with attempt:
+                subprocess.run(ready, capture_output=True, check=True)
+
     def _mount_cert_secret(self, operator: ManagedProcess, budget: float) -> None:
         """Do what a kubelet does for KEDA's pods: project Secret `kedaorg-certs` into the cert dir."""
         kube = self.cluster.kube
@@ -216,7 +234,7 @@ class LabKeda:
         """Uninstall KEDA from the lab: processes, in-cluster objects, CRDs, namespace. With
         `wait` False the namespace is left to the namespace controller (a caller that waits for
         several deletions at once); a later up() waits for it first."""
-        for name in (WEBHOOKS, ADAPTER, OPERATOR, RELAY):
+        for name in (WEBHOOKS, ADAPTER, OPERATOR, PROXY, DNS, RELAY):
             self._process(name).stop()
         kube = self.cluster.kube
         kube.delete(*k.APISERVICE, APISERVICE)
@@ -229,6 +247,10 @@ class LabKeda:
         if ns in _ip("netns", "list", check=False).stdout.split():
             _ip("netns", "del", ns, check=False)
         self.cluster.mark("keda", False)
+
+    def resolve(self, name: str) -> list[str]:
+        """What `name` resolves to for KEDA's processes (their network namespace and resolv.conf)."""
+        return dns.resolve_from(netns_name(self.cluster.name), self.paths.keda_resolv_conf, name)
 
     def processes(self) -> dict[str, ManagedProcess]:
         return {name: self._process(name) for name in PROCESSES}

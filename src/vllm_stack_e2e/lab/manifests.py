@@ -14,6 +14,8 @@ Obj = dict[str, Any]
 LAB_LABEL = "vllm-stack-e2e.io/lab"
 PROCESS_LABEL = "vllm-stack-e2e.io/local-process"
 ENGINE_COMPONENT = "serving-engine"
+#: Pods of this manager (the operator's Prometheus) are Ready only once their process answers.
+PROBED_MANAGER = "prometheus-operator"
 
 # KWOK stage templates. Written for this lab: engine pods (chart label
 # app.kubernetes.io/component=serving-engine) start Running but not Ready; the data plane
@@ -96,8 +98,11 @@ def _labels(lab: str, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def stages(lab: str) -> list[Obj]:
-    """The KWOK stages: node up, ordinary pods Ready at once, engine pods Running-not-Ready, delete."""
+    """The KWOK stages: node up, ordinary pods Ready at once, engine pods and the operator's
+    Prometheus pods Running-not-Ready (the data plane marks them Ready when their process answers,
+    as their readiness probes would), delete."""
     component = '.metadata.labels."app.kubernetes.io/component"'
+    managed_by = '.metadata.labels."app.kubernetes.io/managed-by"'
     pending = [
         {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
         {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
@@ -117,8 +122,13 @@ def stages(lab: str) -> list[Obj]:
                 "operator": "NotIn", "values": ["True"]}],
               {"statusTemplate": _NODE_STATUS}),
         stage("lab-pod-ready", "Pod",
-              pending + [{"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]}],
+              pending + [{"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]},
+                         {"key": managed_by, "operator": "NotIn", "values": [PROBED_MANAGER]}],
               {"statusTemplate": _POD_RUNNING % {"ready": "True", "ready_bool": "true"}}),
+        stage("lab-prometheus-pod-running", "Pod",
+              pending + [{"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]},
+                         {"key": managed_by, "operator": "In", "values": [PROBED_MANAGER]}],
+              {"statusTemplate": _POD_RUNNING % {"ready": "False", "ready_bool": "false"}}),
         stage("lab-engine-pod-running", "Pod",
               pending + [{"key": component, "operator": "In", "values": [ENGINE_COMPONENT]}],
               {"statusTemplate": _POD_RUNNING % {"ready": "False", "ready_bool": "false"}}),

@@ -73,6 +73,17 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
+    """Copy both directions until both ends are done, then close both."""
+    try:
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+    finally:
+        for end in (writer, up_writer):
+            with contextlib.suppress(Exception):
+                end.close()
+
+
 async def _serve(listen_ns: str | None, connect_ns: str | None, addr: str) -> asyncio.base_events.Server:
     host, port = _split(addr)
     with netns(listen_ns):
@@ -94,12 +105,7 @@ async def _serve(listen_ns: str | None, connect_ns: str | None, addr: str) -> as
             writer.close()
             return
         up_reader, up_writer = await asyncio.open_connection(sock=upstream)
-        try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        finally:
-            for end in (writer, up_writer):
-                with contextlib.suppress(Exception):
-                    end.close()
+        await splice(reader, writer, up_reader, up_writer)
 
     return await asyncio.start_server(handle, sock=sock)
 

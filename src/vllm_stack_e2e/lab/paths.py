@@ -24,6 +24,8 @@ KEDA_WEBHOOKS_ADDR = "127.0.91.3"
 KEDA_ADAPTER_PORT = 6443
 KEDA_WEBHOOKS_PORT = 9443
 KEDA_GRPC_PORT = 9666
+# CoreDNS, inside KEDA's network namespace (its resolv.conf's nameserver).
+DNS_ADDR = "127.0.92.53"
 
 # KWOK hands out pod IPs from POD_CIDR; a pod's local process listens on the loopback
 # address with the same last two octets (10.244.b.c -> 127.244.b.c).
@@ -72,6 +74,11 @@ class LabPaths:
     @property
     def hosts(self) -> Path:
         return self.root / "hosts"
+
+    @property
+    def keda_resolv_conf(self) -> Path:
+        """The /etc/resolv.conf of KEDA's processes (lab/dns.py)."""
+        return self.root / "keda-resolv.conf"
 
     @property
     def keda_certs(self) -> Path:

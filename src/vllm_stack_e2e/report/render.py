@@ -88,6 +88,7 @@ class Content:
                 ("Profile", str(run.get("profile", "?"))), ("Namespace", str(run.get("namespace", "?"))),
                 *([("Tutorial edition", f"{run['edition'].get('name')} — {run['edition'].get('why')}")]
                   if isinstance(run.get("edition"), dict) else []),
+                *[(f"Left behind: {what}", ", ".join(items)) for what, items in (run.get("left_behind") or {}).items()],
                 ("Started", _utc(started)), ("Duration", fmt_duration(duration)),
                 *([("Where the time went", self.waiting_line(duration))] if run.get("waiting") else []),
                 ("pytest exit status", str(run.get("exit_status", "?"))),

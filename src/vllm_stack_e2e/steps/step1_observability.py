@@ -1,28 +1,79 @@
-"""Step 1: the observability stack (Prometheus, known as svc/prometheus-operated in monitoring)."""
+"""Step 1: monitoring. First edition: the observability stack (observability/install.sh;
+Prometheus is svc/prometheus-operated in monitoring). Current edition: the chart's
+kube-prometheus-stack subchart and ServiceMonitors, switched on in the values — Prometheus
+(svc/<release>-kube-prometheus-stack-prometheus in the release namespace) comes up with step 2's
+helm install and goes with step 8's `kube-prometheus-stack.enabled: false` upgrade."""
 
 from __future__ import annotations
 
-from ..prom import Prometheus, Target
+from .. import kube as k
 from ..context import Stack
+from ..prom import Prometheus, Target
 
 ENGINE_METRIC = "vllm:num_requests_waiting"
+#: The current edition's step 8 values (values/integrated-monitoring/scenario-monitoring-disabled.yaml).
+MONITORING_DISABLED = "monitoring-disabled"
+MONITORING_CRD_GROUP = "monitoring.coreos.com"
+
+
+def comes_with_release(stack: Stack) -> bool:
+    """Whether the edition's monitoring is part of the vLLM release (the subchart)."""
+    return stack.edition[0].monitoring == "subchart"
 
 
 def install(stack: Stack) -> None:
+    if comes_with_release(stack):
+        stack.record("observability", "kube-prometheus-stack subchart", stack.namespace)
+        stack.echo("step 1: monitoring is the chart's kube-prometheus-stack subchart and ServiceMonitors (values "
+                   "kube-prometheus-stack.enabled, *.serviceMonitor.enabled): it comes up with step 2's helm install")
+        return
     if stack.backend.install_observability():
         stack.record("observability", "observability")
         stack.echo("step 1: observability installed by this run")
     else:
         stack.echo("step 1: observability already installed; reusing it (it will be left in place)")
+    note_version(stack)
+
+
+def wait_ready(stack: Stack, budget: float = 120) -> None:
+    """Prometheus answers through the page's port-forward. For the subchart, first its pod Ready:
+    the operator creates the StatefulSet only once the release's Prometheus object exists."""
+    namespace, service = stack.prometheus_service
+    if comes_with_release(stack):
+        stack.kube.wait_for_list(*k.POD, namespace, "app.kubernetes.io/name=prometheus",
+                                 lambda pods: any(k.pod_ready(p) for p in pods), budget,
+                                 f"a Prometheus pod behind svc/{service} Ready",
+                                 hint="look at the operator's log (kubectl logs deploy/<release>-kube-prometheus-stack-operator)")
+    stack.prometheus().wait_ready(budget=60)
+    note_version(stack)
+
+
+def note_version(stack: Stack) -> None:
     version = stack.prometheus().version()
     stack.facts_cache["prometheus"] = version
-    stack.echo(f"Prometheus {version} behind svc/prometheus-operated")
+    namespace, service = stack.prometheus_service
+    stack.echo(f"Prometheus {version} behind svc/{service} -n {namespace}")
 
 
 def uninstall(stack: Stack, wait: bool = True) -> None:
+    """First edition: the uninstall script. Current edition: `kube-prometheus-stack.enabled: false`
+    and upgrade, KEDA left off as step 8 left it."""
     stack.close()
-    stack.backend.uninstall_observability(wait)
-    stack.forget("observability", "observability")
+    if comes_with_release(stack):
+        if stack.backend.helm.status(stack.config.release, namespace=stack.namespace) is not None:
+            from .step4_upgrade import upgrade
+
+            upgrade(stack, scenario="keda-disabled", extra=(f"{stack.edition[0].name}/scenario-{MONITORING_DISABLED}.yaml",))
+    else:
+        stack.backend.uninstall_observability(wait)
+    stack.forget("observability", "kube-prometheus-stack subchart" if comes_with_release(stack) else "observability")
+
+
+def monitoring_crds_left(stack: Stack) -> list[str]:
+    """The monitoring.coreos.com CRDs in the cluster: what helm leaves behind of a
+    kube-prometheus-stack install (it never deletes a chart's crds/)."""
+    return sorted(c["metadata"]["name"] for c in stack.kube.list(*k.CRD)
+                  if c["metadata"]["name"].endswith("." + MONITORING_CRD_GROUP))
 
 
 def prometheus(stack: Stack) -> Prometheus:

@@ -23,6 +23,8 @@ def install(stack: Stack) -> dict[str, Any]:
     chart = stack.chart
     stack.backend.ensure_repo(chart)
     plan = stack.plan(2)
+    if stack.crds_before is None:  # what the release's crds/ (and its subcharts') add, helm never deletes
+        stack.crds_before = stack.crd_names()
     stack.echo(f"step 2: helm install {stack.config.release} {chart.ref} ({chart.describe()}) -n {stack.namespace}")
     stack.record("release", stack.config.release, stack.namespace)
     release = stack.backend.helm.install(

@@ -61,8 +61,9 @@ class KedaUninstalled:
 
 @dataclass
 class ObservabilityUninstalled:
-    service_gone: waits.Seen[k.Obj | None]
+    service_gone: waits.Seen[k.Obj | None]  # the Service the page port-forwards to
     releases_left: list[str]
+    crds_left: list[str] = field(default_factory=list)  # reported, not a failure: helm never deletes crds/
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Cleanup:
     keda: KedaUninstalled | None = None
     observability: ObservabilityUninstalled | None = None
     left_behind: list[str] = field(default_factory=list)  # of what the run created
+    crds_left: list[str] = field(default_factory=list)  # CRDs the release's install added: reported, not a failure
     not_run: dict[str, str] = field(default_factory=dict)
 
 
@@ -102,13 +104,28 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
             apiservice_left=stack.kube.get(*k.APISERVICE, step3_keda.APISERVICE) is not None,
             crds_left=[c for c in KEDA_CRDS if stack.kube.get(*k.CRD, c)], namespace_gone=gone)
         stack.echo(f"step 8: after KEDA's uninstall, CRDs left behind: {run.keda.crds_left or 'none'}")
+        if run.keda.crds_left:
+            stack.left_behind["KEDA CRDs (helm never deletes crds/)"] = run.keda.crds_left
     if observability:
-        releases: list[Any] = stack.backend.helm.list_releases(namespace="monitoring")
+        prom_namespace, prom_service = stack.prometheus_service
+        releases: list[Any] = ([] if step1_observability.comes_with_release(stack)
+                               else stack.backend.helm.list_releases(namespace="monitoring"))
         run.observability = ObservabilityUninstalled(
-            service_gone=stack.kube.reach(*k.SERVICE, "prometheus-operated", "monitoring", k.GONE, budget,
-                                          "Service monitoring/prometheus-operated deleted"),
-            releases_left=sorted(set(OBSERVABILITY_RELEASES) & {str(r.get("name")) for r in releases}))
+            service_gone=stack.kube.reach(*k.SERVICE, prom_service, prom_namespace, k.GONE, budget,
+                                          f"Service {prom_namespace}/{prom_service} deleted"),
+            releases_left=sorted(set(OBSERVABILITY_RELEASES) & {str(r.get("name")) for r in releases}),
+            crds_left=step1_observability.monitoring_crds_left(stack))
+        stack.echo(f"step 8: after monitoring's removal, CRDs left behind: {run.observability.crds_left or 'none'}")
+        if run.observability.crds_left:
+            stack.left_behind["monitoring CRDs (helm never deletes crds/)"] = run.observability.crds_left
     stack.kube.reach(*k.NAMESPACE, stack.namespace, None, k.GONE, budget, f"the run's namespace {stack.namespace} deleted")
+    if stack.crds_before is not None:
+        run.crds_left = sorted(stack.crd_names() - stack.crds_before)
+        named = {c for crds in stack.left_behind.values() for c in crds}
+        release_crds = [c for c in run.crds_left if c not in named]
+        if release_crds:
+            stack.left_behind["the chart's CRDs (its crds/, which helm never deletes)"] = release_crds
+        stack.echo(f"step 8: CRDs the release's install added and left behind: {run.crds_left or 'none'}")
     run.left_behind = [f"{c.kind} {c.name}" for c in stack.ledger]
     labelled = stack.kube.list(*k.NAMESPACE, label_selector=f"{RUN_LABEL}={stack.config.run_id}")
     run.left_behind += [f"namespace {n['metadata']['name']}" for n in labelled]

@@ -1,0 +1,79 @@
+"""The harness fixes written per run (vllm_stack_e2e.fixes): found from what the run's values
+render, changing only what each defect needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vllm_stack_e2e import fixes, values
+from vllm_stack_e2e.helm import STANDIN_CHART, Helm
+
+CURRENT = "integrated-monitoring"
+
+
+@pytest.fixture(scope="module")
+def helm() -> Helm:
+    try:
+        return Helm()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"helm not available here: {exc}")
+
+
+def render(helm: Helm, plan: values.ValuesPlan, namespace: str = "vse-run") -> list[dict[str, Any]]:
+    return helm.template(STANDIN_CHART, release="vllm", files=plan.files, sets=plan.sets, namespace=namespace)
+
+
+def test_the_current_editions_step4_has_defects_6_and_7_and_the_first_editions_neither(helm: Helm) -> None:
+    current = render(helm, values.plan_for(4, "fast", "lab", edition=CURRENT))
+    assert set(fixes.found(current, (3, 6, 7), "vse-run")) == {3, 6, 7}
+    first = render(helm, values.plan_for(4, "fast", "lab", edition="observability-script"))
+    assert set(fixes.found(first, (3, 6, 7), "vse-run")) == {3}
+
+
+def test_the_fix_overlay_changes_only_what_each_defect_needs(helm: Helm, tmp_path: Path) -> None:
+    plan = values.plan_for(4, "fast", "lab", "scale-to-zero", edition=CURRENT)
+    path, seen = fixes.overlay(plan, (6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+                               folder=tmp_path, name="scale-to-zero", helm=helm)
+    assert path is not None and set(seen) == {6, 7}
+    text = path.read_text()
+    assert "NOT part of the tutorial" in text and "defect-7" in text and "defect-6" in text
+    data = yaml.safe_load(text)
+    assert data["servingEngineSpec"]["serviceMonitor"] == {"enabled": True}
+    triggers = data["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
+    assert [t["metadata"]["serverAddress"] for t in triggers] == [
+        "http://vllm-kube-prometheus-stack-prometheus.vse-run.svc:9090"] * 2
+    assert [t["metadata"]["query"] for t in triggers] == [
+        "vllm:num_requests_waiting", "sum(rate(vllm:num_incoming_requests_total[1m]) > bool 0)"], "3 was not asked for"
+    assert [t["metadata"]["threshold"] for t in triggers] == ["5", "1"]
+
+
+def test_with_the_fix_applied_the_defects_are_gone(helm: Helm, tmp_path: Path) -> None:
+    plan = values.plan_for(4, "fast", "lab", edition=CURRENT)
+    path, _ = fixes.overlay(plan, (3, 6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+                            folder=tmp_path, name="step4", helm=helm)
+    assert path is not None
+    fixed = values.plan_for(4, "fast", "lab", extra=(str(path),), edition=CURRENT)
+    assert fixes.found(render(helm, fixed), (3, 6, 7), "vse-run") == {}
+
+
+def test_no_overlay_when_no_asked_defect_is_there(helm: Helm, tmp_path: Path) -> None:
+    plan = values.plan_for(4, "fast", "lab", edition="observability-script")
+    assert fixes.overlay(plan, (6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+                         folder=tmp_path, name="step4", helm=helm) == (None, {})
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_fix_is_derived_from_the_profiles_variant_too(helm: Helm, tmp_path: Path) -> None:
+    """The fix overlay comes last and replaces the trigger list: it must carry the variant's
+    numbers (the fast keepalive's 20 s window), not the page's."""
+    variant = values.with_variant("fast", "scale-to-zero", (), CURRENT)
+    plan = values.plan_for(4, "fast", "lab", "scale-to-zero", variant, edition=CURRENT)
+    path, _ = fixes.overlay(plan, (7,), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+                            folder=tmp_path, name="scale-to-zero", helm=helm)
+    assert path is not None
+    triggers = yaml.safe_load(path.read_text())["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
+    assert triggers[1]["metadata"]["query"] == "sum(rate(vllm:num_incoming_requests_total[20s]) > bool 0)"
