@@ -39,7 +39,7 @@ class Stack:
     preflight: Any = None  # preflight.Report of the run
     facts_cache: dict[str, str] = field(default_factory=dict)
     timelines: dict[str, Any] = field(default_factory=dict)  # name -> Timeline, for evidence
-    crds_before: set[str] | None = None  # the cluster's CRDs before step 2's install
+    crds_before: set[str] | None = None  # the cluster's CRDs before the run's first install (step 1)
     left_behind: dict[str, list[str]] = field(default_factory=dict)  # what -> cluster-wide objects left (not failures)
     _chart: ChartRef | None = None
     _forwards: dict[str, kubectl_cli.PortForward] = field(default_factory=dict)

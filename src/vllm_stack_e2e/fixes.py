@@ -42,7 +42,9 @@ def found(docs: Iterable[Obj], numbers: Iterable[int], namespace: str) -> dict[i
     docs = list(docs)
     lookup = lookup_in(docs, namespace)
     out: dict[int, str] = {}
-    for so in lookup("ScaledObject"):
+    # With keda disabled nothing is rendered for the trigger defects, but defect 6 (the engine's
+    # ServiceMonitor) is read from the namespace alone: an upgrade that turns KEDA off must keep it too.
+    for so in lookup("ScaledObject") or [{"kind": "ScaledObject", "metadata": {"namespace": namespace}}]:
         so = {**so, "metadata": {**(so.get("metadata") or {}), "namespace": namespace}}
         for number in numbers:
             detector = defects.get(number).present
@@ -72,8 +74,8 @@ def overlay_values(docs: Iterable[Obj], fix: set[int], namespace: str) -> dict[s
     """The values overlay that fixes `fix` in these rendered objects."""
     docs = list(docs)
     out: dict[str, Any] = {}
-    if fix & {3, 7}:
-        so = next(d for d in docs if d and d.get("kind") == "ScaledObject")
+    so = next((d for d in docs if d and d.get("kind") == "ScaledObject"), None)
+    if fix & {3, 7} and so is not None:
         triggers = [fixed_trigger(t, fix, namespace) for t in (so.get("spec") or {}).get("triggers") or []]
         out = {"servingEngineSpec": {"modelSpec": [{"keda": {"triggers": triggers}}]}}
     if 6 in fix:

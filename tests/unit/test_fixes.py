@@ -77,3 +77,13 @@ def test_the_fix_is_derived_from_the_profiles_variant_too(helm: Helm, tmp_path: 
     assert path is not None
     triggers = yaml.safe_load(path.read_text())["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
     assert triggers[1]["metadata"]["query"] == "sum(rate(vllm:num_incoming_requests_total[20s]) > bool 0)"
+
+
+def test_with_keda_off_defect_6_is_still_found_and_fixed(helm: Helm, tmp_path: Path) -> None:
+    """An upgrade that turns KEDA off renders no ScaledObject; it must keep the engines'
+    ServiceMonitor all the same (a removed job's series linger without staleness markers)."""
+    plan = values.plan_for(4, "fast", "lab", "keda-disabled", edition=CURRENT)
+    path, seen = fixes.overlay(plan, (3, 6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+                               folder=tmp_path, name="keda-disabled", helm=helm)
+    assert set(seen) == {6}
+    assert path is not None and yaml.safe_load(path.read_text()) == {"servingEngineSpec": {"serviceMonitor": {"enabled": True}}}

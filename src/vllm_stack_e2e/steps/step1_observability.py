@@ -22,6 +22,8 @@ def comes_with_release(stack: Stack) -> bool:
 
 
 def install(stack: Stack) -> None:
+    if stack.crds_before is None:  # what this run's installs add, helm never deletes (reported in step 8)
+        stack.crds_before = stack.crd_names()
     if comes_with_release(stack):
         stack.record("observability", "kube-prometheus-stack subchart", stack.namespace)
         stack.echo("step 1: monitoring is the chart's kube-prometheus-stack subchart and ServiceMonitors (values "
@@ -70,10 +72,12 @@ def uninstall(stack: Stack, wait: bool = True) -> None:
 
 
 def monitoring_crds_left(stack: Stack) -> list[str]:
-    """The monitoring.coreos.com CRDs in the cluster: what helm leaves behind of a
-    kube-prometheus-stack install (it never deletes a chart's crds/)."""
-    return sorted(c["metadata"]["name"] for c in stack.kube.list(*k.CRD)
-                  if c["metadata"]["name"].endswith("." + MONITORING_CRD_GROUP))
+    """The monitoring.coreos.com CRDs in the cluster that this run's installs added (all of them
+    when the run did not see the cluster before): what helm leaves behind of a kube-prometheus-stack
+    install — it never deletes a chart's crds/."""
+    before = stack.crds_before or set()
+    return sorted(name for name in stack.crd_names()
+                  if name.endswith("." + MONITORING_CRD_GROUP) and name not in before)
 
 
 def prometheus(stack: Stack) -> Prometheus:

@@ -416,7 +416,10 @@ def broken_metric_source(stack: Stack, scenario: str | None, extra: tuple[str, .
 def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180) -> k.Obj:
     """Start a scenario from a known state: keda off (the Deployment back to replicaCount), then
     `helm upgrade` with the step-4 values + the scenario's overlay; returns the Ready ScaledObject."""
-    disabled = step8_cleanup.disable_keda(stack, budget)
+    # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
+    # would drop the engines' ServiceMonitor, and Prometheus drops a removed job's series without
+    # staleness markers — the engines the last scenario scaled away would linger for five minutes.
+    disabled = step8_cleanup.disable_keda(stack, budget, extra=extra)
     if disabled is not None:
         disabled.expect()
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,

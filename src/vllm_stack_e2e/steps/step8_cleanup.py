@@ -36,12 +36,13 @@ class KedaDisabled:
         self.hpa_gone.expect()
 
 
-def disable_keda(stack: Stack, budget: float = 120) -> KedaDisabled | None:
-    """keda.enabled false + upgrade; None when the release is already gone."""
+def disable_keda(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ()) -> KedaDisabled | None:
+    """keda.enabled false + upgrade (with `extra` overlays: a scenario's harness fixes, which must
+    hold while KEDA is off too); None when the release is already gone."""
     if stack.backend.helm.status(stack.config.release, namespace=stack.namespace) is None:
         return None
     cfg = stack.config
-    upgrade(stack, scenario="keda-disabled")
+    upgrade(stack, scenario="keda-disabled", extra=extra)
     return KedaDisabled(
         stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, k.GONE, budget,
                          f"ScaledObject {cfg.scaledobject} deleted"),
