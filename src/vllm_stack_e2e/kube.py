@@ -122,9 +122,10 @@ class Kube:
              label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]:
         try:
             res = self.resource(api_version, kind)
-        except ResourceNotFoundError:
+            return res.get(namespace=namespace, label_selector=label_selector,
+                           field_selector=field_selector).to_dict()["items"]
+        except (ResourceNotFoundError, NotFoundError):  # no such kind (a CRD absent, or removed since discovery)
             return []
-        return res.get(namespace=namespace, label_selector=label_selector, field_selector=field_selector).to_dict()["items"]
 
     def apply(self, obj: Obj) -> Obj:
         """Server-side apply of one object (create or update)."""

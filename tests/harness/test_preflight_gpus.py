@@ -31,8 +31,8 @@ def _preflight(backend: Any, values_dir: Path) -> subprocess.CompletedProcess[st
 def test_too_few_gpus_is_one_line_before_installing(backend: Any, tmp_path: Path) -> None:
     folder = tmp_path / "values"
     shutil.copytree(REPO_ROOT / "values", folder)
-    step4 = folder / "tutorial-step4.yaml"
-    step4.write_text(step4.read_text().replace("maxReplicaCount: 3", "maxReplicaCount: 64"))
+    for step4 in folder.rglob("tutorial-step4.yaml"):  # every edition's: the run reads its edition's own
+        step4.write_text(step4.read_text().replace("maxReplicaCount: 3", "maxReplicaCount: 64"))
     namespaces_before = {n["metadata"]["name"] for n in backend.kube.list(*k.NAMESPACE)}
     proc = _preflight(backend, folder)
     assert proc.returncode == 1, proc.stdout + proc.stderr
