@@ -29,6 +29,7 @@ import logging
 import os
 import queue
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -45,6 +46,7 @@ from .. import kube as k
 from . import build, manifests, monitoring
 from . import paths as p
 from .kubeproxy import FACE_FORWARDS
+from .observability import prometheus_binary
 from .processes import ManagedProcess, ProcessSpec
 
 log = logging.getLogger("vllm_stack_e2e.lab.dataplane")
@@ -236,8 +238,8 @@ class DataPlane:
                 f"--web.listen-address={address}:{monitoring.OPERATOR_PORT}", *monitoring.operator_args(pod)]
         return self._spawn(pod, "prometheus-operator", argv, {}, port=monitoring.OPERATOR_PORT)
 
-    def _prometheus_dir(self, pod: k.Obj) -> Path:
-        return self.paths.root / "prometheus-pods" / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}"
+    def _prometheus_dir(self, namespace: str, pod: str) -> Path:
+        return self.paths.root / "prometheus-pods" / f"{namespace}_{pod}"
 
     def _prometheus_config(self, pod: k.Obj) -> str | None:
         """The operator's configuration for this pod as the lab runs it; None until the operator wrote it."""
@@ -252,11 +254,9 @@ class DataPlane:
         config = self._prometheus_config(pod)
         if config is None:
             return None  # the init container waits for it too
-        folder = self._prometheus_dir(pod)
+        folder = self._prometheus_dir(pod["metadata"]["namespace"], pod["metadata"]["name"])
         (folder / "data").mkdir(parents=True, exist_ok=True)
         (folder / "prometheus.yaml").write_text(config)
-        from .observability import prometheus_binary
-
         address = p.pod_loopback(pod["status"]["podIP"])
         argv = [str(prometheus_binary()), f"--config.file={folder / 'prometheus.yaml'}",
                 f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={address}:{monitoring.PROMETHEUS_PORT}",
@@ -283,7 +283,7 @@ class DataPlane:
                 self._mark_ready(runtime, self.pods[uid], ready)
             config = self._prometheus_config(self.pods[uid])
             if config is not None and runtime.config != config:
-                (self._prometheus_dir(self.pods[uid]) / "prometheus.yaml").write_text(config)
+                (self._prometheus_dir(runtime.namespace, runtime.pod) / "prometheus.yaml").write_text(config)
                 self.http.post(f"http://{runtime.address}:{monitoring.PROMETHEUS_PORT}/-/reload").raise_for_status()
                 runtime.config = config
                 log.info("prometheus %s/%s: configuration changed, reloaded", runtime.namespace, runtime.pod)
@@ -317,9 +317,7 @@ class DataPlane:
     def _stop(self, runtime: Runtime) -> None:
         runtime.process.stop()
         if runtime.kind == "prometheus":  # its data is an emptyDir: gone with the pod
-            import shutil
-
-            shutil.rmtree(self.paths.root / "prometheus-pods" / f"{runtime.namespace}_{runtime.pod}", ignore_errors=True)
+            shutil.rmtree(self._prometheus_dir(runtime.namespace, runtime.pod), ignore_errors=True)
         for kind in ("Logs", "PortForward"):
             self._guard(f"delete {kind} {runtime.pod}", self.kube.delete, "kwok.x-k8s.io/v1alpha1", kind,
                         runtime.pod, runtime.namespace)
