@@ -137,9 +137,9 @@ def resolve(cluster: str | None = None, profile: str | None = None, keep: bool =
             raise ConfigError(f"EXTRA_VALUES names {path}, which is not a file: give paths of values overlays")
     asked = (edition or os.environ.get("EDITION") or "").strip() or None
     if asked is not None:
-        from .editions import runnable
+        from .editions import get as edition
 
-        runnable(asked)
+        edition(asked)  # a one-line ConfigError with the choices for an unknown one
     fixes = parse_fix_defects(fix_defects if fix_defects is not None else os.environ.get("FIX_DEFECTS", ""))
     config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path, edition=asked, fix_defects=fixes,
                        chart=chart or os.environ.get("VLLM_CHART"), chart_version=version,

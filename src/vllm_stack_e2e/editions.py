@@ -76,11 +76,6 @@ EDITIONS: dict[str, Edition] = {e.name: e for e in (
 DEFAULT = "observability-script"
 
 
-def runnable(name: str) -> Edition:
-    """An edition a run can follow (both are); a one-line ConfigError with the choices otherwise."""
-    return get(name)
-
-
 def get(name: str) -> Edition:
     try:
         return EDITIONS[name]
@@ -99,7 +94,7 @@ def choose(explicit: str | None, chart_version: str | None, *, stand_in: bool = 
     chart under test (the lab's stand-in, 0.1.12-standin.N, counts as 0.1.12: it stands in for the
     monitoring subchart too)."""
     if explicit:
-        return runnable(explicit), "asked for (EDITION)"
+        return get(explicit), "asked for (EDITION)"
     version = _version(chart_version)
     current = EDITIONS["integrated-monitoring"]
     if version is not None and version >= current.first_chart:

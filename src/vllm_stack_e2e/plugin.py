@@ -241,8 +241,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 # Kinds a defect detector may ask about, in the ScaledObject's namespace.
 _LOOKUP_KINDS = {"Prometheus": ("monitoring.coreos.com/v1", "Prometheus"),
-                 "ServiceMonitor": ("monitoring.coreos.com/v1", "ServiceMonitor"),
-                 "Service": k.SERVICE, "ScaledObject": k.SCALEDOBJECT}
+                 "ServiceMonitor": ("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 
 def _live_lookup(stack: Stack) -> defects.Lookup:

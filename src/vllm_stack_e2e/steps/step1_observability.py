@@ -16,6 +16,11 @@ MONITORING_DISABLED = "monitoring-disabled"
 MONITORING_CRD_GROUP = "monitoring.coreos.com"
 
 
+def _ledger_name(stack: Stack) -> str:
+    """How the run's ledger names what step 1 set up."""
+    return "kube-prometheus-stack subchart" if comes_with_release(stack) else "observability"
+
+
 def comes_with_release(stack: Stack) -> bool:
     """Whether the edition's monitoring is part of the vLLM release (the subchart)."""
     return stack.edition[0].monitoring == "subchart"
@@ -25,12 +30,12 @@ def install(stack: Stack) -> None:
     if stack.crds_before is None:  # what this run's installs add, helm never deletes (reported in step 8)
         stack.crds_before = stack.crd_names()
     if comes_with_release(stack):
-        stack.record("observability", "kube-prometheus-stack subchart", stack.namespace)
+        stack.record("observability", _ledger_name(stack), stack.namespace)
         stack.echo("step 1: monitoring is the chart's kube-prometheus-stack subchart and ServiceMonitors (values "
                    "kube-prometheus-stack.enabled, *.serviceMonitor.enabled): it comes up with step 2's helm install")
         return
     if stack.backend.install_observability():
-        stack.record("observability", "observability")
+        stack.record("observability", _ledger_name(stack))
         stack.echo("step 1: observability installed by this run")
     else:
         stack.echo("step 1: observability already installed; reusing it (it will be left in place)")
@@ -68,7 +73,7 @@ def uninstall(stack: Stack, wait: bool = True) -> None:
             upgrade(stack, scenario="keda-disabled", extra=(f"{stack.edition[0].name}/scenario-{MONITORING_DISABLED}.yaml",))
     else:
         stack.backend.uninstall_observability(wait)
-    stack.forget("observability", "kube-prometheus-stack subchart" if comes_with_release(stack) else "observability")
+    stack.forget("observability", _ledger_name(stack))
 
 
 def monitoring_crds_left(stack: Stack) -> list[str]:
