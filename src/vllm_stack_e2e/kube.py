@@ -163,6 +163,16 @@ class Kube:
         except (NotFoundError, ResourceNotFoundError):
             return False
 
+    def delete_now(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete with grace period 0 (what a kubelet does once a pod's containers are gone)."""
+        try:
+            self.resource(api_version, kind).delete(name=name, namespace=namespace,
+                                                    body={"apiVersion": "v1", "kind": "DeleteOptions",
+                                                          "gracePeriodSeconds": 0})
+            return True
+        except (NotFoundError, ResourceNotFoundError):
+            return False
+
     def raw(self, path: str) -> Obj:
         """GET an API path (e.g. /apis/external.metrics.k8s.io/v1beta1) and parse the JSON."""
         result = self.dynamic.request("GET", path)

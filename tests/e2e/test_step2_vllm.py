@@ -20,4 +20,6 @@ def test_engine_pods_ready(vllm_release: Stack) -> None:
 
 
 def test_router_lists_the_model(vllm_release: Stack) -> None:
-    assert step.model_url(vllm_release) in step.router_models(vllm_release)
+    """The router learns the model from the Ready engine it discovers (within its discovery time)."""
+    listing = step.wait_router_lists(vllm_release, step.model_url(vllm_release))
+    assert listing.reached, listing.explain()

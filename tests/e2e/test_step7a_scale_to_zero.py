@@ -68,3 +68,48 @@ def test_steady_traffic_keeps_the_stack_up(scale_to_zero: advanced.ScaleToZero) 
     assert run.steady is not None and run.steady.held, run.steady and run.steady.explain()
     traffic = run.traffic
     assert traffic is not None and traffic.completed > 0 and traffic.failed == 0, traffic and traffic.summary()
+
+
+# ---- the router's model knowledge around zero (production-stack router discovery) ------------------
+def test_router_lists_no_model_at_zero(scale_to_zero: advanced.ScaleToZero) -> None:
+    """The router lists the models of the engines it has in rotation: none at zero."""
+    _needs(scale_to_zero, "cold")
+    listed = scale_to_zero.listing_at_zero
+    assert listed == [], f"the router's /v1/models at zero: {listed}"
+
+
+def test_router_lists_the_model_only_once_an_engine_is_ready(scale_to_zero: advanced.ScaleToZero) -> None:
+    """Read at every cold-start repeat, router first and pods second: the model never shows while
+    no engine pod is Ready, and it does show once one is."""
+    _needs(scale_to_zero, "cold")
+    cold = scale_to_zero.cold
+    assert cold is not None
+    model = scale_to_zero.model
+    early = cold.listed_before_ready(model)
+    assert not early, f"the router listed {model} with no engine pod Ready at {len(early)} look(s): {early[:3]}"
+    assert cold.first_listed(model) is not None, \
+        f"the router never listed {model} during the cold start: {[(l.models, l.ready_engines) for l in cold.listings][-5:]}"
+
+
+def test_a_restarted_router_does_not_know_the_model_at_zero(scale_to_zero: advanced.ScaleToZero) -> None:
+    """production-stack issue #1003: a router that starts while the model has no engine has never
+    seen it, so it answers 404 "not found" — where the page promises a 503 from zero."""
+    _needs(scale_to_zero, "restart")
+    restart = scale_to_zero.restart
+    assert restart is not None and restart.new_router is not None and restart.new_router.reached, \
+        restart and (restart.new_router.explain() if restart.new_router else restart.at_zero.explain())
+    cold = restart.cold
+    assert cold is not None and restart.listing == [], f"the new router's /v1/models: {restart.listing}"
+    assert cold.first_status == 404 and "not found" in cold.first_body, \
+        f"first answer of the restarted router at zero: {cold.first_status} {cold.first_body!r}"
+
+
+def test_a_request_to_a_restarted_router_still_wakes_the_model(scale_to_zero: advanced.ScaleToZero) -> None:
+    """The router counts a request before it looks for an engine, so the keepalive trigger sees the
+    404s too: KEDA activates, and the request succeeds once an engine is up (same budget as the
+    page's cold start)."""
+    _needs(scale_to_zero, "restart")
+    restart = scale_to_zero.restart
+    cold = restart.cold if restart else None
+    assert cold is not None, restart and restart.at_zero.explain()
+    assert cold.seconds_to_200 is not None, cold.answered.explain()

@@ -15,16 +15,16 @@ import pytest
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e.lab import paths as p
 from vllm_stack_e2e.lab.dataplane import (
-    DEFAULT_ENGINE_SELECTOR,
     DataPlane,
     Runtime,
-    container_argv,
+    discovered,
     is_engine,
     is_router,
     router_settings,
-    selector_matches,
-    served_model,
+    service_selects,
 )
+from vllm_stack_e2e.lab.podspec import argv as container_argv
+from vllm_stack_e2e.lab.podspec import served_model
 
 Obj = dict[str, Any]
 ENGINE_LABELS = {"app.kubernetes.io/component": "serving-engine", "environment": "test", "release": "test",
@@ -45,28 +45,11 @@ def pod_with(command: list[str] | None = None, args: list[str] | None = None, la
 
 
 # ---- selectors and pod kinds ---------------------------------------------------------------------
-@pytest.mark.parametrize(("selector", "labels", "expected"), [
-    ("environment=test,release=test", ENGINE_LABELS, True),
-    ({"environment": "test", "release": "test"}, ENGINE_LABELS, True),
-    ("environment=test", ENGINE_LABELS, True),
-    ("environment=test,release=prod", ENGINE_LABELS, False),
-    ("environment=test,tier=gpu", ENGINE_LABELS, False),
-    ("environment=test", {}, False),
-    ("model=llama3,app.kubernetes.io/component=serving-engine", ENGINE_LABELS, True),
-    ("", ENGINE_LABELS, False),
-    ({}, ENGINE_LABELS, False),
-])
-def test_selector_matches(selector: str | dict[str, str], labels: dict[str, str], expected: bool) -> None:
-    assert selector_matches(selector, labels) is expected
-
-
-def test_empty_selector_selects_nothing_like_a_service_without_selector() -> None:
-    assert not selector_matches({}, {"anything": "x"})
-    assert not selector_matches("", {})
-
-
-def test_selector_with_spaces_after_commas() -> None:
-    assert selector_matches("environment=test, release=test", ENGINE_LABELS)
+def test_a_service_selects_by_its_map_and_an_empty_one_selects_nothing() -> None:
+    assert service_selects({"environment": "test", "release": "test"}, ENGINE_LABELS)
+    assert not service_selects({"environment": "test", "release": "prod"}, ENGINE_LABELS)
+    assert not service_selects({}, {"anything": "x"})
+    assert not service_selects(None, ENGINE_LABELS)
 
 
 def test_container_argv_is_command_then_args_of_the_first_container() -> None:
@@ -105,25 +88,78 @@ def test_engine_and_router_pods_are_told_apart_by_their_labels() -> None:
     assert not is_engine(no_labels) and not is_router(no_labels)
 
 
-# ---- router settings ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("args", "expected"), [
-    ([], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
-    (["--host", "0.0.0.0", "--k8s-label-selector", "environment=prod,release=a"], ("environment=prod,release=a", "round-robin")),
-    (["--k8s-label-selector=environment=prod,release=a"], ("environment=prod,release=a", "round-robin")),
-    (["--routing-logic", "roundrobin"], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
-    (["--routing-logic=roundrobin"], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
-    (["--routing-logic", "session", "--session-key", "x-user-id"], (DEFAULT_ENGINE_SELECTOR, "least-loaded")),
-    (["--routing-logic=session"], (DEFAULT_ENGINE_SELECTOR, "least-loaded")),
-    (["--routing-logic", "least-loaded"], (DEFAULT_ENGINE_SELECTOR, "least-loaded")),
-    (["--routing-logic", "prefixaware"], (DEFAULT_ENGINE_SELECTOR, "round-robin")),
-    (["--k8s-label-selector", "a=b", "--routing-logic=session"], ("a=b", "least-loaded")),
+# ---- router settings and discovery -------------------------------------------------------------------
+CHART_ROUTER_ARGS = ["--host", "0.0.0.0", "--port", "8000", "--service-discovery", "k8s", "--k8s-namespace", "ns",
+                     "--k8s-service-discovery-type", "pod-ip", "--k8s-label-selector", "environment=test,release=test",
+                     "--routing-logic", "roundrobin"]
+
+
+def test_router_settings_come_from_the_router_containers_arguments() -> None:
+    settings = router_settings(pod_with(None, CHART_ROUTER_ARGS, labels=ROUTER_LABELS))
+    assert (settings.port, settings.namespace, settings.label_selector, settings.k8s_port, settings.routing_logic) \
+        == (8000, "ns", "environment=test,release=test", 8000, "roundrobin")
+    by_command = router_settings(pod_with(["vllm-router", *CHART_ROUTER_ARGS], labels=ROUTER_LABELS))
+    assert by_command == settings, "a command's first word is the entrypoint, the rest its arguments"
+
+
+def test_router_defaults_are_the_routers_own() -> None:
+    settings = router_settings(pod_with(None, ["--service-discovery", "k8s", "--routing-logic", "roundrobin"]))
+    assert (settings.port, settings.namespace, settings.label_selector, settings.k8s_port) == (8001, "default", "", 8000)
+
+
+def _ready(pod: Obj, ready: bool = True) -> Obj:
+    pod["status"]["containerStatuses"] = [{"name": "c", "ready": ready}]
+    return pod
+
+
+def test_discovery_takes_ready_selected_pods_of_the_routers_namespace() -> None:
+    settings = router_settings(pod_with(None, CHART_ROUTER_ARGS))
+    pods = [
+        _ready(pod_with(labels=ENGINE_LABELS, name="ready", namespace="ns", pod_ip="10.244.0.7")),
+        _ready(pod_with(labels=ENGINE_LABELS, name="starting", namespace="ns", pod_ip="10.244.0.8"), ready=False),
+        _ready(pod_with(labels=ENGINE_LABELS, name="elsewhere", namespace="other", pod_ip="10.244.0.9")),
+        _ready(pod_with(labels={"environment": "prod", "release": "test"}, name="unselected", namespace="ns")),
+        _ready(pod_with(labels=ENGINE_LABELS, name="leaving", namespace="ns", pod_ip="10.244.0.10")),
+        pod_with(labels=ENGINE_LABELS, name="no-status", namespace="ns", pod_ip="10.244.0.11"),
+    ]
+    pods[4]["metadata"]["deletionTimestamp"] = "2026-11-30T10:00:00Z"
+    assert discovered(settings, pods) == {"ready": "http://127.244.0.7:8000"}
+
+
+def test_discovery_with_no_selector_takes_every_ready_pod_and_uses_k8s_port() -> None:
+    settings = router_settings(pod_with(None, ["--service-discovery", "k8s", "--routing-logic", "roundrobin",
+                                               "--k8s-namespace", "ns", "--k8s-port", "9000"]))
+    pods = [_ready(pod_with(labels={"app": "anything"}, name="a", namespace="ns", pod_ip="10.244.0.7")),
+            _ready(pod_with(labels={}, name="b", namespace="ns", pod_ip="10.244.0.8"))]
+    assert discovered(settings, pods) == {"a": "http://127.244.0.7:9000", "b": "http://127.244.0.8:9000"}
+
+
+def test_set_based_selector_in_discovery() -> None:
+    settings = router_settings(pod_with(None, ["--service-discovery", "k8s", "--routing-logic", "roundrobin",
+                                               "--k8s-namespace", "ns", "--k8s-label-selector",
+                                               "environment in (test,canary),!excluded"]))
+    pods = [_ready(pod_with(labels={"environment": "canary"}, name="a", namespace="ns", pod_ip="10.244.0.7")),
+            _ready(pod_with(labels={"environment": "test", "excluded": ""}, name="b", namespace="ns", pod_ip="10.244.0.8"))]
+    assert list(discovered(settings, pods)) == ["a"]
+
+
+def test_static_discovery_feeds_nothing_from_pods() -> None:
+    settings = router_settings(pod_with(None, ["--service-discovery", "static", "--routing-logic", "roundrobin",
+                                               "--static-backends", "http://10.244.0.7:8000", "--static-models", "m"]))
+    assert discovered(settings, [_ready(pod_with(labels=ENGINE_LABELS, namespace="default"))]) == {}
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--routing-logic", "roundrobin"], "--service-discovery must be provided"),
+    (["--service-discovery", "k8s"], "--routing-logic must be provided"),
+    (["--service-discovery", "k8s", "--routing-logic", "session"], "Session key must be provided"),
+    (["--service-discovery", "static", "--routing-logic", "roundrobin"], "Static backends must be provided"),
+    (["--service-discovery", "static", "--routing-logic", "roundrobin", "--static-backends", "http://a,http://b",
+      "--static-models", "m"], "one model per backend"),
 ])
-def test_router_settings(args: list[str], expected: tuple[str, str]) -> None:
-    assert router_settings(pod_with(["vllm-router"], args, labels=ROUTER_LABELS)) == expected
-
-
-def test_router_settings_with_a_trailing_flag_and_no_value() -> None:
-    assert router_settings(pod_with(None, ["--k8s-label-selector"]))[0] == ""
+def test_router_arguments_the_router_refuses(args: list[str], complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        router_settings(pod_with(None, args))
 
 
 # ---- Prometheus targets ------------------------------------------------------------------------------
@@ -156,7 +192,7 @@ HELM = {"app.kubernetes.io/managed-by": "Helm"}
 
 def service(name: str, labels: dict[str, str], selector: dict[str, str], port_names: list[str]) -> Obj:
     return {"metadata": {"name": name, "labels": labels},
-            "spec": {"selector": selector, "ports": [{"name": n, "port": 80} for n in port_names]}}
+            "spec": {"selector": selector, "ports": [{"name": n, "port": 80, "targetPort": 8000} for n in port_names]}}
 
 
 def plane_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, services: dict[str, list[Obj]],

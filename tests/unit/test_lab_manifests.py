@@ -70,10 +70,11 @@ ENGINE = {"app.kubernetes.io/component": "serving-engine", "environment": "test"
 
 
 # ---- stages -----------------------------------------------------------------------------------
-def test_five_stages_one_for_nodes_four_for_pods() -> None:
+def test_six_stages_one_for_nodes_five_for_pods() -> None:
     stages = manifests.stages(LAB)
     assert [s["metadata"]["name"] for s in stages] == [
-        "lab-node-up", "lab-pod-ready", "lab-prometheus-pod-running", "lab-engine-pod-running", "lab-pod-delete"]
+        "lab-node-up", "lab-pod-ready", "lab-prometheus-pod-running", "lab-router-pod-running",
+        "lab-engine-pod-running", "lab-pod-delete"]
     for stage in stages:
         assert_lab_object(stage, "kwok.x-k8s.io/v1alpha1", "Stage", namespaced=False)
         assert stage["spec"]["resourceRef"]["apiGroup"] == "v1"
@@ -81,7 +82,7 @@ def test_five_stages_one_for_nodes_four_for_pods() -> None:
             assert expression["operator"] in ("In", "NotIn", "Exists", "DoesNotExist")
             # KWOK rejects In/NotIn without values and Exists/DoesNotExist with values.
             assert bool(expression.get("values")) == (expression["operator"] in ("In", "NotIn")), expression
-    assert [s["spec"]["resourceRef"]["kind"] for s in stages] == ["Node", "Pod", "Pod", "Pod", "Pod"]
+    assert [s["spec"]["resourceRef"]["kind"] for s in stages] == ["Node", "Pod", "Pod", "Pod", "Pod", "Pod"]
 
 
 def test_the_operators_prometheus_pods_start_running_but_not_ready() -> None:
@@ -98,8 +99,13 @@ def test_engine_pods_start_running_but_not_ready() -> None:
     assert "ready: false" in template and "phase: Running" in template
 
 
-@pytest.mark.parametrize("labels", [{}, {"environment": "router"}, {"app.kubernetes.io/component": "router"},
-                                    {manifests.PROCESS_LABEL: "prometheus"}], ids=["unlabelled", "router",
+def test_router_pods_start_running_but_not_ready() -> None:
+    """Ready once the gateway answers /health, as the router's readiness probe would."""
+    assert matching_stages(pod({"environment": "router", "release": "router"})) == ["lab-router-pod-running"]
+
+
+@pytest.mark.parametrize("labels", [{}, {"environment": "test"}, {"app.kubernetes.io/component": "router"},
+                                    {manifests.PROCESS_LABEL: "prometheus"}], ids=["unlabelled", "other-environment",
                                                                                    "other-component", "face"])
 def test_other_pods_are_ready_at_once(labels: dict[str, str]) -> None:
     assert matching_stages(pod(labels)) == ["lab-pod-ready"]
@@ -110,7 +116,9 @@ def test_other_pods_are_ready_at_once(labels: dict[str, str]) -> None:
 def test_running_pods_match_no_start_stage_and_deleted_pods_are_deleted() -> None:
     assert matching_stages(pod(ENGINE, phase="Running")) == [], "a Running engine pod must be left to the data plane"
     assert matching_stages(pod({}, phase="Running")) == []
-    assert matching_stages(pod(ENGINE, deleting=True)) == ["lab-pod-delete"]
+    assert matching_stages(pod(ENGINE, phase="Running", deleting=True)) == [], \
+        "a deleted engine pod is the data plane's to end (SIGTERM, grace period, then delete)"
+    assert matching_stages(pod({"environment": "router"}, phase="Running", deleting=True)) == []
     assert matching_stages(pod({}, phase="Running", deleting=True)) == ["lab-pod-delete"]
     delete = manifests.stages(LAB)[-1]
     assert delete["spec"]["next"] == {"delete": True}

@@ -57,8 +57,27 @@ def test_argv_helpers_build_what_the_cli_parses():
     assert (args.model, args.host, args.port, args.max_num_seqs, args.sim_kv_cache_tokens) == \
         ("llama3", "127.0.90.3", 8000, 2, 4096) and not ignored
     gw = gateway_argv("127.0.0.1", 9000, ["llama3"], engines=["http://127.0.0.1:8000"])
-    assert gw[3:] == ["gateway", "--host", "127.0.0.1", "--port", "9000", "--routing", "round-robin",
-                      "--model", "llama3", "--engine", "http://127.0.0.1:8000"]
+    assert gw[3:] == ["gateway", "--host", "127.0.0.1", "--port", "9000", "--service-discovery", "static",
+                      "--routing-logic", "roundrobin", "--model", "llama3", "--engine", "http://127.0.0.1:8000=llama3"]
+
+
+def test_an_api_key_comes_from_the_flag_or_vllm_api_key():
+    args, _ = cli.parse_serve(["m", "--api-key", "a"], env={"VLLM_API_KEY": "b"})
+    assert args.api_keys == ("a",), "the flag wins, as in vLLM"
+    args, _ = cli.parse_serve(["m"], env={"VLLM_API_KEY": "b"})
+    assert args.api_keys == ("b",)
+    args, _ = cli.parse_serve(["m"], env={"VLLM_API_KEY": ""})
+    assert args.api_keys == ()
+
+
+@pytest.mark.parametrize(("argv", "complaint"), [
+    (["--routing-logic", "roundrobin"], "--service-discovery must be provided"),
+    (["--service-discovery", "k8s", "--routing-logic", "session"], "Session key"),
+    (["--service-discovery", "k8s", "--routing-logic", "roundrobin", "--host", "0.0.0.0"], "loopback only"),
+])
+def test_the_gateway_refuses_what_the_router_refuses(argv, complaint, capsys):
+    assert cli.gateway_main(argv, env={}) == 2
+    assert complaint in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "example.com", "::1"])

@@ -1,5 +1,6 @@
 """The router-like gateway over real HTTP: scale-to-zero answers, counting before routing,
-run-time engines (Python and admin API), routing policies, streaming passthrough."""
+discovery through the engines' /v1/models (and what a restart forgets), run-time engines (Python
+and admin API), the router's routing logics, API keys, streaming passthrough."""
 
 import json
 import re
@@ -79,6 +80,7 @@ def test_admin_api_adds_lists_and_removes_engines(gateway, engines):
     assert client.post("/admin/engines", json={"url": url, "model": "other"}).status_code == 200
     listed = client.get("/admin/engines").json()
     assert [e["url"] for e in listed["engines"]] == [url] and set(listed["models"]) == {MODEL, "other"}
+    assert listed["engines"][0]["models"] == ["other"]
     assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {MODEL, "other"}
     assert complete(client, "other").status_code == 200
     assert client.request("DELETE", "/admin/engines", json={"url": url}).status_code == 200
@@ -97,21 +99,61 @@ def test_round_robin_spreads_requests_evenly(gateway, engines):
     assert [b.requests for b in gw.engines()] == [3, 3]
 
 
-def test_least_loaded_avoids_the_busy_engine(engines):
-    gw = Gateway([MODEL], routing="least-loaded")
-    (_, first), (_, second) = engines[:2]
-    gw.add_engine(first.url)
-    gw.add_engine(second.url)
+def test_round_robin_goes_through_the_engines_in_url_order(gateway, engines):
+    gw, client = gateway
+    urls = sorted(handle.url for _, handle in engines[:2])
+    for url in reversed(urls):
+        gw.add_engine(url)
+    seen = []
+    for _ in range(4):
+        before = {b.url: b.requests for b in gw.engines()}
+        assert complete(client).status_code == 200
+        seen += [b.url for b in gw.engines() if b.requests > before[b.url]]
+    assert seen == urls * 2, "the router sorts its engines' URLs and cycles through them"
+
+
+def test_session_routing_keeps_a_session_on_one_engine(engines):
+    gw = Gateway([MODEL], routing="session", session_key="x-user-id")
+    for _, handle in engines[:2]:
+        gw.add_engine(handle.url)
+
+    def send(client: httpx.Client, user: str | None = None, in_body: bool = False) -> set[str]:
+        before = {b.url: b.requests for b in gw.engines()}
+        body = {"model": MODEL, "prompt": "Hi", "max_tokens": 1}
+        headers = {}
+        if user is not None:
+            body.update({"x-user-id": user} if in_body else {})
+            headers.update({} if in_body else {"x-user-id": user})
+        assert client.post("/v1/completions", json=body, headers=headers).status_code == 200
+        return {b.url for b in gw.engines() if b.requests > before[b.url]}
+
     with serve(gw.app) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
-        with client.stream("POST", "/v1/completions",
-                           json={"model": MODEL, "prompt": "Hi", "max_tokens": 2000, "stream": True}) as held:
-            lines = held.iter_lines()  # keep the iterator: dropping it would close the stream
-            next(lines)
-            busy = next(b for b in gw.engines() if b.inflight == 1)
-            for _ in range(3):
-                assert complete(client).status_code == 200
-            assert busy.requests == 1
-        wait_until(lambda: all(b.inflight == 0 for b in gw.engines()), 5, "gateway in-flight count back to 0")
+        for user in ("alice", "bob", "carol", "dave"):
+            served = set().union(*(send(client, user) for _ in range(3)))
+            assert len(served) == 1, f"session {user} spread over engines: {served}"
+            assert send(client, user, in_body=True) == served, "the key in the body names the same session"
+        # Without a session the engine with fewer requests in the last minute serves.
+        quieter = min(gw.engines(), key=lambda b: (len(b.recent), b.url))
+        assert send(client) == {quieter.url}
+
+
+def test_a_session_key_moves_only_when_its_engine_leaves():
+    from vllm_stack_e2e.sim.gateway import HashRing
+
+    ring = HashRing()
+    ring.update(["http://a", "http://b", "http://c"])
+    before = {f"user-{i}": ring.get(f"user-{i}") for i in range(200)}
+    assert set(before.values()) == {"http://a", "http://b", "http://c"}
+    ring.update(["http://a", "http://b"])
+    after = {key: ring.get(key) for key in before}
+    moved = [key for key in before if before[key] != after[key]]
+    assert moved and all(before[key] == "http://c" for key in moved), "only the departed engine's sessions move"
+
+
+def test_other_routing_logics_fall_back_to_round_robin(caplog):
+    gw = Gateway([MODEL], routing="prefixaware")
+    assert gw.routing == "roundrobin"
+    assert "not modelled" in caplog.text
 
 
 def test_streaming_passes_through_unchanged(gateway, engines):
@@ -144,3 +186,48 @@ def test_an_unreachable_engine_is_a_502_not_a_crash(gateway):
 def test_routing_option_is_checked():
     with pytest.raises(ValueError, match="routing"):
         Gateway([MODEL], routing="random")
+    with pytest.raises(ValueError, match="Session key"):
+        Gateway([MODEL], routing="session")
+
+
+# ---- discovery -----------------------------------------------------------------------------------------
+def test_a_discovered_engine_brings_its_models_and_a_restart_forgets_them(engines):
+    _, first = engines[0]
+    gw = Gateway()
+    with serve(gw.app) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
+        assert client.get("/v1/models").json()["data"] == [], "nothing discovered, nothing listed"
+        assert complete(client).status_code == 404, "a model never seen is not found"
+        added = client.post("/admin/engines", json={"name": "pod-a", "url": first.url})
+        assert added.status_code == 201 and added.json()["models"] == [MODEL]
+        assert [m["id"] for m in client.get("/v1/models").json()["data"]] == [MODEL]
+        assert complete(client).status_code == 200
+        assert client.request("DELETE", "/admin/engines", json={"name": "pod-a"}).status_code == 200
+        assert client.get("/v1/models").json()["data"] == [], "at zero the router lists nothing"
+        assert complete(client).status_code == 503, "seen once: temporarily unavailable"
+    restarted = Gateway()
+    with serve(restarted.app) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
+        reply = complete(client)
+        assert reply.status_code == 404 and "not found" in reply.json()["error"], reply.text
+        assert incoming(client, MODEL) == 1, "counted before routing, even when not found"
+
+
+def test_an_engine_that_lists_no_model_stays_out_of_rotation():
+    gw = Gateway()
+    with serve(gw.app) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
+        refused = client.post("/admin/engines", json={"name": "pod-x", "url": f"http://127.0.0.1:{free_port()}"})
+        assert refused.status_code == 409 and gw.engines() == []
+
+
+def test_discovery_sends_the_api_key_the_engines_require():
+    keyed = Engine(EngineConfig(model=MODEL, inter_token_latency=0.002, prefill_tokens_per_s=1e6))
+    with serve(engine_app(keyed, ("s3cret",))) as engine:
+        without = Gateway(api_key="")
+        with serve(without.app) as handle:
+            assert httpx.post(handle.url + "/admin/engines", json={"name": "p", "url": engine.url}).status_code == 409
+        with_key = Gateway(api_key="s3cret")
+        with serve(with_key.app) as handle, httpx.Client(base_url=handle.url, timeout=10) as client:
+            assert client.post("/admin/engines", json={"name": "p", "url": engine.url}).status_code == 201
+            assert complete(client).status_code == 401, "the client's request still needs the key"
+            authorized = client.post("/v1/completions", headers={"Authorization": "Bearer s3cret"},
+                                     json={"model": MODEL, "prompt": "Hi", "max_tokens": 1})
+            assert authorized.status_code == 200

@@ -3,12 +3,20 @@ that needs one, and wires it in the way a real cluster would.
 
 - An engine pod (chart label `app.kubernetes.io/component=serving-engine`) that KWOK has
   started gets the simulator, run with the pod's own container command (`vllm serve …`,
-  also `/opt/venv/bin/vllm serve …`) and env, bound to the pod's loopback twin
-  (10.244.b.c → 127.244.b.c:8000). The pod is marked Ready when the engine answers
-  /health, like a readiness probe.
-- A router pod (label `environment=router`) gets the gateway, which routes to the Ready
-  engine pods its `--k8s-label-selector` (default `environment=test,release=test`) selects
-  in its namespace, and knows the models of the engine Deployments there.
+  also `/opt/venv/bin/vllm serve …`) and environment (`valueFrom`/`envFrom` resolved as a
+  kubelet does: lab/podspec.py), bound to the pod's loopback twin (10.244.b.c → 127.244.b.c)
+  on the port its command names.
+- Engine and router pods are probed as the kubelet probes them (lab/probes.py): startup,
+  readiness and liveness probes from the pod spec, with their delays, periods and thresholds; the
+  pod's Ready condition follows the readiness probe, a failed startup or liveness probe restarts
+  the process (restartCount counts it). A deleted engine or router pod gets SIGTERM, the pod's
+  grace period to finish (the engine drains its in-flight requests, as vLLM does), then SIGKILL;
+  the data plane deletes the pod object once the process is gone, as the kubelet does.
+- A router pod (label `environment=router`) gets the gateway, run with the router container's
+  own arguments and environment. The data plane does the router's pod watch for it: the pods
+  of its `--k8s-namespace` that its `--k8s-label-selector` selects (empty: all), Ready and not
+  terminating, are handed to the gateway at `http://<twin>:<--k8s-port>`, and the gateway asks
+  each one's /v1/models, as the router does (sim/gateway.py).
 - Every such pod gets a KWOK PortForward (so `kubectl port-forward` reaches the process)
   and a KWOK Logs resource (so `kubectl logs` shows the process's output).
 - Prometheus scrape targets are written as a file_sd file, selected the way the
@@ -43,68 +51,30 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from .. import kube as k
-from . import build, manifests, monitoring
+from .. import labelselector
+from ..sim import routerflags
+from . import build, manifests, monitoring, podspec, probes
 from . import paths as p
 from .kubeproxy import FACE_FORWARDS
 from .observability import prometheus_binary
 from .processes import ManagedProcess, ProcessSpec
 
 log = logging.getLogger("vllm_stack_e2e.lab.dataplane")
-ENGINE_PORT = 8000
-ROUTER_PORT = 8000
-DEFAULT_ENGINE_SELECTOR = "environment=test,release=test"
+ROUTER_DEFAULT_PORT = routerflags.RouterSettings().port
 # The observability install's ServiceMonitor (docs/observability.md).
 MONITOR_SELECTOR = {"app.kubernetes.io/managed-by": {"Helm"}, "environment": {"test", "router"},
                     "release": {"test", "router"}}
 MONITOR_PORTS = {"service-port", "router-sport"}
+REDISCOVER_SECONDS = 10.0  # a Ready pod whose /v1/models failed is asked again (the router's watch re-lists)
 
 
 def _labels(obj: k.Obj) -> dict[str, str]:
     return obj.get("metadata", {}).get("labels") or {}
 
 
-def selector_matches(selector: str | dict[str, str], labels: dict[str, str]) -> bool:
-    """Equality-based label selector (`a=b,c==d`, spaces allowed, as Kubernetes takes it)."""
-    if isinstance(selector, dict):
-        pairs = selector
-    else:
-        pairs = {}
-        for part in selector.split(","):
-            key, sep, value = part.replace("==", "=").partition("=")
-            if sep:
-                pairs[key.strip()] = value.strip()
-    return bool(pairs) and all(labels.get(key) == value for key, value in pairs.items())
-
-
-def container_argv(pod: k.Obj) -> list[str]:
-    container = pod["spec"]["containers"][0]
-    return list(container.get("command") or []) + list(container.get("args") or [])
-
-
-def _flag(argv: list[str], name: str) -> str | None:
-    """The value of `--name V` or `--name=V` in argv."""
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def served_model(argv: list[str]) -> str | None:
-    """The model name a `vllm serve` command line answers to."""
-    named = _flag(argv, "--served-model-name")
-    if named:
-        return named
-    if "--served-model-name" in argv:
-        i = argv.index("--served-model-name")
-        if i + 1 < len(argv):
-            return argv[i + 1]
-    if "serve" in argv:
-        i = argv.index("serve")
-        if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-            return argv[i + 1]
-    return _flag(argv, "--model")
+def service_selects(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    """A Service's selector: a map that must match; an empty one selects nothing (no endpoints)."""
+    return bool(selector) and labelselector.matches(selector, labels)
 
 
 def is_engine(pod: k.Obj) -> bool:
@@ -112,21 +82,53 @@ def is_engine(pod: k.Obj) -> bool:
 
 
 def is_router(pod: k.Obj) -> bool:
-    return _labels(pod).get("environment") == "router"
+    return _labels(pod).get("environment") == manifests.ROUTER_ENVIRONMENT
 
 
-def router_settings(pod: k.Obj) -> tuple[str, str]:
-    """(engine label selector, routing) from the router container's arguments."""
-    argv = container_argv(pod)
-    selector, routing = DEFAULT_ENGINE_SELECTOR, "round-robin"
-    for i, arg in enumerate(argv):
-        value = argv[i + 1] if i + 1 < len(argv) else ""
-        if arg.startswith("--k8s-label-selector"):
-            selector = arg.split("=", 1)[1] if "=" in arg else value
-        if arg.startswith("--routing-logic"):
-            logic = arg.split("=", 1)[1] if "=" in arg else value
-            routing = "least-loaded" if logic in ("least-loaded", "leastloaded", "session") else "round-robin"
-    return selector, routing
+def router_args(pod: k.Obj) -> list[str]:
+    """The router container's arguments (its image's entrypoint is the router; a command, if the
+    pod names one, is that entrypoint)."""
+    c = podspec.container(pod)
+    return list(c.get("args") or []) if c.get("args") else list(c.get("command") or [])[1:]
+
+
+def router_settings(pod: k.Obj) -> routerflags.RouterSettings:
+    """The router's discovery and routing settings from its arguments (ValueError if it would not start)."""
+    return routerflags.parse(router_args(pod))
+
+
+def pod_ready(pod: k.Obj) -> bool:
+    """The router's test for a pod: every container ready, and not terminating."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return (bool(statuses) and all(s.get("ready") for s in statuses)
+            and not pod["metadata"].get("deletionTimestamp"))
+
+
+PROBED_KINDS = ("engine", "router")
+
+
+def grace_seconds(pod: k.Obj) -> float:
+    """The grace period of a deleted pod: the deletion's own, else the pod spec's, else 30 s."""
+    for value in (pod["metadata"].get("deletionGracePeriodSeconds"),
+                  (pod.get("spec") or {}).get("terminationGracePeriodSeconds")):
+        if value is not None:
+            return float(value)
+    return 30.0
+
+
+def discovered(settings: routerflags.RouterSettings, pods: list[k.Obj]) -> dict[str, str]:
+    """What the router's pod-ip discovery would put in rotation: pod name -> engine URL, for the
+    Ready pods of its namespace that its selector selects, reached on `--k8s-port` (on the pod's
+    loopback twin)."""
+    if settings.service_discovery != "k8s" or settings.discovery_type != "pod-ip":
+        return {}
+    out = {}
+    for pod in pods:
+        meta, ip = pod["metadata"], (pod.get("status") or {}).get("podIP")
+        if (meta["namespace"] == settings.namespace and ip and pod_ready(pod)
+                and labelselector.matches(settings.label_selector, _labels(pod))):
+            out[meta["name"]] = f"http://{p.pod_loopback(ip)}:{settings.k8s_port}"
+    return out
 
 
 @dataclass
@@ -139,11 +141,14 @@ class Runtime:
     pod: str
     address: str
     process: ManagedProcess
+    port: int = 0
     ready: bool = False
-    engines: set[str] = field(default_factory=set)
-    models: tuple[str, ...] = ()
+    engines: dict[str, str] = field(default_factory=dict)  # a router's: pod name -> URL in rotation
+    tried: dict[str, tuple[str, float]] = field(default_factory=dict)  # a router's failed discoveries
     config: str = ""  # a Prometheus pod's configuration as last written
     started: float = field(default_factory=time.monotonic)
+    prober: probes.Prober | None = None  # engines and routers
+    kill_at: float | None = None  # terminating: SIGKILL at this monotonic time
 
 
 class DataPlane:
@@ -210,7 +215,7 @@ class DataPlane:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _spawn(self, pod: k.Obj, kind: str, argv: list[str], env: dict[str, str], port: int = ENGINE_PORT,
+    def _spawn(self, pod: k.Obj, kind: str, argv: list[str], env: dict[str, str], port: int,
                container: str | None = None) -> Runtime:
         meta = pod["metadata"]
         container = container or pod["spec"]["containers"][0]["name"]
@@ -224,7 +229,11 @@ class DataPlane:
         log.info("started %s for %s/%s on %s:%d: %s", kind, meta["namespace"], meta["name"], address,
                  port, shlex.join(a for a in argv if "key-file" not in a))
         runtime = Runtime(uid=meta["uid"], kind=kind, namespace=meta["namespace"], pod=meta["name"],
-                          address=address, process=process)
+                          address=address, process=process, port=port)
+        if kind in PROBED_KINDS:
+            runtime.prober = probes.Prober(probes.probes_of(pod), time.monotonic())
+            log.info("probes of %s/%s: %s", meta["namespace"], meta["name"],
+                     "; ".join(pr.describe() for pr in runtime.prober.probes) or "none (Ready once started)")
         self._guard(f"logs/port-forward of {meta['name']}", self.kube.apply_all, [
             manifests.pod_logs(self.lab, meta["namespace"], meta["name"], container, str(cri_log)),
             manifests.port_forward(self.lab, meta["namespace"], meta["name"], [(port, address, port)]),
@@ -288,34 +297,47 @@ class DataPlane:
                 runtime.config = config
                 log.info("prometheus %s/%s: configuration changed, reloaded", runtime.namespace, runtime.pod)
 
+    def _lookup(self, kind: str, namespace: str, name: str) -> k.Obj | None:
+        return self.kube.get("v1", kind, name, namespace)
+
     def _start_engine(self, pod: k.Obj) -> Runtime | None:
-        argv = container_argv(pod)
+        argv = podspec.argv(pod)
         if not argv or Path(argv[0]).name != "vllm" or "serve" not in argv:
             log.warning("engine pod %s/%s runs %r, not `vllm serve …`: nothing to simulate",
                         pod["metadata"]["namespace"], pod["metadata"]["name"], argv[:3])
             return None
-        env = {e["name"]: str(e.get("value", "")) for e in pod["spec"]["containers"][0].get("env") or []
-               if "value" in e}
-        env.update({"VLLM_SIM_HOST": p.pod_loopback(pod["status"]["podIP"]), "VLLM_SIM_PORT": str(ENGINE_PORT),
-                    "VLLM_SIM_ENGINE_ID": "0"})
+        env = self._env(pod)
+        if env is None:
+            return None
+        env.update({"VLLM_SIM_HOST": p.pod_loopback(pod["status"]["podIP"]), "VLLM_SIM_ENGINE_ID": "0"})
         # The pod's `vllm serve …` (or `/opt/venv/bin/vllm serve …`) runs the simulator with the same
         # arguments; no program named `vllm` is installed or called (a test tool never takes over
         # the name of the tool it tests).
         serve = argv.index("serve")
-        return self._spawn(pod, "engine", [self.python, "-m", "vllm_stack_e2e.sim", *argv[serve:]], env)
+        return self._spawn(pod, "engine", [self.python, "-m", "vllm_stack_e2e.sim", *argv[serve:]], env,
+                           port=podspec.listen_port(argv))
 
-    def _start_router(self, pod: k.Obj, models: tuple[str, ...]) -> Runtime:
-        _, routing = router_settings(pod)
-        argv = [self.python, "-m", "vllm_stack_e2e.sim", "gateway", "--host", p.pod_loopback(pod["status"]["podIP"]),
-                "--port", str(ROUTER_PORT), "--routing", routing]
-        for model in models:
-            argv += ["--model", model]
-        runtime = self._spawn(pod, "router", argv, {})
-        runtime.models = models
-        return runtime
+    def _env(self, pod: k.Obj) -> dict[str, str] | None:
+        """The container's environment as the kubelet would give it; None (logged) while a reference
+        cannot be resolved — the kubelet retries too. A key in the lab's own environment never
+        reaches a pod that does not set one."""
+        try:
+            return {"VLLM_API_KEY": "", **podspec.env(pod, self._lookup)}
+        except podspec.EnvError as exc:
+            log.warning("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], exc)
+            return None
 
-    def _stop(self, runtime: Runtime) -> None:
-        runtime.process.stop()
+    def _start_router(self, pod: k.Obj) -> Runtime | None:
+        args = router_args(pod)
+        env = self._env(pod)
+        if env is None:
+            return None
+        env["VLLM_SIM_HOST"] = p.pod_loopback(pod["status"]["podIP"])
+        port = podspec.listen_port(args, ROUTER_DEFAULT_PORT)
+        return self._spawn(pod, "router", [self.python, "-m", "vllm_stack_e2e.sim", "gateway", *args], env, port=port)
+
+    def _stop(self, runtime: Runtime, kill: bool = False) -> None:
+        runtime.process.stop(timeout=0.0 if kill else 10.0)
         if runtime.kind == "prometheus":  # its data is an emptyDir: gone with the pod
             shutil.rmtree(self._prometheus_dir(runtime.namespace, runtime.pod), ignore_errors=True)
         for kind in ("Logs", "PortForward"):
@@ -324,17 +346,6 @@ class DataPlane:
         log.info("stopped %s for %s/%s", runtime.kind, runtime.namespace, runtime.pod)
 
     # ---- reconciling ----------------------------------------------------------------
-    def _models(self, namespace: str) -> tuple[str, ...]:
-        deployments = self.kube.list(*k.DEPLOYMENT, namespace=namespace,
-                                     label_selector=f"app.kubernetes.io/component={manifests.ENGINE_COMPONENT}")
-        models = set()
-        for dep in deployments:
-            template = {"spec": dep["spec"]["template"]["spec"]}
-            model = served_model(container_argv(template))
-            if model:
-                models.add(model)
-        return tuple(sorted(models))
-
     @staticmethod
     def _runnable(pod: k.Obj) -> bool:
         status = pod.get("status") or {}
@@ -357,12 +368,6 @@ class DataPlane:
         runtime.ready = ready
         log.info("pod %s/%s Ready=%s", runtime.namespace, runtime.pod, value)
 
-    def _healthy(self, runtime: Runtime) -> bool:
-        try:
-            return self.http.get(f"http://{runtime.address}:{ENGINE_PORT}/health").status_code == 200
-        except httpx.HTTPError:
-            return False
-
     def reconcile(self) -> None:
         """Bring the local processes in line with the pods. Each pod is its own unit of work:
         one that fails (e.g. its namespace is terminating) never stops the others."""
@@ -371,6 +376,9 @@ class DataPlane:
             if (is_engine(pod) or is_router(pod) or monitoring.is_operator(pod) or monitoring.is_prometheus(pod)) \
                     and self._runnable(pod):
                 wanted[uid] = pod
+            elif uid in self.runtimes and self.runtimes[uid].kind in PROBED_KINDS and self._terminating(pod):
+                wanted[uid] = pod  # stopped by _terminate, within its grace period
+        self._guard("deleted pods", self._delete_finished)
         if any(uid not in wanted for uid in self.runtimes):
             # Like the router's pod watch: a leaving engine is out of rotation before it stops.
             self._guard("gateways", self._sync_gateways)
@@ -378,13 +386,11 @@ class DataPlane:
             if uid not in wanted:
                 self._guard(f"stop {self.runtimes[uid].pod}", self._stop, self.runtimes.pop(uid))
         self._stop_orphans(wanted)
-        models_by_ns: dict[str, tuple[str, ...]] = {}
         for uid, pod in wanted.items():
-            self._guard(f"start {pod['metadata']['name']}", self._ensure_runtime, uid, pod, models_by_ns)
+            if not self._terminating(pod):
+                self._guard(f"start {pod['metadata']['name']}", self._ensure_runtime, uid, pod)
         for uid, runtime in list(self.runtimes.items()):
-            if runtime.kind == "engine" and uid in self.pods:
-                self._guard(f"check {runtime.pod}", self._check_engine, uid, runtime)
-            elif runtime.kind in ("prometheus", "prometheus-operator") and uid in self.pods:
+            if runtime.kind in ("prometheus", "prometheus-operator") and uid in self.pods:
                 self._guard(f"check {runtime.pod}", self._check_monitoring, uid, runtime)
         self._guard("gateways", self._sync_gateways)
         self._guard("port-forwards", self._sync_faces)
@@ -404,27 +410,20 @@ class DataPlane:
         except (ApiException, httpx.HTTPError, OSError, KeyError, ValueError) as exc:
             log.warning("%s failed (%s: %s); will retry", what, type(exc).__name__, str(exc).splitlines()[0][:200])
 
-    def _ensure_runtime(self, uid: str, pod: k.Obj, models_by_ns: dict[str, tuple[str, ...]]) -> None:
-        ns = pod["metadata"]["namespace"]
-        runtime = self.runtimes.get(uid)
+    def _ensure_runtime(self, uid: str, pod: k.Obj) -> None:
+        if uid in self.runtimes:
+            return
+        self._free_address(pod)
         if is_router(pod):
-            models = models_by_ns.setdefault(ns, self._models(ns))
-            if runtime is not None and runtime.models != models:
-                self._stop(self.runtimes.pop(uid))  # the gateway learns models at start
-                runtime = None
-            if runtime is None:
-                self._free_address(pod)
-                self.runtimes[uid] = self._start_router(pod, models)
-        elif runtime is None:
-            self._free_address(pod)
-            if monitoring.is_operator(pod):
-                started = self._start_operator(pod)
-            elif monitoring.is_prometheus(pod):
-                started = self._start_prometheus_pod(pod)
-            else:
-                started = self._start_engine(pod)
-            if started:
-                self.runtimes[uid] = started
+            started = self._start_router(pod)
+        elif monitoring.is_operator(pod):
+            started = self._start_operator(pod)
+        elif monitoring.is_prometheus(pod):
+            started = self._start_prometheus_pod(pod)
+        else:
+            started = self._start_engine(pod)
+        if started:
+            self.runtimes[uid] = started
 
     def _free_address(self, pod: k.Obj) -> None:
         """KWOK reuses a deleted pod's IP at once: stop whatever still listens on its twin."""
@@ -443,35 +442,111 @@ class DataPlane:
                 log.info("stopping orphaned %s", orphan.spec.name)
                 orphan.stop()
 
-    def _check_engine(self, uid: str, runtime: Runtime) -> None:
-        alive = runtime.process.alive()
-        if not alive:
-            log.warning("engine for %s/%s exited; restarting (log %s)", runtime.namespace, runtime.pod,
-                        runtime.process.spec.log)
-            runtime.process.stop()  # whatever is left of its group still holds the port
-            runtime.process.start()
-        healthy = alive and self._healthy(runtime)
-        if healthy != runtime.ready:
-            self._mark_ready(runtime, self.pods[uid], healthy)
+    @staticmethod
+    def _terminating(pod: k.Obj) -> bool:
+        return bool(pod["metadata"].get("deletionTimestamp")) and (is_engine(pod) or is_router(pod))
+
+    def probe_all(self) -> None:
+        """The kubelet's turn for every engine and router: terminate the deleted, restart the
+        exited and the failed, run the probes that are due, and publish readiness."""
+        changed = False
+        for uid, runtime in list(self.runtimes.items()):
+            pod = self.pods.get(uid)
+            if runtime.kind not in PROBED_KINDS or pod is None or runtime.prober is None:
+                continue
+            if self._terminating(pod):
+                self._guard(f"terminate {runtime.pod}", self._terminate, uid, runtime, pod)
+                changed = True
+                continue
+            self._guard(f"probe {runtime.pod}", self._probe, uid, runtime, pod)
+        if changed:
+            self._guard("deleted pods", self._delete_finished)
+
+    def _probe(self, uid: str, runtime: Runtime, pod: k.Obj) -> None:
+        prober, now = runtime.prober, time.monotonic()
+        assert prober is not None
+        if not runtime.process.alive():
+            self._restart(runtime, pod, f"exited (code {runtime.process.exit_code()}; log {runtime.process.spec.log})")
+            return
+        for probe in prober.due(now):
+            ok, seen = probes.check(probe, runtime.address, self.http)
+            prober.record(probe, ok)
+            if not ok:
+                log.info("%s probe of %s/%s failed: %s", probe.kind, runtime.namespace, runtime.pod, seen)
+        if prober.restart_reason:
+            self._restart(runtime, pod, prober.restart_reason)
+            return
+        if prober.ready != runtime.ready:
+            self._mark_ready(runtime, pod, prober.ready)
+
+    def _restart(self, runtime: Runtime, pod: k.Obj, why: str) -> None:
+        """restartPolicy Always: stop what is left (SIGTERM, then SIGKILL after the grace period,
+        capped so one pod never holds the loop long) and start the container again."""
+        assert runtime.prober is not None
+        log.warning("%s for %s/%s: %s; restarting the container", runtime.kind, runtime.namespace, runtime.pod, why)
+        runtime.process.stop(timeout=min(grace_seconds(pod), 10.0))
+        runtime.process.start()
+        runtime.prober.restarted(time.monotonic())
+        runtime.engines.clear()  # a restarted router knows nothing
+        runtime.tried.clear()
+        if runtime.ready:
+            self._mark_ready(runtime, pod, False)
+        restarts = runtime.prober.restarts
+        statuses = [dict(c, restartCount=restarts) for c in (pod.get("status") or {}).get("containerStatuses") or []]
+        self.kube.patch_status("v1", "Pod", runtime.pod, runtime.namespace, {"status": {"containerStatuses": statuses}})
+
+    def _terminate(self, uid: str, runtime: Runtime, pod: k.Obj) -> None:
+        """SIGTERM once; the process has the pod's grace period to finish; then SIGKILL."""
+        now = time.monotonic()
+        if runtime.kill_at is None:
+            grace = grace_seconds(pod)
+            runtime.kill_at = now + grace
+            runtime.process.terminate()
+            log.info("pod %s/%s deleted: SIGTERM, grace period %gs", runtime.namespace, runtime.pod, grace)
+        if runtime.process.alive() and now < runtime.kill_at:
+            return
+        if runtime.process.alive():
+            log.warning("pod %s/%s: still running after its grace period: SIGKILL", runtime.namespace, runtime.pod)
+        self._stop(self.runtimes.pop(uid), kill=True)
+
+    def _delete_finished(self) -> None:
+        """The kubelet's last word on a deleted engine or router pod: once no process runs for it,
+        delete the object (grace 0). KWOK leaves these pods to the data plane."""
+        for uid, pod in list(self.pods.items()):
+            if self._terminating(pod) and uid not in self.runtimes:
+                meta = pod["metadata"]
+                self.kube.delete_now("v1", "Pod", meta["name"], meta["namespace"])
+                self.pods.pop(uid, None)
 
     def _sync_gateways(self) -> None:
+        """The router's pod watch: put the pods it would discover in rotation, take out the others."""
+        pods = list(self.pods.values())
+        now = time.monotonic()
         for runtime in self.runtimes.values():
-            if runtime.kind != "router" or not runtime.process.alive():
+            if runtime.kind != "router" or not runtime.process.alive() or runtime.uid not in self.pods:
                 continue
-            selector, _ = router_settings(self.pods[runtime.uid])
-            desired: dict[str, str | None] = {}
-            for uid, engine in self.runtimes.items():
-                pod = self.pods.get(uid)
-                if (engine.kind == "engine" and engine.ready and engine.namespace == runtime.namespace and pod
-                        and self._runnable(pod) and selector_matches(selector, _labels(pod))):
-                    desired[f"http://{engine.address}:{ENGINE_PORT}"] = served_model(container_argv(pod))
-            base = f"http://{runtime.address}:{ROUTER_PORT}/admin/engines"
             try:
-                for url in runtime.engines - set(desired):
-                    self.http.request("DELETE", base, json={"url": url})
-                for url in set(desired) - runtime.engines:
-                    self.http.post(base, json={"url": url, "model": desired[url]}).raise_for_status()
-                runtime.engines = set(desired)
+                settings = router_settings(self.pods[runtime.uid])
+            except ValueError:
+                continue  # the gateway refuses these arguments too, and says why in its log
+            desired = discovered(settings, pods)
+            base = f"http://{runtime.address}:{runtime.port}/admin/engines"
+            try:
+                for name in [n for n in runtime.engines if desired.get(n) != runtime.engines[n]]:
+                    self.http.request("DELETE", base, json={"name": name})
+                    del runtime.engines[name]
+                for name, url in desired.items():
+                    if runtime.engines.get(name) == url:
+                        continue
+                    last = runtime.tried.get(name)
+                    if last and last[0] == url and now - last[1] < REDISCOVER_SECONDS:
+                        continue
+                    reply = self.http.post(base, json={"name": name, "url": url}, timeout=15)
+                    if reply.status_code in (200, 201):
+                        runtime.engines[name] = url
+                        runtime.tried.pop(name, None)
+                    else:
+                        runtime.tried[name] = (url, now)
             except httpx.HTTPError:
                 continue  # the gateway is still starting; next tick
 
@@ -502,17 +577,18 @@ class DataPlane:
                 svc_labels = _labels(svc)
                 if not all(svc_labels.get(key) in values for key, values in MONITOR_SELECTOR.items()):
                     continue
-                if not selector_matches(svc["spec"].get("selector") or {}, _labels(pod)):
+                if not service_selects(svc["spec"].get("selector"), _labels(pod)):
                     continue
                 for port in svc["spec"].get("ports") or []:
-                    if port.get("name") not in MONITOR_PORTS:
+                    target = podspec.port_number(pod, port.get("targetPort", port.get("port")))
+                    if port.get("name") not in MONITOR_PORTS or target is None:
                         continue
                     groups.append({
-                        "targets": [f"{runtime.address}:{ENGINE_PORT}"],
+                        "targets": [f"{runtime.address}:{target}"],
                         "labels": {"job": svc["metadata"]["name"], "namespace": runtime.namespace,
                                    "service": svc["metadata"]["name"], "pod": runtime.pod,
                                    "endpoint": port["name"], "container": pod["spec"]["containers"][0]["name"],
-                                   "instance": f"{pod['status']['podIP']}:{ENGINE_PORT}"},
+                                   "instance": f"{pod['status']['podIP']}:{target}"},
                     })
         text = json.dumps(sorted(groups, key=lambda g: g["targets"][0]), indent=1)
         if text != self._targets_written:
@@ -529,7 +605,8 @@ class DataPlane:
         last = 0.0
         while not self.stop.is_set():
             changed = self._drain(timeout=0.25)
-            waiting = any(r.kind in ("engine", "prometheus") and not r.ready for r in self.runtimes.values())
+            self.probe_all()  # the probes keep their own periods; 0.25 s is the resolution
+            waiting = any(r.kind == "prometheus" and not r.ready for r in self.runtimes.values())
             since = time.monotonic() - last
             if changed or (waiting and since >= 0.25) or since >= 5:  # 5 s: periodic resync and health
                 try:

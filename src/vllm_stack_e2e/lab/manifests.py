@@ -16,6 +16,8 @@ PROCESS_LABEL = "vllm-stack-e2e.io/local-process"
 ENGINE_COMPONENT = "serving-engine"
 #: Pods of this manager (the operator's Prometheus) are Ready only once their process answers.
 PROBED_MANAGER = "prometheus-operator"
+#: The chart's router pods (label environment=router): Ready once the gateway answers /health.
+ROUTER_ENVIRONMENT = "router"
 
 # KWOK stage templates. Written for this lab: engine pods (chart label
 # app.kubernetes.io/component=serving-engine) start Running but not Ready; the data plane
@@ -98,11 +100,12 @@ def _labels(lab: str, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def stages(lab: str) -> list[Obj]:
-    """The KWOK stages: node up, ordinary pods Ready at once, engine pods and the operator's
-    Prometheus pods Running-not-Ready (the data plane marks them Ready when their process answers,
-    as their readiness probes would), delete."""
+    """The KWOK stages: node up, ordinary pods Ready at once; the pods whose process the data plane
+    runs and probes — engines, routers, the operator's Prometheus — Running-not-Ready (the data
+    plane marks them Ready when their process answers, as their readiness probes would); delete."""
     component = '.metadata.labels."app.kubernetes.io/component"'
     managed_by = '.metadata.labels."app.kubernetes.io/managed-by"'
+    environment = '.metadata.labels.environment'
     pending = [
         {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
         {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
@@ -123,17 +126,26 @@ def stages(lab: str) -> list[Obj]:
               {"statusTemplate": _NODE_STATUS}),
         stage("lab-pod-ready", "Pod",
               pending + [{"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]},
-                         {"key": managed_by, "operator": "NotIn", "values": [PROBED_MANAGER]}],
+                         {"key": managed_by, "operator": "NotIn", "values": [PROBED_MANAGER]},
+                         {"key": environment, "operator": "NotIn", "values": [ROUTER_ENVIRONMENT]}],
               {"statusTemplate": _POD_RUNNING % {"ready": "True", "ready_bool": "true"}}),
         stage("lab-prometheus-pod-running", "Pod",
               pending + [{"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]},
                          {"key": managed_by, "operator": "In", "values": [PROBED_MANAGER]}],
               {"statusTemplate": _POD_RUNNING % {"ready": "False", "ready_bool": "false"}}),
+        stage("lab-router-pod-running", "Pod",
+              pending + [{"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]},
+                         {"key": environment, "operator": "In", "values": [ROUTER_ENVIRONMENT]}],
+              {"statusTemplate": _POD_RUNNING % {"ready": "False", "ready_bool": "false"}}),
         stage("lab-engine-pod-running", "Pod",
               pending + [{"key": component, "operator": "In", "values": [ENGINE_COMPONENT]}],
               {"statusTemplate": _POD_RUNNING % {"ready": "False", "ready_bool": "false"}}),
+        # Engine and router pods are the data plane's to end: SIGTERM, their grace period, then
+        # it deletes them (lab/dataplane.py), as a kubelet would.
         stage("lab-pod-delete", "Pod",
-              [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
+              [{"key": ".metadata.deletionTimestamp", "operator": "Exists"},
+               {"key": component, "operator": "NotIn", "values": [ENGINE_COMPONENT]},
+               {"key": environment, "operator": "NotIn", "values": [ROUTER_ENVIRONMENT]}],
               {"delete": True}),
     ]
 

@@ -142,6 +142,14 @@ class ManagedProcess:
     def exit_code(self) -> int | None:
         return self._popen.poll() if self._popen is not None else None
 
+    def terminate(self) -> None:
+        """SIGTERM to the process we started (not its group: it passes the signal on itself, and a
+        second SIGTERM would make a server give up its graceful shutdown). Does not wait."""
+        pid = self.pid
+        if pid is not None and _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the process group we started, then SIGKILL after `timeout`; remove the PID file.
         The group is signalled even when its leader has died (its children may live on)."""

@@ -5,6 +5,11 @@ Routes: `GET /health`, `GET /version`, `GET /v1/models`, `POST /v1/completions`,
 `GET /metrics` (format negotiated from the Accept header by prometheus_client, as vLLM
 does), and `GET /sim/state` (the simulator's own scheduler view; not part of vLLM).
 
+With an API key (`--api-key`, or `VLLM_API_KEY` in the environment, as vLLM reads them) every
+route but vLLM's public ones (`/health`, `/ping`, `/load`, `/version`, `/metrics`) and the
+simulator's `/sim/state` answers 401 `{"error": "Unauthorized"}` unless the request carries
+`Authorization: Bearer <key>` — vLLM's authentication middleware, rewritten here.
+
 Errors use vLLM's shape `{"error": {"message", "type", "param", "code"}}` with `code` the
 HTTP status: unknown model 404 `NotFoundError`; malformed JSON, bad fields and prompts
 longer than `max_model_len` 400 `BadRequestError`. Differences from vLLM: one prompt per
@@ -14,6 +19,8 @@ request (no batched prompts), `n` must be 1, no gzip on /metrics.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -241,8 +248,36 @@ def _whole_body(gen: GenerationRequest, seq: Sequence, rid: str, created: int) -
             "choices": [choice], "usage": usage}
 
 
-def engine_app(engine: Engine) -> Starlette:
-    """The HTTP face of one engine."""
+PUBLIC_PATHS = ("/health", "/ping", "/load", "/version", "/metrics", "/sim/state")
+
+
+class RequireApiKey:
+    """ASGI middleware: a request outside PUBLIC_PATHS needs `Authorization: Bearer <one of the keys>`."""
+
+    def __init__(self, app: Any, keys: tuple[str, ...]) -> None:
+        self.app = app
+        self._digests = [hashlib.sha256(key.encode()).digest() for key in keys]
+
+    def _allowed(self, scope: dict[str, Any]) -> bool:
+        path = scope.get("path", "")
+        if scope.get("method") == "OPTIONS" or any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
+            return True
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        digest = hashlib.sha256(token.encode()).digest()
+        return any(hmac.compare_digest(digest, known) for known in self._digests)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and not self._allowed(scope):
+            await JSONResponse({"error": "Unauthorized"}, status_code=401)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def engine_app(engine: Engine, api_keys: tuple[str, ...] = ()) -> Starlette:
+    """The HTTP face of one engine; with `api_keys`, vLLM's API-key check in front of it."""
 
     async def health(_: Request) -> Response:
         return Response(status_code=200)
@@ -304,4 +339,7 @@ def engine_app(engine: Engine) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/sim/state", state, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    if api_keys:
+        app.add_middleware(RequireApiKey, keys=tuple(api_keys))
+    return app

@@ -5,8 +5,9 @@ to vLLM must never shadow the real `vllm`.
     vllm-sim serve MODEL --host 127.0.0.1 --port 8000 [--served-model-name NAME …]
                [--max-num-seqs N] [--max-model-len N] [--sim-… V …] [any other vLLM flag]
     python -m vllm_stack_e2e.sim serve MODEL …          (the same)
-    python -m vllm_stack_e2e.sim gateway --host H --port P --model M [--engine URL[=MODEL] …]
-               [--routing round-robin|least-loaded]
+    python -m vllm_stack_e2e.sim gateway --service-discovery static|k8s --routing-logic roundrobin|session
+               [--host H] [--port P] [--static-backends URLS --static-models MODELS] [--session-key K]
+               [--engine URL=MODEL …] [any other router flag]
 
 vLLM flags the simulator has no use for (`--tensor-parallel-size 1`, `--enable-chunked-prefill`,
 …) are accepted and logged. Simulator knobs are `--sim-…` flags, each with an environment twin
@@ -75,6 +76,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--served-model-name", nargs="+", default=None, metavar="NAME", help="names the API answers to")
     p.add_argument("--max-num-seqs", type=int, default=256, metavar="N", help="running requests at most (env VLLM_SIM_MAX_NUM_SEQS wins)")
     p.add_argument("--max-model-len", type=int, default=16384, metavar="N", help="prompt + output tokens at most (env VLLM_SIM_MAX_MODEL_LEN wins)")
+    p.add_argument("--api-key", nargs="+", default=None, metavar="KEY",
+                   help="require `Authorization: Bearer KEY` (else env VLLM_API_KEY, as vLLM)")
     for knob in KNOBS:
         metavar = {int: "N", float: "X"}.get(knob.kind, "NAME")
         p.add_argument(knob.flag, dest=knob.dest, type=knob.kind, default=None, metavar=metavar,
@@ -108,6 +111,7 @@ def parse_serve(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple
     for knob in KNOBS:
         setattr(args, knob.dest, _knob_value(knob, getattr(args, knob.dest), env))
     args.model = args.model_flag or args.model_tag
+    args.api_keys = tuple(args.api_key or ([env["VLLM_API_KEY"]] if env.get("VLLM_API_KEY") else []))
     if not args.model:
         raise SystemExit("error: no model given — `vllm-sim serve MODEL …` (or --model MODEL)")
     return args, ignored
@@ -156,41 +160,58 @@ def serve_main(argv: Sequence[str]) -> int:
     if config.startup_delay > 0:
         log.info("loading model (simulated) for %.1fs before opening %s:%d", config.startup_delay, args.host, args.port)
         time.sleep(config.startup_delay)
-    server = uvicorn.Server(uvicorn_config(engine_app(engine), args.host, args.port, log_level="warning"))
-    log.info("serving on http://%s:%d", args.host, args.port)
+    config = uvicorn_config(engine_app(engine, args.api_keys), args.host, args.port, log_level="warning")
+    # SIGTERM: stop accepting, let the requests in flight finish (vLLM's launcher waits for them;
+    # the kubelet's SIGKILL after the grace period bounds it).
+    config.timeout_graceful_shutdown = None
+    server = uvicorn.Server(config)
+    log.info("serving on http://%s:%d%s", args.host, args.port, " (API key required)" if args.api_keys else "")
     server.run()
     return 0
 
 
-def gateway_main(argv: Sequence[str]) -> int:
-    """`gateway`: the router stand-in, until SIGTERM/SIGINT."""
+def gateway_main(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+    """`gateway`: the router stand-in, with the production-stack router's flags, until SIGTERM/SIGINT.
+
+    `--static-backends`/`--static-models` are engines with their models (static discovery); with
+    `--service-discovery k8s` engines arrive at run time (`POST /admin/engines`). `--engine URL=MODEL`
+    is the same as one static backend. `VLLM_SIM_HOST`/`VLLM_SIM_PORT` win over `--host`/`--port`."""
     import uvicorn
 
-    from .gateway import ROUTING, Gateway
+    from . import routerflags
+    from .gateway import Gateway
     from .host import require_loopback, uvicorn_config
 
-    p = argparse.ArgumentParser(prog="python -m vllm_stack_e2e.sim gateway",
-                                description="Router-like gateway in front of simulated engines.")
-    p.add_argument("--host", default="127.0.0.1", help="bind address, loopback only")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", action="append", default=[], help="a model the gateway knows (repeatable)")
-    p.add_argument("--engine", action="append", default=[], help="engine URL[=MODEL] (repeatable)")
-    p.add_argument("--routing", choices=ROUTING, default="round-robin")
-    p.add_argument("--log-level", default="info")
-    args = p.parse_args(list(argv))
-    _setup_logging(args.log_level)
+    env = dict(os.environ) if env is None else env
+    rest = list(argv)
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--engine", action="append", default=[], help="engine URL=MODEL (repeatable)")
+    extra.add_argument("--model", action="append", default=[], help="a model known from the start (repeatable)")
+    extra.add_argument("--log-level", default="info")
+    if "-h" in rest or "--help" in rest:
+        routerflags.parser().print_help()
+        return 0
+    sim, rest = extra.parse_known_args(rest)
+    _setup_logging(sim.log_level)
     try:
-        require_loopback(args.host)
-        gateway = Gateway(args.model, routing=args.routing)
-        for spec in args.engine:
-            url, _, model = spec.partition("=")
+        settings = routerflags.parse(rest)
+        host = env.get("VLLM_SIM_HOST") or settings.host
+        port = int(env.get("VLLM_SIM_PORT") or settings.port)
+        require_loopback(host)
+        static = list(zip(settings.static_backends, settings.static_models)) if settings.service_discovery == "static" else []
+        static += [(url, model) for url, _, model in (spec.partition("=") for spec in sim.engine)]
+        gateway = Gateway([*sim.model, *(model for _, model in static if model)],
+                          routing=settings.routing_logic, session_key=settings.session_key)
+        for url, model in static:
             gateway.add_engine(url, model or None)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log.info("gateway on http://%s:%d, models %s, engines %s, routing %s", args.host, args.port,
-             gateway.models(), [b.url for b in gateway.engines()], args.routing)
-    uvicorn.Server(uvicorn_config(gateway.app, args.host, args.port, log_level="warning")).run()
+    if settings.ignored:
+        log.info("ignoring router flags the simulator does not model: %s", " ".join(settings.ignored))
+    log.info("gateway on http://%s:%d: discovery %s, routing %s, models %s, engines %s", host, port,
+             settings.service_discovery, gateway.routing, gateway.models(), [b.url for b in gateway.engines()])
+    uvicorn.Server(uvicorn_config(gateway.app, host, port, log_level="warning")).run()
     return 0
 
 

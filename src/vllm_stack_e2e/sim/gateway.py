@@ -1,27 +1,41 @@
 """A router-like gateway in front of simulated engines, standing in for the production-stack
 router (`vllm-router-service`).
 
-What it shares with the real router: the OpenAI routes proxied to an engine serving the
-requested model, with streaming passed through; `vllm:num_incoming_requests_total{model}`
-counted for every request that names a model, *before* an engine is chosen (so it counts
-while the model is scaled to zero); HTTP 503 for a model that is known but has no engine
-now, 404 for a model never known; errors as `{"error": "<message>"}`; `/metrics` in the
-Prometheus text format whatever the Accept header says (the router calls `generate_latest`
-directly), with per-server gauges `vllm:healthy_pods_total{server}` and
-`vllm:num_requests_running{server}` (its own in-flight count), and
-`vllm:num_requests_waiting{server}` declared but never set, as in the router — so
-`sum(vllm:num_requests_waiting)` still reads only the engines.
+What it shares with the real router (read from its source, written here):
+- Model knowledge: with Kubernetes discovery a model is known only once a Ready engine pod was
+  discovered serving it, by asking that pod's `/v1/models` (with `Authorization: Bearer
+  $VLLM_API_KEY` when the variable is set). `/v1/models` lists the models of the engines in
+  rotation now — nothing at zero. A model seen once stays known for the process's life: HTTP 503
+  "temporarily unavailable" while it has no engine, 404 "not found" for a model never seen (also
+  after a restart while the model sits at zero). With static discovery the static models are known
+  from the start.
+- `vllm:num_incoming_requests_total{model}` counted for every request that names a model, *before*
+  an engine is chosen — also for the 503s and 404s.
+- Routing: `roundrobin` cycles through the model's engines in URL order, one counter per engine
+  set; `session` sends a session (the `--session-key` header, else that key in the JSON body) to one
+  engine on a consistent-hash ring, and a request without one to the engine with the fewest
+  requests in the last minute. Other logics route round-robin, said in the log.
+- OpenAI routes proxied with streaming passed through, client headers (`Authorization` too)
+  forwarded; errors as `{"error": "<message>"}`; `/metrics` in the Prometheus text format whatever
+  the Accept header says, with `vllm:healthy_pods_total{server}`, `vllm:num_requests_running{server}`
+  and `vllm:num_requests_waiting{server}` declared but never set — so `sum(vllm:num_requests_waiting)`
+  still reads only the engines.
 
-What replaces the router's Kubernetes discovery: engines are added and removed at run time,
-by Python (`add_engine` / `remove_engine`) or over HTTP (`GET/POST/DELETE /admin/engines`,
-body `{"url": "http://127.0.0.1:8001", "model": "…"}`). A model is known once named with
-`--model`/`models=` or served by an engine that was ever added.
+What replaces the router's own pod watch: whoever knows the pods (the lab's data plane) tells the
+gateway which Ready pods its selector matches — `POST /admin/engines {"name": POD, "url": URL}`
+(the gateway then asks the pod's `/v1/models`, as the router does) and `DELETE /admin/engines
+{"name": POD}`. Python callers and tests may also add an engine with its model given
+(`add_engine(url, model)`), which is what static discovery does.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
+import collections
+import hashlib
 import json
+import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -39,12 +53,17 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..load import ClientPool
+from .routerflags import MODELLED_ROUTING, ROUTING_LOGICS
 
-ROUTING = ("round-robin", "least-loaded")
+log = logging.getLogger("vllm_stack_e2e.sim.gateway")
+ROUTING = MODELLED_ROUTING
 _HOP_BY_HOP = {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length",
                "upgrade", "te", "trailer", "accept-encoding"}
 _STRIP_FROM_RESPONSE = {"content-length", "content-encoding", "transfer-encoding", "connection", "date", "server"}
 _ENGINE_TIMEOUT = httpx.Timeout(None, connect=5.0)  # streams last as long as the engine needs
+_DISCOVERY_TIMEOUT = 10.0  # the router's health-check timeout for /v1/models
+QPS_WINDOW = 60.0  # seconds of request history behind "fewest requests" (the router's stats window)
+RING_REPLICAS = 64  # virtual nodes per engine on the session ring
 
 
 @dataclass
@@ -52,31 +71,77 @@ class Backend:
     """One engine the gateway may route to."""
 
     url: str
-    model: str
+    models: tuple[str, ...]
+    name: str = ""
     added_at: float = field(default_factory=time.time)
     inflight: int = 0
     requests: int = 0
+    recent: collections.deque[float] = field(default_factory=collections.deque, repr=False)
     pool: ClientPool = field(default_factory=lambda: ClientPool(None, _ENGINE_TIMEOUT), repr=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.url
+
+    @property
+    def model(self) -> str:
+        return self.models[0]
+
+    def qps(self, now: float) -> float:
+        while self.recent and self.recent[0] < now - QPS_WINDOW:
+            self.recent.popleft()
+        return len(self.recent) / QPS_WINDOW
 
     def as_dict(self) -> dict[str, Any]:
         """The public view (for /admin/engines)."""
-        return {"url": self.url, "model": self.model, "inflight": self.inflight, "requests": self.requests,
-                "added_at": self.added_at}
+        return {"name": self.name, "url": self.url, "models": list(self.models), "inflight": self.inflight,
+                "requests": self.requests, "added_at": self.added_at}
+
+
+class HashRing:
+    """A consistent-hash ring of engine URLs: a key keeps its engine while that engine stays, and
+    only the keys of an engine that leaves (or a share for one that joins) move."""
+
+    def __init__(self) -> None:
+        self._points: list[tuple[int, str]] = []
+        self._nodes: frozenset[str] = frozenset()
+
+    @staticmethod
+    def _hash(text: str) -> int:
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+    def update(self, nodes: Iterable[str]) -> None:
+        nodes = frozenset(nodes)
+        if nodes != self._nodes:
+            self._nodes = nodes
+            self._points = sorted((self._hash(f"{node}#{i}"), node) for node in nodes for i in range(RING_REPLICAS))
+
+    def get(self, key: str) -> str:
+        if not self._points:
+            raise LookupError("empty ring")
+        index = bisect.bisect(self._points, (self._hash(key), "")) % len(self._points)
+        return self._points[index][1]
 
 
 class Gateway:
-    """Routes OpenAI requests to engines by model; counts them like the production-stack router."""
+    """Routes OpenAI requests to engines by model; counts and answers like the production-stack router."""
 
-    def __init__(self, models: Iterable[str] = (), *, routing: str = "round-robin",
-                 registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, models: Iterable[str] = (), *, routing: str = "roundrobin", session_key: str | None = None,
+                 api_key: str | None = None, registry: CollectorRegistry | None = None) -> None:
+        if routing not in ROUTING_LOGICS:
+            raise ValueError(f"routing must be one of {', '.join(ROUTING_LOGICS)}, got {routing!r}")
+        if routing == "session" and not session_key:
+            raise ValueError("Session key must be provided when using session routing logic")
         if routing not in ROUTING:
-            raise ValueError(f"routing must be one of {', '.join(ROUTING)}, got {routing!r}")
-        self.routing = routing
+            log.warning("routing logic %s is not modelled by the simulator: routing round-robin", routing)
+        self.routing = routing if routing in ROUTING else "roundrobin"
+        self.session_key = session_key
+        self.api_key = api_key if api_key is not None else (os.environ.get("VLLM_API_KEY") or None)
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        self._told: list[str] = list(dict.fromkeys(models))
+        self._told: list[str] = list(dict.fromkeys(models))  # static models: known from the start
         self._seen: set[str] = set(self._told)
-        self._backends: dict[str, Backend] = {}
-        self._rr = itertools.count()
+        self._backends: dict[str, Backend] = {}  # by name (a pod's, or the URL)
+        self._next: dict[tuple[str, ...], int] = {}  # round-robin position per engine set
+        self._ring = HashRing()
         self._retired: list[Backend] = []  # removed, with streams possibly still in flight
         self.incoming = Counter("vllm:num_incoming_requests",
                                 "Incoming requests that named a model, counted before an engine is chosen.",
@@ -90,47 +155,92 @@ class Gateway:
         self.app = self._build_app()
 
     # -- engines -----------------------------------------------------------------------
-    def add_engine(self, url: str, model: str | None = None) -> Backend:
-        """Route `model` (default: the first known model) to the engine at `url`; idempotent."""
+    def add_engine(self, url: str, model: str | Iterable[str] | None = None, name: str | None = None) -> Backend:
+        """Route `model` (default: the first static model) to the engine at `url`; idempotent."""
         url = url.rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"engine url must start with http:// — got {url!r}")
-        model = model or (self._told[0] if self._told else None)
-        if not model:
+        models = (model,) if isinstance(model, str) else tuple(model or ())
+        if not models and self._told:
+            models = (self._told[0],)
+        if not models:
             raise ValueError(f"no model given for engine {url} and the gateway knows none — pass model=")
-        existing = self._backends.get(url)
-        if existing is not None and existing.model == model:
+        name = name or url
+        existing = self._backends.get(name)
+        if existing is not None and existing.models == models and existing.url == url:
             return existing
-        backend = Backend(url=url, model=model)
+        backend = Backend(url=url, models=models, name=name)
         if existing is not None:
             self._retired.append(existing)
-        self._backends[url] = backend
-        self._seen.add(model)
+        self._backends[name] = backend
+        self._seen.update(models)
+        log.info("engine %s at %s serving %s", name, url, ", ".join(models))
         return backend
 
-    def remove_engine(self, url: str) -> bool:
-        """Stop routing to `url`; False if it was not there. In-flight requests finish."""
-        backend = self._backends.pop(url.rstrip("/"), None)
+    async def discover(self, name: str, url: str) -> Backend | None:
+        """What the router does for a Ready pod: ask its /v1/models and put it in rotation for
+        those models; an engine that does not answer, or serves nothing, is (taken) out of rotation."""
+        url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        try:
+            async with httpx.AsyncClient(timeout=_DISCOVERY_TIMEOUT) as client:
+                reply = await client.get(url + "/v1/models", headers=headers)
+            reply.raise_for_status()
+            models = tuple(str(m["id"]) for m in reply.json()["data"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.error("Failed to get model names from %s/v1/models: %s", url, exc)
+            models = ()
+        if not models:
+            self.remove_engine(name)
+            return None
+        return self.add_engine(url, models, name=name)
+
+    def remove_engine(self, name_or_url: str) -> bool:
+        """Stop routing to an engine (by name or URL); False if it was not there. In-flight requests finish."""
+        key = name_or_url if name_or_url in self._backends else name_or_url.rstrip("/")
+        backend = self._backends.pop(key, None)
+        if backend is None:
+            backend = next((b for b in self._backends.values() if b.url == key), None)
+            if backend is not None:
+                del self._backends[backend.name]
         if backend is not None:
             self._retired.append(backend)  # its connections close once its streams are done
+            log.info("engine %s out of rotation", backend.name)
         return backend is not None
 
     def engines(self) -> list[Backend]:
         return list(self._backends.values())
 
     def models(self) -> list[str]:
-        """Models listed by /v1/models: the engines' models, then the ones named at start."""
-        return list(dict.fromkeys([b.model for b in self._backends.values()] + self._told))
+        """Models listed by /v1/models: those the engines in rotation serve (and static ones)."""
+        return list(dict.fromkeys([m for b in self._backends.values() for m in b.models] + self._told))
 
-    def _choose(self, model: str) -> Backend | None:
-        candidates = [b for b in self._backends.values() if b.model == model]
+    def known(self, model: str) -> bool:
+        """Seen at any time in this process's life (the router's `has_ever_seen_model`)."""
+        return model in self._seen
+
+    def _choose(self, model: str, session: str | None) -> Backend | None:
+        candidates = {b.url: b for b in self._backends.values() if model in b.models}
         if not candidates:
             return None
-        turn = next(self._rr)
-        if self.routing == "least-loaded":
-            low = min(b.inflight for b in candidates)
-            candidates = [b for b in candidates if b.inflight == low]
-        return candidates[turn % len(candidates)]
+        if self.routing == "session":
+            if session is None:
+                now = time.time()
+                return min(candidates.values(), key=lambda b: (b.qps(now), b.url))
+            self._ring.update(candidates)
+            return candidates[self._ring.get(session)]
+        key = tuple(sorted(candidates))
+        turn = self._next.get(key, 0)
+        self._next[key] = turn + 1
+        return candidates[key[turn % len(key)]]
+
+    def _session(self, request: Request, body: dict[str, Any]) -> str | None:
+        if not self.session_key:
+            return None
+        value = request.headers.get(self.session_key)
+        if value is None and body.get(self.session_key) is not None:
+            value = str(body[self.session_key])
+        return value
 
     # -- HTTP --------------------------------------------------------------------------
     async def _reap(self) -> None:
@@ -158,9 +268,9 @@ class Gateway:
         if not isinstance(model, str):
             return JSONResponse({"error": "Invalid request: missing 'model' in request body."}, status_code=400)
         self.incoming.labels(model=model).inc()
-        backend = self._choose(model)
+        backend = self._choose(model, self._session(request, body))
         if backend is None:
-            if model in self._seen:
+            if self.known(model):
                 return JSONResponse({"error": f"Model '{model}' is temporarily unavailable. Please try again later."},
                                     status_code=503)
             return JSONResponse({"error": f"Model '{model}' not found. Available models can be listed at /v1/models."},
@@ -171,6 +281,7 @@ class Gateway:
         upstream = client.build_request("POST", backend.url + path, content=raw, headers=headers)
         backend.inflight += 1
         backend.requests += 1
+        backend.recent.append(time.time())
         done = False
 
         async def cleanup(reply: httpx.Response | None = None) -> None:
@@ -249,25 +360,35 @@ class Gateway:
 
         async def add_engine(request: Request) -> Response:
             body = await admin_body(request)
-            url, model = body.get("url"), body.get("model")
-            if not isinstance(url, str) or (model is not None and not isinstance(model, str)):
-                return JSONResponse({"error": "expected {\"url\": \"http://127.0.0.1:8001\", \"model\": \"…\"}"},
+            url, model, name = body.get("url"), body.get("model"), body.get("name")
+            if not isinstance(url, str) or any(v is not None and not isinstance(v, str) for v in (model, name)):
+                return JSONResponse({"error": "expected {\"url\": \"http://127.0.0.1:8001\", \"model\": \"…\"} "
+                                              "or {\"name\": POD, \"url\": …} (the gateway asks /v1/models)"},
                                     status_code=400)
-            existed = url.rstrip("/") in self._backends
+            if not url.startswith(("http://", "https://")):
+                return JSONResponse({"error": f"engine url must start with http:// — got {url!r}"}, status_code=400)
+            existed = (name or url.rstrip("/")) in self._backends
+            if model is None:
+                found = await self.discover(name or url, url)
+                if found is None:
+                    return JSONResponse({"error": f"engine {url} lists no model at /v1/models: not in rotation"},
+                                        status_code=409)
+                return JSONResponse(found.as_dict(), status_code=200 if existed else 201)
             try:
-                backend = self.add_engine(url, model)
+                backend = self.add_engine(url, model, name=name)
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
             return JSONResponse(backend.as_dict(), status_code=200 if existed else 201)
 
         async def delete_engine(request: Request) -> Response:
             body = await admin_body(request)
-            url = body.get("url")
-            if not isinstance(url, str):
-                return JSONResponse({"error": "expected {\"url\": \"http://127.0.0.1:8001\"}"}, status_code=400)
-            if not self.remove_engine(url):
-                return JSONResponse({"error": f"no engine {url} in the gateway"}, status_code=404)
-            return JSONResponse({"removed": url.rstrip("/")})
+            key = body.get("name", body.get("url"))
+            if not isinstance(key, str):
+                return JSONResponse({"error": "expected {\"name\": POD} or {\"url\": \"http://127.0.0.1:8001\"}"},
+                                    status_code=400)
+            if not self.remove_engine(key):
+                return JSONResponse({"error": f"no engine {key} in the gateway"}, status_code=404)
+            return JSONResponse({"removed": key.rstrip("/")})
 
         async def http_error(_: Request, exc: Exception) -> Response:
             assert isinstance(exc, HTTPException)

@@ -159,15 +159,16 @@ def engine_argv(model: str, host: str, port: int, *, served_model_name: str | No
 
 
 def gateway_argv(host: str, port: int, models: Sequence[str], *, engines: Sequence[str] = (),
-                 routing: str = "round-robin", python: str = sys.executable) -> list[str]:
-    """argv that runs the router-like gateway as a subprocess.
+                 routing: str = "roundrobin", python: str = sys.executable) -> list[str]:
+    """argv that runs the router-like gateway as a subprocess, with static discovery.
 
     `engines` are URLs, optionally `URL=MODEL` (default: the first model)."""
     require_loopback(host)
     argv = [python, "-m", "vllm_stack_e2e.sim", "gateway", "--host", host, "--port", str(port),
-            "--routing", routing]
+            "--service-discovery", "static" if engines else "k8s", "--routing-logic", routing]
     for model in models:
         argv += ["--model", model]
     for engine in engines:
-        argv += ["--engine", engine]
+        url, _, model = engine.partition("=")
+        argv += ["--engine", f"{url}={model or models[0]}"]
     return argv

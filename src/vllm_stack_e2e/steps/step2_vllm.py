@@ -8,11 +8,21 @@ from typing import Any
 import httpx
 
 from .. import kube as k
+from .. import waits
 from ..context import Stack
+
+# The router's discovery: its pod watch sees the engine pod turn Ready, then asks the pod's
+# /v1/models; a few seconds on a cluster. The router lists a model only after that.
+ROUTER_DISCOVERY_SECONDS = 30.0
 
 
 def engine_selector(stack: Stack) -> str:
     return f"model={stack.config.model}"
+
+
+def router_selector() -> str:
+    """The chart's router pod labels (the same in every chart version the harness knows)."""
+    return "environment=router,release=router"
 
 
 def install(stack: Stack) -> dict[str, Any]:
@@ -59,6 +69,20 @@ def router_models(stack: Stack) -> list[str]:
     response = httpx.get(f"{stack.router_base()}/models", timeout=10)
     response.raise_for_status()
     return [m["id"] for m in response.json().get("data", [])]
+
+
+def router_listing(stack: Stack) -> list[str] | None:
+    """The router's /v1/models ids, or None while it does not answer (a port-forward being renewed)."""
+    try:
+        return router_models(stack)
+    except httpx.HTTPError:
+        return None
+
+
+def wait_router_lists(stack: Stack, model: str, budget: float = ROUTER_DISCOVERY_SECONDS) -> waits.Seen[list[str] | None]:
+    """The router's /v1/models until it lists `model` (its discovery follows the engine's readiness)."""
+    return waits.until(waits.polling(lambda: router_listing(stack), 0.5), lambda ids: isinstance(ids, list) and model in ids,
+                       budget, f"the router's /v1/models lists {model}", show=lambda ids: f"lists {ids}")
 
 
 def model_url(stack: Stack) -> str:

@@ -24,7 +24,7 @@ from ..context import Stack
 from ..scaledobject import rate_window as queries_rate_window
 from ..timeline import Timeline
 from . import step1_observability, step4_upgrade, step6_scale_up, step8_cleanup
-from .step2_vllm import engine_selector, model_url
+from .step2_vllm import engine_selector, model_url, router_listing, router_selector
 
 # The upstream defects whose harness fix a scenario applies after its own overlay (printed): its
 # claims are not about them. 3 (docs/upstream-defects.md#defect-3) for the scenarios that need 2+
@@ -57,13 +57,24 @@ class SteadyTraffic:
 
 
 @dataclass
+class Listing:
+    """One look at the router's /v1/models and, just after, the engine pods' readiness."""
+
+    at: float
+    models: list[str] | None  # None: the router did not answer
+    ready_engines: int
+
+
+@dataclass
 class ColdStart:
-    """The first request from zero engines, then the same request repeated until it succeeds."""
+    """The first request from zero engines, then the same request repeated until it succeeds,
+    with the router's model list beside the engines' readiness at every repeat."""
 
     first_status: int
     first_body: str
     started: float  # wall clock of the first request
     answered: waits.Seen[int]  # the status codes of the repeats, until a 200
+    listings: list[Listing] = field(default_factory=list)
 
     @property
     def seconds_to_200(self) -> float | None:
@@ -75,25 +86,90 @@ class ColdStart:
     def attempts(self) -> int:
         return 1 + len(self.answered.history)
 
+    def listed_before_ready(self, model: str) -> list[Listing]:
+        """Looks at which the router listed `model` while no engine pod was Ready."""
+        return [look for look in self.listings if look.models and model in look.models and look.ready_engines == 0]
+
+    def first_listed(self, model: str) -> Listing | None:
+        return next((look for look in self.listings if look.models and model in look.models), None)
+
 
 def cold_start(stack: Stack, model: str, budget: float) -> ColdStart:
-    """From zero engines: the first request gets the router's 503; the same request is then
-    repeated once a second until it succeeds (KEDA activates on the router's request count)."""
+    """From zero engines: the first request gets the router's answer (503 on the page); the same
+    request is then repeated once a second until it succeeds (KEDA activates on the router's
+    request count). Each repeat also reads the router's /v1/models and then the engine pods: read
+    in that order, a model listed while no pod is Ready was listed before any engine was Ready."""
     body = {"model": model, "prompt": "Hello from a cold start", "max_tokens": 4}
+    listings: list[Listing] = []
+
+    def look() -> None:
+        models = router_listing(stack)
+        pods = stack.kube.list(*k.POD, namespace=stack.namespace, label_selector=engine_selector(stack))
+        listings.append(Listing(time.time(), models, sum(1 for pod in pods if k.pod_ready(pod))))
+
     started = time.time()
-    first = httpx.post(f"{stack.router_base()}/completions", json=body, timeout=30)
+    try:
+        first = httpx.post(f"{stack.router_base()}/completions", json=body, timeout=30)
+        first_status, first_body = first.status_code, first.text[:300]
+    except httpx.HTTPError as exc:  # recorded: the claim on the first answer judges it
+        first_status, first_body = 0, f"{type(exc).__name__}: {exc}"
 
     def send() -> int:
         # The router's port-forward is renewed when its pod changes; a connection error is a 0.
         try:
-            return httpx.post(f"{stack.router_base()}/completions", json=body, timeout=30).status_code
+            code = httpx.post(f"{stack.router_base()}/completions", json=body, timeout=30).status_code
         except httpx.HTTPError:
-            return 0
+            code = 0
+        look()
+        return code
 
     answered = waits.until(waits.polling(send, 1.0), lambda code: code == 200,
-                           0.0 if first.status_code == 200 else budget,
+                           0.0 if first_status == 200 else budget,
                            "the cold-start request answered 200", show=lambda code: f"HTTP {code}")
-    return ColdStart(first.status_code, first.text[:300], started, answered)
+    return ColdStart(first_status, first_body, started, answered, listings)
+
+
+@dataclass
+class RouterRestart:
+    """The model back at zero, the router pod replaced, then the page's cold start again — the
+    case of production-stack issue #1003: a router that starts while its model has no engine."""
+
+    at_zero: waits.Seen[k.Obj | None]
+    old_router: str = ""
+    new_router: waits.Seen[list[k.Obj]] | None = None
+    listing: list[str] | None = None  # the new router's /v1/models before the request
+    cold: ColdStart | None = None
+
+
+def restart_router_at_zero(stack: Stack, so: k.ScaledObject, budget: float) -> RouterRestart:
+    """Wait for zero, delete the router pod (its Deployment starts another), wait for the new one
+    Ready, then send the page's request from zero and repeat it until it succeeds."""
+    cfg = stack.config
+    run = RouterRestart(at_zero=stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                                                 k.spec_replicas("==", 0),
+                                                 idle_budget(rate_window(so), so.cooldown_period, so.polling_interval),
+                                                 "engine Deployment back at 0 replicas before the router restart"))
+    if not run.at_zero.reached:
+        return run
+    stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
+                             "the last engine pod gone before the router restart")
+    old = stack.kube.list(*k.POD, namespace=stack.namespace, label_selector=router_selector())
+    run.old_router = ",".join(pod["metadata"]["name"] for pod in old)
+    for pod in old:
+        stack.kube.delete(*k.POD, pod["metadata"]["name"], stack.namespace)
+    gone = {pod["metadata"]["name"] for pod in old}
+    run.new_router = stack.kube.reach_list(
+        *k.POD, stack.namespace, router_selector(),
+        lambda pods: bool(pods) and all(k.pod_ready(pod) and pod["metadata"]["name"] not in gone for pod in pods),
+        stack.config.profile_settings.install_seconds, "a new router pod Ready (the old one gone)")
+    if not run.new_router.reached:
+        return run
+    # The tutorial's port-forward ends with the old pod; the first look opens a new one.
+    answered = waits.until(waits.polling(lambda: router_listing(stack), 0.5), lambda ids: isinstance(ids, list), 30,
+                           "the new router answers /v1/models through the port-forward")
+    run.listing = answered.state if isinstance(answered.state, list) else None
+    run.cold = cold_start(stack, model_url(stack), budget)
+    return run
 
 
 # ---- 7a: scale to zero ---------------------------------------------------------------------------
@@ -115,6 +191,9 @@ class ScaleToZero:
     cold_budget: float = 0.0
     steady: waits.Held[k.Obj | None] | None = None  # replicas ≥ 1 under steady traffic
     traffic: load.LoadResult | None = None
+    model: str = ""  # the id the router serves it under (the spec's modelURL)
+    listing_at_zero: list[str] | None = None  # the router's /v1/models with no engine pod
+    restart: RouterRestart | None = None
     not_run: dict[str, str] = field(default_factory=dict)  # phase -> why it could not run
 
 
@@ -138,7 +217,8 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
                           cooldown=so.cooldown_period, polling=so.polling_interval, rate_window=rate_window(so),
                           timeline=tl, at_zero=at_zero)
         if not at_zero.reached:
-            run.not_run = dict.fromkeys(("inactive", "cold", "steady"), "the Deployment never reached 0 replicas")
+            run.not_run = dict.fromkeys(("inactive", "cold", "steady", "restart"),
+                                        "the Deployment never reached 0 replicas")
             return run
         tl.event("at zero")
         run.inactive = stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
@@ -148,10 +228,12 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
         stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
                                  "the last engine pod gone before the cold start")
         run.cold_budget = 2 * run.polling + profile.hpa_sync_seconds + profile.engine_ready_seconds + run.rate_window
+        run.listing_at_zero = router_listing(stack)
+        run.model = model_url(stack)
         tl.event("cold-start request")
-        run.cold = cold_start(stack, model_url(stack), run.cold_budget)
+        run.cold = cold_start(stack, run.model, run.cold_budget)
         if run.cold.seconds_to_200 is None:
-            run.not_run["steady"] = "the cold start never got a 200"
+            run.not_run["steady"] = run.not_run["restart"] = "the cold start never got a 200"
             return run
         tl.event(f"first 200 after {run.cold.seconds_to_200:.1f}s")
         stack.echo(f"step 7a: cold start from zero: first answer {run.cold.first_status}, first 200 after "
@@ -169,6 +251,13 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
                                      f"engine replicas ≥ 1 under steady traffic for 2 cooldowns ({window:.0f}s)")
         run.traffic = traffic.join()
         tl.event("steady traffic ends")
+        tl.event("router restart at zero")
+        run.restart = restart_router_at_zero(stack, so, run.cold_budget)
+        if run.restart.cold is not None:
+            cold = run.restart.cold
+            tl.event(f"restarted router: first answer {cold.first_status}")
+            stack.echo(f"step 7a: router restarted at zero: first answer {cold.first_status}, first 200 after "
+                       + (f"{cold.seconds_to_200:.1f}s" if cold.seconds_to_200 is not None else "never"))
         return run
     finally:
         tl.stop()
