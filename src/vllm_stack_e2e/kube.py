@@ -163,6 +163,13 @@ class Kube:
         except (NotFoundError, ResourceNotFoundError):
             return False
 
+    def annotate(self, api_version: str, kind: str, name: str, namespace: str | None,
+                 annotations: dict[str, str | None]) -> Obj:
+        """`kubectl annotate` (a merge patch): each key set to its value, or removed when None."""
+        body = {"metadata": {"annotations": annotations}}
+        return self.resource(api_version, kind).patch(name=name, namespace=namespace, body=body,
+                                                      content_type="application/merge-patch+json").to_dict()
+
     def delete_now(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete with grace period 0 (what a kubelet does once a pod's containers are gone)."""
         try:

@@ -61,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "integration: starts real local processes (Prometheus, simulators)",
         "bench: a benchmark, run by `make bench` only",
         "slow: takes minutes",
+        "beyond: a scenario beyond the tutorial's page (tests/e2e/test_beyond_*.py); runs after step 7c, "
+        "before step 8, and is reported in its own section",
         "upstream_defect(number): the claim fails while upstream defect `number` is deployed "
         "(docs/upstream-defects.md); the plugin decides a strict xfail from the live ScaledObject",
     ):
@@ -298,7 +300,20 @@ def _step_of(nodeid: str) -> str:
     module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
     if module.startswith("test_step"):
         return "step " + module.removeprefix("test_step").split("_", 1)[0]
+    if module.startswith("test_beyond_"):
+        return "beyond: " + module.removeprefix("test_beyond_").removesuffix(".py").replace("_", " ")
     return module.removeprefix("test_").removesuffix(".py")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The scenarios beyond the page run on the stack the tutorial stood up: after step 7c, before
+    step 8 takes it down (each resets the stack to step 4's state first)."""
+    beyond = [item for item in items if item.get_closest_marker("beyond")]
+    if not beyond:
+        return
+    rest = [item for item in items if not item.get_closest_marker("beyond")]
+    at = next((i for i, item in enumerate(rest) if _step_of(item.nodeid) == "step 8"), len(rest))
+    items[:] = rest[:at] + beyond + rest[at:]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

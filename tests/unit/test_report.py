@@ -359,3 +359,32 @@ def test_live_queue_fact_compares_against_the_threshold() -> None:
     assert _queue_against(tl(4.0), 5) == "queue 4 ≤ 5"
     assert _queue_against(tl(), 5) == ""
     assert _queue_against(tl(None), 5) == ""
+
+
+# ---- beyond the tutorial -----------------------------------------------------------------------------
+def test_scenarios_beyond_the_page_have_their_own_section_and_timelines(run_dir: Path) -> None:
+    record = json.loads((run_dir / "run.json").read_text())
+    timeline = json.loads((run_dir / "timelines" / "step6-scale-up.json").read_text())
+    (run_dir / "timelines" / "beyond-pause.json").write_text(json.dumps({**timeline, "name": "beyond-pause"}))
+    tests = record["tests"] + [
+        {"nodeid": "tests/e2e/test_beyond_pause.py::test_removing_the_pause_resumes_scaling", "step": "beyond: pause",
+         "outcome": "failed", "duration": 1.0, "message": "engine replicas ≥ 2 after the pause: not reached"}]
+    _edit_run(run_dir, tests=tests, timelines=record["timelines"] + ["timelines/beyond-pause.json"])
+    built = rep.write_report(run_dir)
+    md = built.markdown.read_text()
+    tutorial, _, rest = md.partition("## Beyond the tutorial")
+    assert rest, "the section is there"
+    beyond_section = rest.split("\n## ", 1)[0]
+    assert "| beyond: pause | paused-replicas / paused hold the Deployment; unpausing scales | ❌" in beyond_section
+    assert "### beyond-pause" in beyond_section, "its timeline is in its section"
+    assert "beyond: pause" not in tutorial.split("## Tutorial steps", 1)[1], "not among the tutorial's steps"
+    assert md.count("### beyond-pause") == 1 and "### step6-scale-up" in md
+    assert "FAILED" in md.split("\n", 4)[2] + md, "a failure beyond the page still fails the run's headline"
+    html = built.html.read_text()
+    assert "<h2>Beyond the tutorial</h2>" in html and html.count("alt='beyond-pause timeline'") == 1
+
+
+def test_beyond_steps_sort_after_the_tutorials() -> None:
+    steps = [rep.StepResult(name) for name in ("beyond: pause", "step 8", "lab", "step 2")]
+    assert [s.step for s in sorted(steps, key=lambda s: rep.step_key(s.step))] == \
+        ["step 2", "step 8", "lab", "beyond: pause"]

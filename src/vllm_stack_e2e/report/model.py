@@ -27,6 +27,9 @@ STEP_TITLES: dict[str, str] = {
     "step 7b": "HPA scale-down behavior",
     "step 7c": "fallback replicas when metrics fail",
     "step 8": "cleanup leaves nothing behind",
+    "beyond: activation": "a queue at or below the threshold does not scale",
+    "beyond: pause": "paused-replicas / paused hold the Deployment; unpausing scales",
+    "beyond: broken neighbour": "another namespace's broken ScaledObject does not delay scaling",
     "lab": "lab smoke test",
 }
 FAILING = ("failed", "error")
@@ -150,12 +153,21 @@ def test_results(run: Mapping[str, Any]) -> list[TestResult]:
     return results
 
 
+BEYOND = "beyond: "  # the step name of a scenario beyond the page (tests/e2e/test_beyond_*.py)
+BEYOND_TIMELINE = "beyond-"  # and the name of its timeline
+
+
+def is_beyond(step: str) -> bool:
+    return step.startswith(BEYOND)
+
+
 def step_key(step: str) -> tuple[int, int, str]:
-    """Sort key: tutorial steps by number and part (7a < 7b < 8), then anything else by name."""
+    """Sort key: tutorial steps by number and part (7a < 7b < 8), anything else by name, then the
+    scenarios beyond the page."""
     found = re.fullmatch(r"step (\d+)([a-z]*)", step)
     if found:
         return (0, int(found.group(1)), found.group(2))
-    return (1, 0, step)
+    return (2 if is_beyond(step) else 1, 0, step)
 
 
 def summarize_steps(tests: Iterable[TestResult], *, include: Sequence[str] = TUTORIAL_STEPS) -> list[StepResult]:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..redaction import redact_text
-from .model import FAILING, HTML, JUNIT_COPY, PLOTS, VERDICT, DefectSighting, StepResult, TestResult
+from .model import (BEYOND_TIMELINE, FAILING, HTML, JUNIT_COPY, PLOTS, VERDICT, DefectSighting, StepResult,
+                    TestResult, is_beyond)
 from .plots import TimelineSummary
 
 # ---- rendering ---------------------------------------------------------------------------------
@@ -117,6 +118,22 @@ class Content:
         return [(k, v) for k, v in self.facts.items() if k not in shown]
 
     @property
+    def tutorial_steps(self) -> list[StepResult]:
+        return [s for s in self.steps if not is_beyond(s.step)]
+
+    @property
+    def beyond_steps(self) -> list[StepResult]:
+        return [s for s in self.steps if is_beyond(s.step)]
+
+    @property
+    def tutorial_timelines(self) -> list[tuple[TimelineSummary, Path]]:
+        return [(t, png) for t, png in self.timelines if not t.name.startswith(BEYOND_TIMELINE)]
+
+    @property
+    def beyond_timelines(self) -> list[tuple[TimelineSummary, Path]]:
+        return [(t, png) for t, png in self.timelines if t.name.startswith(BEYOND_TIMELINE)]
+
+    @property
     def failures(self) -> list[TestResult]:
         return [t for s in self.steps for t in s.tests if t.outcome in FAILING]
 
@@ -160,6 +177,46 @@ def _timeline_line(summary: TimelineSummary) -> str:
     return "; ".join(parts)
 
 
+def _md_steps(steps: list[StepResult]) -> list[str]:
+    out = ["| Step | Checks | Result | Tests (pass/fail/xfail/skip) | Duration |", "|---|---|---|---|---|"]
+    for s in steps:
+        out.append(f"| {s.step} | {_md(s.title)} | {_ICON.get(s.outcome, s.outcome)} | {_tally(s, '/')} | "
+                   f"{fmt_duration(s.duration) if s.tests else '—'} |")
+    return out + [""]
+
+
+def _md_timelines(c: Content, timelines: list[tuple[TimelineSummary, Path]]) -> list[str]:
+    out = []
+    for summary, png in timelines:
+        rel = png.relative_to(c.run_dir).as_posix()
+        out += [f"### {summary.name}", "", f"![{summary.name}]({rel})", "", _timeline_line(summary), ""]
+        if summary.events:
+            out += [f"- at {t:+.1f} s: {_md(text)}" for t, text in summary.events] + [""]
+    return out
+
+
+def _html_steps(steps: list[StepResult]) -> list[str]:
+    out = ["<table><tr><th>Step</th><th>Checks</th><th>Result</th><th>pass / fail / xfail / skip</th>"
+           "<th>Duration</th></tr>"]
+    for s in steps:
+        out.append(f"<tr><td>{_h(s.step)}</td><td>{_h(s.title)}</td><td class='{_cls(s.outcome)}'>"
+                   f"{_h(_ICON.get(s.outcome, s.outcome))}</td><td>{_tally(s, ' / ')}</td>"
+                   f"<td>{fmt_duration(s.duration) if s.tests else '—'}</td></tr>")
+    return out + ["</table>"]
+
+
+def _html_timelines(timelines: list[tuple[TimelineSummary, Path]]) -> list[str]:
+    out = []
+    for summary, png in timelines:
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        out += [f"<h3>{_h(summary.name)}</h3>",
+                f"<img alt='{_h(summary.name)} timeline' src='data:image/png;base64,{data}'>",
+                f"<p>{_h(_timeline_line(summary))}</p>"]
+        if summary.events:
+            out.append("<ul>" + "".join(f"<li>at {t:+.1f} s: {_h(text)}</li>" for t, text in summary.events) + "</ul>")
+    return out
+
+
 def render_markdown(c: Content) -> str:
     """summary.md."""
     out = [f"# vLLM stack e2e — run {c.run.get('run_id', c.run_dir.name)}", ""]
@@ -169,13 +226,12 @@ def render_markdown(c: Content) -> str:
     if c.verdict_line():
         out += [f"**Release gate verdict: {c.verdict_line()}** ({VERDICT})", ""]
     out += ["| | |", "|---|---|"] + [f"| {k} | {_md(v)} |" for k, v in c.overview] + [""]
-    out += ["## Tutorial steps", "", "| Step | Checks | Result | Tests (pass/fail/xfail/skip) | Duration |",
-            "|---|---|---|---|---|"]
-    for s in c.steps:
-        tally = _tally(s, "/")
-        out.append(f"| {s.step} | {_md(s.title)} | {_ICON.get(s.outcome, s.outcome)} | {tally} | "
-                   f"{fmt_duration(s.duration) if s.tests else '—'} |")
-    out.append("")
+    out += ["## Tutorial steps", ""] + _md_steps(c.tutorial_steps)
+    if c.beyond_steps:
+        out += ["## Beyond the tutorial", "",
+                "Scenarios the page does not cover (marker `beyond`); judged apart from the tutorial's steps.", ""]
+        out += _md_steps(c.beyond_steps)
+        out += _md_timelines(c, c.beyond_timelines)
     if c.failures:
         out += ["## Failures", ""]
         for t in c.failures:
@@ -198,13 +254,9 @@ def render_markdown(c: Content) -> str:
     out += ["## Timelines", ""]
     if c.timelines:
         out += [f"Plots are PNGs in {PLOTS}/ beside this file (and embedded in {HTML}).", ""]
-    if not c.timelines:
-        out += ["No timelines were recorded in this run.", ""]
-    for summary, png in c.timelines:
-        rel = png.relative_to(c.run_dir).as_posix()
-        out += [f"### {summary.name}", "", f"![{summary.name}]({rel})", "", _timeline_line(summary), ""]
-        if summary.events:
-            out += [f"- at {t:+.1f} s: {_md(text)}" for t, text in summary.events] + [""]
+    if not c.tutorial_timelines:
+        out += ["No timelines were recorded for the tutorial's steps in this run.", ""]
+    out += _md_timelines(c, c.tutorial_timelines)
     others = [f for f in c.run.get("preflight") or [] if not isinstance(f.get("defect"), int)]
     if others:
         out += ["## Other preflight findings", ""]
@@ -260,14 +312,11 @@ def render_html(c: Content) -> str:
     if c.verdict_line():
         out.append(f"<p class='verdict'>Release gate verdict: {_h(c.verdict_line())} ({VERDICT})</p>")
     out.append("<table>" + "".join(f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in c.overview) + "</table>")
-    out += ["<h2>Tutorial steps</h2>", "<table><tr><th>Step</th><th>Checks</th><th>Result</th>"
-            "<th>pass / fail / xfail / skip</th><th>Duration</th></tr>"]
-    for s in c.steps:
-        tally = _tally(s, " / ")
-        out.append(f"<tr><td>{_h(s.step)}</td><td>{_h(s.title)}</td><td class='{_cls(s.outcome)}'>"
-                   f"{_h(_ICON.get(s.outcome, s.outcome))}</td><td>{tally}</td>"
-                   f"<td>{fmt_duration(s.duration) if s.tests else '—'}</td></tr>")
-    out.append("</table>")
+    out += ["<h2>Tutorial steps</h2>"] + _html_steps(c.tutorial_steps)
+    if c.beyond_steps:
+        out += ["<h2>Beyond the tutorial</h2>",
+                "<p>Scenarios the page does not cover (marker <code>beyond</code>); judged apart from the "
+                "tutorial's steps.</p>"] + _html_steps(c.beyond_steps) + _html_timelines(c.beyond_timelines)
     if c.failures:
         out += ["<h2>Failures</h2>", "<ul>"]
         for t in c.failures:
@@ -291,15 +340,9 @@ def render_html(c: Content) -> str:
         out += [f"<li><b>{_h(t.step)}</b> <code>{_h(t.name)}</code>: {_h(t.message)}</li>" for t in c.xfailed]
         out.append("</ul>")
     out.append("<h2>Timelines</h2>")
-    if not c.timelines:
-        out.append("<p>No timelines were recorded in this run.</p>")
-    for summary, png in c.timelines:
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        out += [f"<h3>{_h(summary.name)}</h3>",
-                f"<img alt='{_h(summary.name)} timeline' src='data:image/png;base64,{data}'>",
-                f"<p>{_h(_timeline_line(summary))}</p>"]
-        if summary.events:
-            out.append("<ul>" + "".join(f"<li>at {t:+.1f} s: {_h(text)}</li>" for t, text in summary.events) + "</ul>")
+    if not c.tutorial_timelines:
+        out.append("<p>No timelines were recorded for the tutorial's steps in this run.</p>")
+    out += _html_timelines(c.tutorial_timelines)
     others = [f for f in c.run.get("preflight") or [] if not isinstance(f.get("defect"), int)]
     if others:
         out += ["<h2>Other preflight findings</h2>", "<ul>"]

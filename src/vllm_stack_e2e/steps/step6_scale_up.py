@@ -42,6 +42,9 @@ class LoadRun:
     target: float
     budget: float
     max_concurrency: int = 96
+    start_concurrency: int = 4
+    step: int = 4
+    step_interval: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _job: load.Background | None = None
 
@@ -51,7 +54,8 @@ class LoadRun:
                                  max_tokens=MAX_TOKENS, stream=False, timeout=self.budget + 60)
         self._job = load.Background("load", lambda: load.drive(
             config, lambda: self.stack.prometheus().scalar(query), target=self.target, hold=self.budget,
-            start_concurrency=4, step=4, step_interval=1.0, max_concurrency=self.max_concurrency,
+            start_concurrency=self.start_concurrency, step=self.step, step_interval=self.step_interval,
+            max_concurrency=self.max_concurrency,
             max_requests=20_000, budget=self.budget, probe_interval=1.0, stop=self._stop))
         return self
 

@@ -1,0 +1,32 @@
+"""Beyond the page — activation: load that keeps the queue above 0 but at or below the trigger's
+threshold must not scale. The HPA's target is an average of `threshold` per replica, so a queue
+that never passes it leaves one replica; replicas must hold at 1 for two KEDA polls and two HPA
+syncs while requests wait (KEDA's own e2e suite calls this testActivation)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.steps import beyond
+
+pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
+
+
+@pytest.fixture(scope="module")
+def activation(keda_enabled: Stack) -> beyond.Activation:
+    return beyond.activation(keda_enabled)
+
+
+def test_the_load_queues_requests_without_passing_the_threshold(activation: beyond.Activation) -> None:
+    """The scenario's premise, checked rather than assumed: the queue was non-zero and never above
+    the threshold during the window."""
+    assert activation.queued.reached, activation.queued.explain()
+    assert activation.load_stayed_in_band(), \
+        f"queue during the window: peak {activation.queue.peak} (threshold {activation.threshold:g}), " \
+        f"{len(activation.queue.values)} samples"
+
+
+def test_replicas_hold_at_one_below_the_threshold(activation: beyond.Activation) -> None:
+    held = activation.held
+    assert held is not None and held.held, held.explain() if held else activation.queued.explain()

@@ -1,0 +1,27 @@
+"""Beyond the page — a broken neighbour: a ScaledObject in another namespace whose Prometheus
+trigger cannot reach its server (KEDA's operator serves every ScaledObject of the cluster from one
+process) must not delay the tutorial's scale-up: replicas grow within step 6's budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.steps import beyond
+
+pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
+
+
+@pytest.fixture(scope="module")
+def neighbour(keda_enabled: Stack) -> beyond.BrokenNeighbour:
+    return beyond.broken_neighbour(keda_enabled)
+
+
+def test_the_neighbour_is_really_broken(neighbour: beyond.BrokenNeighbour) -> None:
+    assert neighbour.broken.reached, neighbour.broken.explain()
+
+
+def test_replicas_grow_within_step_6s_budget_beside_it(neighbour: beyond.BrokenNeighbour) -> None:
+    up = neighbour.scale_up
+    assert up is not None and up.queue.reached, up.queue.explain() if up else "no scale-up run"
+    assert up.grew is not None and up.grew.reached, up.explain()

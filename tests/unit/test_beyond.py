@@ -1,0 +1,57 @@
+"""The pure parts of the scenarios beyond the page: their windows, the queue band the activation
+scenario needs, the broken neighbour's objects, and where the plugin puts and names them."""
+
+from types import SimpleNamespace
+
+from vllm_stack_e2e import plugin
+from vllm_stack_e2e.steps import beyond
+from vllm_stack_e2e.timeline import Sample
+
+
+def sample(t: float, queue: float | None) -> Sample:
+    return Sample(t=t, spec_replicas=1, ready_replicas=1, hpa_desired=1, hpa_current=1, hpa_metric=None, queue=queue,
+                  so_ready="True", so_active="True", so_fallback="False")
+
+
+def test_the_queue_between_two_times_skips_missing_readings():
+    tl = SimpleNamespace(samples=[sample(1, 0), sample(2, None), sample(3, 2), sample(9, 7)])
+    span = beyond.queue_between(tl, 1, 5)
+    assert span.values == [0, 2] and span.peak == 2 and span.nonzero
+
+
+def test_activation_premise_needs_a_queue_in_the_band():
+    run = beyond.Activation(threshold=5, window=41, queued=None)  # type: ignore[arg-type]
+    run.queue = beyond.QueueSpan([0, 1, 3, 5])
+    assert run.load_stayed_in_band()
+    run.queue = beyond.QueueSpan([0, 0])
+    assert not run.load_stayed_in_band(), "an empty queue proves nothing about activation"
+    run.queue = beyond.QueueSpan([2, 6])
+    assert not run.load_stayed_in_band(), "above the threshold the HPA may rightly scale"
+
+
+def test_the_hold_window_covers_two_polls_and_two_hpa_syncs():
+    stack = SimpleNamespace(config=SimpleNamespace(profile_settings=SimpleNamespace(hpa_sync_seconds=15)))
+    assert beyond.hold_window(stack, 3) == 2 * (3 + 15) + 5
+
+
+def test_the_neighbour_targets_its_own_deployment_through_a_server_that_does_not_exist():
+    deployment, scaledobject = beyond.neighbour_objects("ns-neighbour")
+    assert deployment["metadata"]["namespace"] == scaledobject["metadata"]["namespace"] == "ns-neighbour"
+    assert scaledobject["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    trigger = scaledobject["spec"]["triggers"][0]
+    assert trigger["type"] == "prometheus" and trigger["metadata"]["serverAddress"] == beyond.NEIGHBOUR_SERVER
+
+
+def test_beyond_modules_are_named_as_scenarios_not_steps():
+    assert plugin._step_of("tests/e2e/test_beyond_broken_neighbour.py::test_x") == "beyond: broken neighbour"
+    assert plugin._step_of("tests/e2e/test_step7a_scale_to_zero.py::test_x") == "step 7a"
+
+
+def test_beyond_items_run_after_step_7c_and_before_step_8():
+    def item(nodeid: str, marked: bool = False):
+        return SimpleNamespace(nodeid=nodeid, get_closest_marker=lambda name: object() if marked and name == "beyond" else None)
+
+    items = [item("tests/e2e/test_beyond_pause.py::a", True), item("tests/e2e/test_step7c_fallback.py::b"),
+             item("tests/e2e/test_step8_cleanup.py::c"), item("tests/e2e/test_step8_cleanup.py::d")]
+    plugin.pytest_collection_modifyitems(None, None, items)  # type: ignore[arg-type]
+    assert [i.nodeid.split("::")[1] for i in items] == ["b", "a", "c", "d"]
