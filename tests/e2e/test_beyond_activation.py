@@ -29,4 +29,4 @@ def test_the_load_queues_requests_without_passing_the_threshold(activation: beyo
 
 def test_replicas_hold_at_one_below_the_threshold(activation: beyond.Activation) -> None:
     held = activation.held
-    assert held is not None and held.held, held.explain() if held else activation.queued.explain()
+    assert held is not None and held.held, held.explain() if held is not None else activation.queued.explain()

@@ -36,7 +36,7 @@ def test_a_paused_scaledobject_holds_the_deployment_under_load(pause: beyond.Pau
     phase = _phase(pause, annotation)
     assert phase.queue.peak is not None and phase.queue.peak > pause.threshold, \
         f"the premise: queue above {pause.threshold:g} while paused; peak seen {phase.queue.peak}"
-    assert phase.held is not None and phase.held.held, phase.held.explain() if phase.held else "not held"
+    assert phase.held is not None and phase.held.held, phase.held.explain() if phase.held is not None else "not held"
 
 
 def test_removing_the_pause_resumes_scaling(pause: beyond.Pause) -> None:

@@ -97,7 +97,7 @@ def test_a_restarted_router_does_not_know_the_model_at_zero(scale_to_zero: advan
     _needs(scale_to_zero, "restart")
     restart = scale_to_zero.restart
     assert restart is not None and restart.new_router is not None and restart.new_router.reached, \
-        restart and (restart.new_router.explain() if restart.new_router else restart.at_zero.explain())
+        restart and (restart.new_router.explain() if restart.new_router is not None else restart.at_zero.explain())
     cold = restart.cold
     assert cold is not None and restart.listing == [], f"the new router's /v1/models: {restart.listing}"
     assert cold.first_status == 404 and "not found" in cold.first_body, \

@@ -14,9 +14,9 @@ def sample(t: float, queue: float | None) -> Sample:
 
 
 def test_the_queue_between_two_times_skips_missing_readings():
-    tl = SimpleNamespace(samples=[sample(1, 0), sample(2, None), sample(3, 2), sample(9, 7)])
-    span = beyond.queue_between(tl, 1, 5)
-    assert span.values == [0, 2] and span.peak == 2 and span.nonzero
+    tl = SimpleNamespace(samples=[sample(1, 0), sample(2, None), sample(3, 2), sample(12, 4), sample(19, 7)])
+    span = beyond.queue_between(tl, 12, 15)
+    assert span.values == [2, 4] and span.peak == 4 and span.nonzero, "from 10 s before the start to the end"
 
 
 def test_activation_premise_needs_a_queue_in_the_band():

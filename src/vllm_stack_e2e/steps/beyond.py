@@ -56,8 +56,14 @@ class QueueSpan:
         return any(v > 0 for v in self.values)
 
 
+# A hold that breaks at once has no sample of its own: the queue it is judged with includes the
+# timeline's last 10 s before it started (several samples; the timeline samples every second or two).
+QUEUE_LOOKBACK = 10.0
+
+
 def queue_between(tl: Timeline, start: float, end: float) -> QueueSpan:
-    return QueueSpan([s.queue for s in tl.samples if s.queue is not None and start <= s.t <= end])
+    """The queue the timeline sampled from QUEUE_LOOKBACK s before `start` to `end`."""
+    return QueueSpan([s.queue for s in tl.samples if s.queue is not None and start - QUEUE_LOOKBACK <= s.t <= end])
 
 
 # ---- activation -----------------------------------------------------------------------------------
