@@ -1,6 +1,7 @@
 """Failure evidence: what a person needs to see why a step failed, gathered into
 `reports/<run>/artifacts/<test>/` — events, `kubectl describe` of the autoscaling objects,
-pod logs, `helm get values/manifest` (secrets masked), Prometheus query dumps, the timeline."""
+pod logs, the KEDA operator's log lines about the run's namespace, `helm get values/manifest`
+(secrets masked), Prometheus query dumps, the timeline."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from . import kube as k
 from . import kubectl as kubectl_cli
 from . import tools
 from .context import Stack
+from .redaction import redact_text
 
 QUERIES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "sum(vllm:num_requests_waiting)",
            "vllm:num_incoming_requests_total", "up")
@@ -31,6 +33,14 @@ def _write(folder: Path, name: str, produce: Callable[[], Any]) -> None:
     if not isinstance(content, str):
         content = json.dumps(content, indent=1, default=str)
     (folder / name).write_text(content)
+
+
+def keda_lines(log: str, namespace: str) -> str:
+    """The KEDA operator's log lines about the run's objects (its namespace is in each line KEDA
+    writes about a ScaledObject: TriggerError, x509, connection refused, no such host …), secrets
+    masked; a line saying so when there are none."""
+    lines = [line for line in log.splitlines() if namespace in line]
+    return redact_text("\n".join(lines)) if lines else f"(no line of the KEDA operator's log names namespace {namespace})"
 
 
 def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = None) -> Path:
@@ -58,6 +68,7 @@ def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = Non
         return "\n".join(out)
 
     _write(folder, "pod-logs.txt", logs)
+    _write(folder, "keda-operator.log", lambda: keda_lines(stack.backend.keda_operator_log(), ns))
     helm = stack.backend.helm
     _write(folder, "helm-values.json", lambda: helm.get_values(cfg.release, namespace=ns, all_values=True))
     _write(folder, "helm-manifest.yaml", lambda: helm.get_manifest(cfg.release, namespace=ns))

@@ -125,6 +125,14 @@ class Backend(ABC):
     def start_metric_source(self) -> None:
         """Undo stop_metric_source."""
 
+    # ---- evidence -----------------------------------------------------------------------------
+    def keda_operator_log(self, tail: int = 5000) -> str:
+        """The KEDA operator's recent log: its pods' in namespace `keda` (`app=keda-operator`)."""
+        out = []
+        for pod in self.kube.list("v1", "Pod", namespace="keda", label_selector="app=keda-operator"):
+            out.append(self.kube.pod_logs("keda", pod["metadata"]["name"], tail=tail))
+        return "\n".join(out)
+
     # ---- facts for reports ------------------------------------------------------------------
     @abstractmethod
     def facts(self) -> dict[str, str]:

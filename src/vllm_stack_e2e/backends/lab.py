@@ -96,6 +96,16 @@ class LabBackend(Backend):
             shutil.copyfile(crd, crds / crd.name)
         return target
 
+    def keda_operator_log(self, tail: int = 5000) -> str:
+        """The lab runs KEDA's operator as a process: its log file's last `tail` lines."""
+        from ..lab.keda import OPERATOR
+
+        path = self.lab.paths.log(OPERATOR)
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-tail:])
+        except OSError:
+            return ""
+
     def overlays(self) -> list[str]:
         return ["lab"]
 
