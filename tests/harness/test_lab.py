@@ -54,7 +54,10 @@ def _objects(ns: str) -> list[dict[str, Any]]:
             "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}}),
         deployment("smoke-router", router_labels, {
             "name": "router", "image": "simulated/router:smoke",
-            "args": ["--k8s-label-selector", "environment=test,release=test"]}),
+            # The router's own flags, as the chart writes them: the gateway refuses what the router
+            # refuses (no discovery or routing logic), and listens on --port (the router's default 8001).
+            "args": ["--host", "0.0.0.0", "--port", "8000", "--service-discovery", "k8s", "--k8s-namespace", ns,
+                     "--k8s-label-selector", "environment=test,release=test", "--routing-logic", "roundrobin"]}),
         service("smoke-engine-service", {"app": "smoke-engine"}, "service-port", monitored),
         service("smoke-router-service", {"app": "smoke-router"}, "router-sport",
                 {**monitored, "environment": "router", "release": "router"}),
