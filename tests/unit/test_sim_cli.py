@@ -58,7 +58,8 @@ def test_argv_helpers_build_what_the_cli_parses():
         ("llama3", "127.0.90.3", 8000, 2, 4096) and not ignored
     gw = gateway_argv("127.0.0.1", 9000, ["llama3"], engines=["http://127.0.0.1:8000"])
     assert gw[3:] == ["gateway", "--host", "127.0.0.1", "--port", "9000", "--service-discovery", "static",
-                      "--routing-logic", "roundrobin", "--model", "llama3", "--engine", "http://127.0.0.1:8000=llama3"]
+                      "--routing-logic", "roundrobin", "--model", "llama3", "--static-backends", "http://127.0.0.1:8000",
+                      "--static-models", "llama3"]
 
 
 def test_an_api_key_comes_from_the_flag_or_vllm_api_key():

@@ -160,15 +160,16 @@ def engine_argv(model: str, host: str, port: int, *, served_model_name: str | No
 
 def gateway_argv(host: str, port: int, models: Sequence[str], *, engines: Sequence[str] = (),
                  routing: str = "roundrobin", python: str = sys.executable) -> list[str]:
-    """argv that runs the router-like gateway as a subprocess, with static discovery.
-
-    `engines` are URLs, optionally `URL=MODEL` (default: the first model)."""
+    """argv that runs the router-like gateway as a subprocess, with the router's flags: static
+    discovery of `engines` (URLs, optionally `URL=MODEL`; default the first model), else k8s
+    discovery (engines arrive over /admin/engines)."""
     require_loopback(host)
     argv = [python, "-m", "vllm_stack_e2e.sim", "gateway", "--host", host, "--port", str(port),
             "--service-discovery", "static" if engines else "k8s", "--routing-logic", routing]
     for model in models:
         argv += ["--model", model]
-    for engine in engines:
-        url, _, model = engine.partition("=")
-        argv += ["--engine", f"{url}={model or models[0]}"]
+    if engines:
+        pairs = [engine.partition("=") for engine in engines]
+        argv += ["--static-backends", ",".join(url for url, _, _ in pairs),
+                 "--static-models", ",".join(model or models[0] for _, _, model in pairs)]
     return argv
