@@ -82,10 +82,6 @@ class Backend:
     def __post_init__(self) -> None:
         self.name = self.name or self.url
 
-    @property
-    def model(self) -> str:
-        return self.models[0]
-
     def qps(self, now: float) -> float:
         while self.recent and self.recent[0] < now - QPS_WINDOW:
             self.recent.popleft()

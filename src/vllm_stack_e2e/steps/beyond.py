@@ -66,6 +66,16 @@ def queue_between(tl: Timeline, start: float, end: float) -> QueueSpan:
     return QueueSpan([s.queue for s in tl.samples if s.queue is not None and start - QUEUE_LOOKBACK <= s.t <= end])
 
 
+def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun) -> None:
+    """Stop the scenario's load (its phases go on the timeline), then the timeline, and save it."""
+    loaded = run.stop()
+    if loaded is not None:
+        for phase in loaded.phases:
+            tl.span(f"load:{phase.name}", phase.start, phase.end)
+    tl.stop()
+    tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
+
+
 # ---- activation -----------------------------------------------------------------------------------
 @dataclass
 class Activation:
@@ -106,12 +116,7 @@ def activation(stack: Stack) -> Activation:
             tl.event("hold window over")
         return result
     finally:
-        loaded = run.stop()
-        if loaded is not None:
-            for phase in loaded.phases:
-                tl.span(f"load:{phase.name}", phase.start, phase.end)
-        tl.stop()
-        tl.save(cfg.run_dir / "timelines" / "beyond-activation.json")
+        _finish(stack, tl, run)
 
 
 # ---- pause ----------------------------------------------------------------------------------------
@@ -186,12 +191,7 @@ def pause(stack: Stack) -> Pause:
     finally:
         # Never leave a paused ScaledObject behind, whatever happened above.
         stack.kube.annotate(*so_ref, {PAUSED: None, PAUSED_REPLICAS: None})
-        loaded = run.stop()
-        if loaded is not None:
-            for phase_ in loaded.phases:
-                tl.span(f"load:{phase_.name}", phase_.start, phase_.end)
-        tl.stop()
-        tl.save(cfg.run_dir / "timelines" / "beyond-pause.json")
+        _finish(stack, tl, run)
 
 
 # ---- a broken neighbour -------------------------------------------------------------------------
