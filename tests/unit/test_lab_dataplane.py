@@ -297,3 +297,77 @@ def test_the_file_is_rewritten_only_when_targets_change(tmp_path: Path, monkeypa
     plane._write_targets()
     assert first and targets(plane) == []
     assert not plane.paths.prometheus_targets.with_suffix(".tmp").exists(), "written atomically via a temp file"
+
+
+# ---- termination: SIGTERM, the grace period, SIGKILL, then the pod object --------------------------
+class Terminable:
+    """Stands in for a ManagedProcess that records the signals the data plane sends."""
+
+    def __init__(self, exits_on_term: bool) -> None:
+        self.running, self.exits_on_term, self.calls = True, exits_on_term, []
+
+    def alive(self) -> bool:
+        return self.running
+
+    def terminate(self) -> None:
+        self.calls.append("SIGTERM")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.calls.append("SIGKILL" if self.running and timeout == 0.0 else "stop")
+        self.running = False
+
+
+class DeletingKube:
+    def __init__(self) -> None:
+        self.deleted_now: list[str] = []
+
+    def delete(self, *args: Any) -> bool:
+        return True
+
+    def delete_now(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        self.deleted_now.append(name)
+        return True
+
+
+def _terminating_plane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exits_on_term: bool, grace: int):
+    engine = _ready(pod_with(labels=ENGINE_LABELS, name="engine-0", namespace="ns", pod_ip="10.244.0.7"))
+    engine["metadata"].update(deletionTimestamp="2026-11-30T10:00:00Z", deletionGracePeriodSeconds=grace)
+    plane = plane_with(tmp_path, monkeypatch, {}, [(engine, "engine", True)])
+    plane.kube = DeletingKube()  # type: ignore[assignment]
+    process = Terminable(exits_on_term)
+    runtime = plane.runtimes[engine["metadata"]["uid"]]
+    runtime.process = process  # type: ignore[assignment]
+    return plane, runtime, process, engine
+
+
+def test_a_deleted_engine_gets_sigterm_and_its_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plane, runtime, process, engine = _terminating_plane(tmp_path, monkeypatch, exits_on_term=False, grace=30)
+    plane._terminate(engine["metadata"]["uid"], runtime, engine)
+    assert process.calls == ["SIGTERM"] and runtime.kill_at is not None
+    plane._terminate(engine["metadata"]["uid"], runtime, engine)
+    assert process.calls == ["SIGTERM"], "one SIGTERM only, and no SIGKILL within the grace period"
+    plane._delete_finished()
+    assert plane.kube.deleted_now == [], "the pod object stays while its process runs"
+    process.running = False  # the engine finished its requests and exited
+    plane._terminate(engine["metadata"]["uid"], runtime, engine)
+    plane._delete_finished()
+    assert engine["metadata"]["uid"] not in plane.runtimes and plane.kube.deleted_now == ["engine-0"]
+
+
+def test_a_process_that_outlives_its_grace_period_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plane, runtime, process, engine = _terminating_plane(tmp_path, monkeypatch, exits_on_term=False, grace=0)
+    plane._terminate(engine["metadata"]["uid"], runtime, engine)
+    assert process.calls == ["SIGTERM", "SIGKILL"]
+    plane._delete_finished()
+    assert plane.kube.deleted_now == ["engine-0"]
+
+
+def test_the_grace_period_comes_from_the_deletion_then_the_spec() -> None:
+    from vllm_stack_e2e.lab.dataplane import grace_seconds
+
+    pod = pod_with()
+    assert grace_seconds(pod) == 30.0
+    pod["spec"]["terminationGracePeriodSeconds"] = 60
+    assert grace_seconds(pod) == 60.0
+    pod["metadata"]["deletionGracePeriodSeconds"] = 5
+    assert grace_seconds(pod) == 5.0
