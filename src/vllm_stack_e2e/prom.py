@@ -55,10 +55,22 @@ class Target:
     scrape_pool: str
     last_scrape: str = ""
     last_scrape_duration: float = 0.0
+    scrape_interval: float = 0.0  # seconds (0 when Prometheus does not say)
 
     @property
     def up(self) -> bool:
         return self.health == "up"
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration ("30s", "1m30s", "500ms") in seconds; 0.0 for anything else."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return 0.0
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 @dataclass(frozen=True)
@@ -253,7 +265,8 @@ class Prometheus:
             Target(scrape_url=t.get("scrapeUrl", ""), health=t.get("health", "unknown"),
                    last_error=t.get("lastError", ""), labels=dict(t.get("labels", {})),
                    scrape_pool=t.get("scrapePool", ""), last_scrape=t.get("lastScrape", ""),
-                   last_scrape_duration=float(t.get("lastScrapeDuration", 0.0)))
+                   last_scrape_duration=float(t.get("lastScrapeDuration", 0.0)),
+                   scrape_interval=duration_seconds(str(t.get("scrapeInterval", ""))))
             for t in data.get("activeTargets", [])
         ]
 

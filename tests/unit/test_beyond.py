@@ -55,3 +55,24 @@ def test_beyond_items_run_after_step_7c_and_before_step_8():
              item("tests/e2e/test_step8_cleanup.py::c"), item("tests/e2e/test_step8_cleanup.py::d")]
     plugin.pytest_collection_modifyitems(None, None, items)  # type: ignore[arg-type]
     assert [i.nodeid.split("::")[1] for i in items] == ["b", "a", "c", "d"]
+
+
+def test_the_activation_load_steps_by_the_scrape_interval_of_the_runs_targets():
+    from vllm_stack_e2e.prom import Target
+
+    def target(ns: str, interval: float) -> Target:
+        return Target(scrape_url="", health="up", last_error="", labels={"namespace": ns}, scrape_pool="",
+                      scrape_interval=interval)
+
+    prom = SimpleNamespace(targets=lambda: [target("run", 5.0), target("run", 30.0), target("other", 60.0)])
+    stack = SimpleNamespace(namespace="run", prometheus=lambda: prom)
+    assert beyond.reading_lag(stack) == 31.0, "the longest of the run's own targets, plus 1 s"
+    prom.targets = lambda: [target("other", 60.0)]
+    assert beyond.reading_lag(stack) == beyond.DEFAULT_SCRAPE_SECONDS + 1.0
+
+
+def test_prometheus_durations():
+    from vllm_stack_e2e.prom import duration_seconds
+
+    assert [duration_seconds(t) for t in ("30s", "1m30s", "500ms", "2h", "", "soon", "5")] == \
+        [30.0, 90.0, 0.5, 7200.0, 0.0, 0.0, 0.0]

@@ -25,14 +25,21 @@ from .step7_advanced import FIXED_FOR_MULTI_REPLICA, reset
 
 PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 PAUSED = "autoscaling.keda.sh/paused"
-# The activation load raises concurrency by one request per reading interval: Prometheus scrapes
-# every 5 s on the lab (a minute on a default kube-prometheus-stack) and the reading must catch up
-# before the next step, or the load overshoots the threshold it has to stay under.
-ACTIVATION_STEP_SECONDS = 6.0
+# When Prometheus does not say how often it scrapes the run's pods: the chart's ServiceMonitor default.
+DEFAULT_SCRAPE_SECONDS = 30.0
 # The page's queue threshold (step 4's trigger, '5'): the activation scenario's load must stay at or
 # below it. Judged against the page's number, not the deployed one, so an overlay that lowers the
 # deployed threshold (values/break-activation.yaml) breaks the claim and leaves the premise standing.
 PAGE_THRESHOLD = 5.0
+
+
+def reading_lag(stack: Stack) -> float:
+    """How long a change in the queue takes to show in Prometheus: the longest scrape interval of
+    the run's targets (5 s on the lab's first edition and the fast profile, the chart's 30 s
+    ServiceMonitor default otherwise), plus 1 s for the scrape itself."""
+    intervals = [t.scrape_interval for t in stack.prometheus().targets()
+                 if t.labels.get("namespace") == stack.namespace and t.scrape_interval > 0]
+    return (max(intervals) if intervals else DEFAULT_SCRAPE_SECONDS) + 1.0
 
 
 def hold_window(stack: Stack, polling: float) -> float:
@@ -97,13 +104,17 @@ def activation(stack: Stack) -> Activation:
     threshold = PAGE_THRESHOLD
     window = hold_window(stack, so.polling_interval)
     cfg = stack.config
+    # The load rises by one request per reading lag, so each step shows before the next one and the
+    # queue stops just above 0 instead of overshooting the threshold it must stay under.
+    step = reading_lag(stack)
+    ramp = 12 * step + 30  # up to twelve steps past the first concurrency, and the first reading
     tl = step6_scale_up.timeline(stack, "beyond-activation", threshold=threshold).start()
-    budget = window + 180
-    run = step6_scale_up.LoadRun(stack, target=0.0, budget=budget, max_concurrency=64, start_concurrency=4, step=1,
-                                 step_interval=ACTIVATION_STEP_SECONDS).start()
+    run = step6_scale_up.LoadRun(stack, target=0.0, budget=window + ramp + 60, max_concurrency=64, start_concurrency=4,
+                                 step=1, step_interval=step).start()
     try:
         queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack), lambda v: v is not None and v > 0,
-                                                150, "the queue above 0 (load held just above the engine's capacity)")
+                                                ramp, f"the queue above 0 (load stepped by one request every "
+                                                f"{step:g}s, the scrape interval + 1 s)")
         result = Activation(threshold, window, queued, timeline=tl)
         if queued.reached:
             tl.event("queue above 0: holding")
