@@ -448,9 +448,15 @@ def fallback(stack: Stack) -> Fallback:
             *k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
             k.has_condition("Fallback", "False") & k.has_condition("Ready"), 3 * polling + 90,
             "ScaledObject Fallback=False and Ready after the source returns")
+        # Back to 1 is a scale-down: the HPA holds it for its stabilization window (Kubernetes'
+        # default 300 s; the fast profile's 20 s), then acts on its next sync.
+        hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
+        stabilization = float(((hpa.behavior or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
         run.followed = stack.kube.reach(
             *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.spec_replicas("==", 1),
-            120 + 2 * (polling + sync), "Deployment follows the metric (idle queue) back to 1 replica")
+            stabilization + 120 + 2 * (polling + sync),
+            f"Deployment follows the metric (idle queue) back to 1 replica (the HPA's {stabilization:.0f}s "
+            "scale-down window included)")
         if run.settle_seconds is not None:
             stack.echo(f"step 7c: fallback settled at {replicas} replicas {run.settle_seconds:.0f}s after the "
                        "metric source broke")
