@@ -24,7 +24,6 @@ from vllm_stack_e2e.lab.dataplane import (
     service_selects,
 )
 from vllm_stack_e2e.lab.podspec import argv as container_argv
-from vllm_stack_e2e.lab.podspec import served_model
 
 Obj = dict[str, Any]
 ENGINE_LABELS = {"app.kubernetes.io/component": "serving-engine", "environment": "test", "release": "test",
@@ -56,26 +55,6 @@ def test_container_argv_is_command_then_args_of_the_first_container() -> None:
     assert container_argv(pod_with(["vllm", "serve"], ["m", "--port", "8000"])) == ["vllm", "serve", "m", "--port", "8000"]
     assert container_argv(pod_with(None, ["--host", "0.0.0.0"])) == ["--host", "0.0.0.0"]
     assert container_argv(pod_with()) == []
-
-
-@pytest.mark.parametrize(("argv", "model"), [
-    (["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct"], "meta-llama/Llama-3.1-8B-Instruct"),
-    (["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"], "meta-llama/Llama-3.1-8B-Instruct"),
-    (["/opt/venv/bin/vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name", "llama3"], "llama3"),
-    (["vllm", "serve", "--served-model-name", "llama3", "--model", "meta-llama/Llama-3.1-8B-Instruct"], "llama3"),
-    (["vllm", "serve", "--model", "facebook/opt-125m", "--port", "8000"], "facebook/opt-125m"),
-    (["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "facebook/opt-125m"], "facebook/opt-125m"),
-    (["vllm", "serve"], None),
-    (["vllm", "serve", "--model"], None),
-    (["vllm", "serve", "m", "--served-model-name"], "m"),
-    ([], None),
-])
-def test_served_model(argv: list[str], model: str | None) -> None:
-    assert served_model(argv) == model
-
-
-def test_served_model_with_equals_form() -> None:
-    assert served_model(["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name=llama3"]) == "llama3"
 
 
 def test_engine_and_router_pods_are_told_apart_by_their_labels() -> None:

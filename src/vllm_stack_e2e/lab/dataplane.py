@@ -309,7 +309,7 @@ class DataPlane:
         env = self._env(pod)
         if env is None:
             return None
-        env.update({"VLLM_SIM_HOST": p.pod_loopback(pod["status"]["podIP"]), "VLLM_SIM_ENGINE_ID": "0"})
+        env["VLLM_SIM_ENGINE_ID"] = "0"
         # The pod's `vllm serve …` (or `/opt/venv/bin/vllm serve …`) runs the simulator with the same
         # arguments; no program named `vllm` is installed or called (a test tool never takes over
         # the name of the tool it tests).
@@ -318,11 +318,12 @@ class DataPlane:
                            port=podspec.listen_port(argv))
 
     def _env(self, pod: k.Obj) -> dict[str, str] | None:
-        """The container's environment as the kubelet would give it; None (logged) while a reference
-        cannot be resolved — the kubelet retries too. A key in the lab's own environment never
-        reaches a pod that does not set one."""
+        """The container's environment as the kubelet would give it, and the simulator's bind address
+        (the pod's twin); None (logged) while a reference cannot be resolved — the kubelet retries
+        too. A key in the lab's own environment never reaches a pod that does not set one."""
         try:
-            return {"VLLM_API_KEY": "", **podspec.env(pod, self._lookup)}
+            return {"VLLM_API_KEY": "", **podspec.env(pod, self._lookup),
+                    "VLLM_SIM_HOST": p.pod_loopback(pod["status"]["podIP"])}
         except podspec.EnvError as exc:
             log.warning("pod %s/%s: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], exc)
             return None
@@ -332,7 +333,6 @@ class DataPlane:
         env = self._env(pod)
         if env is None:
             return None
-        env["VLLM_SIM_HOST"] = p.pod_loopback(pod["status"]["podIP"])
         port = podspec.listen_port(args, ROUTER_DEFAULT_PORT)
         return self._spawn(pod, "router", [self.python, "-m", "vllm_stack_e2e.sim", "gateway", *args], env, port=port)
 
@@ -449,18 +449,14 @@ class DataPlane:
     def probe_all(self) -> None:
         """The kubelet's turn for every engine and router: terminate the deleted, restart the
         exited and the failed, run the probes that are due, and publish readiness."""
-        changed = False
         for uid, runtime in list(self.runtimes.items()):
             pod = self.pods.get(uid)
             if runtime.kind not in PROBED_KINDS or pod is None or runtime.prober is None:
                 continue
             if self._terminating(pod):
                 self._guard(f"terminate {runtime.pod}", self._terminate, uid, runtime, pod)
-                changed = True
-                continue
-            self._guard(f"probe {runtime.pod}", self._probe, uid, runtime, pod)
-        if changed:
-            self._guard("deleted pods", self._delete_finished)
+            else:
+                self._guard(f"probe {runtime.pod}", self._probe, uid, runtime, pod)
 
     def _probe(self, uid: str, runtime: Runtime, pod: k.Obj) -> None:
         prober, now = runtime.prober, time.monotonic()
@@ -496,7 +492,8 @@ class DataPlane:
         self.kube.patch_status("v1", "Pod", runtime.pod, runtime.namespace, {"status": {"containerStatuses": statuses}})
 
     def _terminate(self, uid: str, runtime: Runtime, pod: k.Obj) -> None:
-        """SIGTERM once; the process has the pod's grace period to finish; then SIGKILL."""
+        """SIGTERM once; the process has the pod's grace period to finish; then SIGKILL, and the pod
+        object goes (grace 0), as the kubelet's last word."""
         now = time.monotonic()
         if runtime.kill_at is None:
             grace = grace_seconds(pod)
@@ -508,10 +505,12 @@ class DataPlane:
         if runtime.process.alive():
             log.warning("pod %s/%s: still running after its grace period: SIGKILL", runtime.namespace, runtime.pod)
         self._stop(self.runtimes.pop(uid), kill=True)
+        self.kube.delete_now("v1", "Pod", runtime.pod, runtime.namespace)
+        self.pods.pop(uid, None)
 
     def _delete_finished(self) -> None:
-        """The kubelet's last word on a deleted engine or router pod: once no process runs for it,
-        delete the object (grace 0). KWOK leaves these pods to the data plane."""
+        """A deleted engine or router pod with no process (never started, or a restarted supervisor):
+        delete the object (grace 0) at once. KWOK leaves these pods to the data plane."""
         for uid, pod in list(self.pods.items()):
             if self._terminating(pod) and uid not in self.runtimes:
                 meta = pod["metadata"]

@@ -43,18 +43,6 @@ def flag(args: list[str], name: str) -> str | None:
     return found
 
 
-def served_model(args: list[str]) -> str | None:
-    """The model name a `vllm serve` command line answers to."""
-    named = flag(args, "--served-model-name")
-    if named:
-        return named
-    if "serve" in args:
-        i = args.index("serve")
-        if i + 1 < len(args) and not args[i + 1].startswith("-"):
-            return args[i + 1]
-    return flag(args, "--model")
-
-
 def listen_port(args: list[str], default: int = VLLM_DEFAULT_PORT) -> int:
     """The port a server's command line listens on (`--port N`), else its program's default."""
     value = flag(args, "--port")

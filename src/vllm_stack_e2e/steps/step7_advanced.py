@@ -135,13 +135,12 @@ class RouterRestart:
     case of production-stack issue #1003: a router that starts while its model has no engine."""
 
     at_zero: waits.Seen[k.Obj | None]
-    old_router: str = ""
     new_router: waits.Seen[list[k.Obj]] | None = None
     listing: list[str] | None = None  # the new router's /v1/models before the request
     cold: ColdStart | None = None
 
 
-def restart_router_at_zero(stack: Stack, so: k.ScaledObject, budget: float) -> RouterRestart:
+def restart_router_at_zero(stack: Stack, so: k.ScaledObject, model: str, budget: float) -> RouterRestart:
     """Wait for zero, delete the router pod (its Deployment starts another), wait for the new one
     Ready, then send the page's request from zero and repeat it until it succeeds."""
     cfg = stack.config
@@ -154,7 +153,6 @@ def restart_router_at_zero(stack: Stack, so: k.ScaledObject, budget: float) -> R
     stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
                              "the last engine pod gone before the router restart")
     old = stack.kube.list(*k.POD, namespace=stack.namespace, label_selector=router_selector())
-    run.old_router = ",".join(pod["metadata"]["name"] for pod in old)
     for pod in old:
         stack.kube.delete(*k.POD, pod["metadata"]["name"], stack.namespace)
     gone = {pod["metadata"]["name"] for pod in old}
@@ -168,7 +166,7 @@ def restart_router_at_zero(stack: Stack, so: k.ScaledObject, budget: float) -> R
     answered = waits.until(waits.polling(lambda: router_listing(stack), 0.5), lambda ids: isinstance(ids, list), 30,
                            "the new router answers /v1/models through the port-forward")
     run.listing = answered.state if isinstance(answered.state, list) else None
-    run.cold = cold_start(stack, model_url(stack), budget)
+    run.cold = cold_start(stack, model, budget)
     return run
 
 
@@ -252,7 +250,7 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
         run.traffic = traffic.join()
         tl.event("steady traffic ends")
         tl.event("router restart at zero")
-        run.restart = restart_router_at_zero(stack, so, run.cold_budget)
+        run.restart = restart_router_at_zero(stack, so, run.model, run.cold_budget)
         if run.restart.cold is not None:
             cold = run.restart.cold
             tl.event(f"restarted router: first answer {cold.first_status}")
