@@ -17,6 +17,22 @@ def is_secret_key(key: str) -> bool:
     return bool(SECRET_KEY.search(key))
 
 
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with the values of secret-named flags (`--api-key K`, `--hf-token=K`) masked,
+    for logging it. Only flags are looked at, so a path or a model name is never taken for one."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next and not arg.startswith("--"):
+            out.append(REDACTED)
+            continue
+        flag, eq, _ = arg.partition("=")
+        secret = arg.startswith("--") and is_secret_key(flag)
+        out.append(f"{flag}={REDACTED}" if secret and eq else arg)
+        hide_next = secret and not eq
+    return out
+
+
 def redact_tree(obj: Any) -> Any:
     """A copy of a values tree or manifest with secrets replaced by `***`: scalars under secret-like
     keys, env entries whose name is secret-like, and the data of Secret objects."""

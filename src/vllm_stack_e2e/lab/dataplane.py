@@ -52,6 +52,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import kube as k
 from .. import labelselector
+from ..redaction import redact_argv
 from ..sim import routerflags
 from . import build, manifests, monitoring, podspec, probes
 from . import paths as p
@@ -227,7 +228,7 @@ class DataPlane:
         process.start()
         address = p.pod_loopback(pod["status"]["podIP"])
         log.info("started %s for %s/%s on %s:%d: %s", kind, meta["namespace"], meta["name"], address,
-                 port, shlex.join(a for a in argv if "key-file" not in a))
+                 port, shlex.join(a for a in redact_argv(argv) if "key-file" not in a))
         runtime = Runtime(uid=meta["uid"], kind=kind, namespace=meta["namespace"], pod=meta["name"],
                           address=address, process=process, port=port)
         if kind in PROBED_KINDS:

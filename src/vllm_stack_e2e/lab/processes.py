@@ -15,6 +15,7 @@ from pathlib import Path
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from ..errors import LabError
+from ..redaction import redact_argv
 
 
 @dataclass
@@ -114,7 +115,7 @@ class ManagedProcess:
         env = dict(os.environ)
         env.update(self.spec.env)
         with self.spec.log.open("ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(self.spec.argv)}\n".encode())
+            log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(redact_argv(self.spec.argv))}\n".encode())
             log.flush()
             try:
                 self._popen = subprocess.Popen(
