@@ -192,6 +192,11 @@ class Kube:
         seen.shown = f"GET {path}: {seen.shown}"
         return seen.expect()  # type: ignore[return-value]
 
+    def pod_proxy_get(self, namespace: str, pod: str, port: int, path: str) -> str:
+        """GET `path` on a pod's port through the API server's pod proxy; the body as text."""
+        return str(client.CoreV1Api(self.api_client).connect_get_namespaced_pod_proxy_with_path(
+            f"{pod}:{port}", namespace, path.lstrip("/"), _request_timeout=5))
+
     def events(self, namespace: str, involved_name: str | None = None) -> list[Obj]:
         selector = f"involvedObject.name={involved_name}" if involved_name else None
         return self.list(*EVENT, namespace=namespace, field_selector=selector)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import kedametrics
 from . import kube as k
 from .prom import Prometheus
 
@@ -27,6 +28,20 @@ class Sample:
     so_ready: str | None
     so_active: str | None
     so_fallback: str | None
+    # KEDA's own account (the operator's metrics, vllm_stack_e2e.kedametrics); None when unread.
+    scaler_value: float | None = None  # what the first trigger's scaler read (the queue)
+    scaler_active: bool | None = None  # the first trigger active
+    keda_errors: float | None = None  # the ScaledObject's error counter
+    hpa_scaling_active: str | None = None  # the HPA's ScalingActive: "True" / "False <reason>"
+
+
+def _condition_words(obj: k.Obj | None, kind: str) -> str | None:
+    """A condition as "True", or "False <reason>" (None when the object has none)."""
+    cond = k.condition(obj, kind)
+    if not cond:
+        return None
+    status = str(cond.get("status"))
+    return status if status == "True" else f"{status} {cond.get('reason', '')}".strip()
 
 
 @dataclass
@@ -47,6 +62,8 @@ class Timeline:
     scaledobject: str
     hpa: str
     prometheus: Callable[[], Prometheus] | None = None  # called per sample: port-forwards get renewed
+    keda: Callable[[], str] | None = None  # the KEDA operator's metrics text (Backend.keda_metrics)
+    keda_unread: str | None = None  # why the last KEDA reading failed, if it did
     queue_query: str = "sum(vllm:num_requests_waiting)"
     threshold: float | None = None
     interval: float = 1.0
@@ -66,6 +83,7 @@ class Timeline:
                 queue = self.prometheus().scalar(self.queue_query)
             except Exception:  # noqa: BLE001 — a missing reading is recorded as None
                 queue = None
+        reading = self._keda()
         hpa_status = (hpa or {}).get("status") or {}
         metric = None
         for m in hpa_status.get("currentMetrics") or []:
@@ -80,7 +98,26 @@ class Timeline:
             so_ready=(k.condition(so, "Ready") or {}).get("status"),
             so_active=(k.condition(so, "Active") or {}).get("status"),
             so_fallback=(k.condition(so, "Fallback") or {}).get("status"),
+            scaler_value=reading.value(0) if reading else None,
+            scaler_active=reading.active.get(0) if reading else None,
+            keda_errors=reading.errors if reading else None,
+            hpa_scaling_active=_condition_words(hpa, "ScalingActive"),
         )
+
+    def _keda(self) -> kedametrics.KedaReading | None:
+        if self.keda is None:
+            return None
+        try:
+            reading = kedametrics.parse(self.keda(), self.namespace, self.scaledobject)
+        except Exception as exc:  # noqa: BLE001 — a missing reading is recorded as None, and why
+            self.keda_unread = f"{type(exc).__name__}: {exc}"[:200]
+            return None
+        self.keda_unread = None
+        return reading
+
+    def keda_errors_between(self, start: float, end: float) -> float | None:
+        """Errors KEDA counted for the ScaledObject between two wall-clock times (None: never read)."""
+        return kedametrics.new_errors([s.keda_errors for s in self.samples if start <= s.t <= end])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -108,7 +145,7 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "namespace": self.namespace, "deployment": self.deployment,
-                "threshold": self.threshold, "queue_query": self.queue_query,
+                "threshold": self.threshold, "queue_query": self.queue_query, "keda_unread": self.keda_unread,
                 "samples": [asdict(s) for s in self.samples], "spans": [asdict(s) for s in self.spans],
                 "events": self.events}
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Optional
 
 import pytest
 
 from vllm_stack_e2e import values
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.steps import beyond
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +17,31 @@ def tutorial_keda(stack: Stack) -> dict[str, Any]:
     """The page's own keda block (the edition's tutorial-step4.yaml): the numbers its claims name."""
     page = values.load_values(stack.edition[0].values_file("tutorial-step4.yaml"))
     return page["servingEngineSpec"]["modelSpec"][0]["keda"]
+
+
+KedaClaim = Callable[[Optional["beyond.KedaErrors"]], None]
+
+
+@pytest.fixture(scope="session")
+def no_new_keda_errors() -> KedaClaim:
+    """The claim of a healthy phase: KEDA counted no new error for the tutorial's ScaledObject
+    (`keda_scaled_object_errors_total`). Unread KEDA metrics fail on the lab and skip, saying why,
+    on a cluster that does not let the API server proxy to the operator."""
+    def judge(errors: beyond.KedaErrors | None) -> None:
+        assert errors is not None, "KEDA's errors were not read: the scenario ended before this phase"
+        if errors.skip_reason:
+            pytest.skip(errors.skip_reason)
+        assert errors.new == 0, errors.explain()
+    return judge
+
+
+@pytest.fixture(scope="session")
+def new_keda_errors() -> KedaClaim:
+    """The claim of a broken phase: KEDA counted the failure (its counter is live, so a zero
+    elsewhere means zero)."""
+    def judge(errors: beyond.KedaErrors | None) -> None:
+        assert errors is not None, "KEDA's errors were not read: the scenario ended before this phase"
+        if errors.skip_reason:
+            pytest.skip(errors.skip_reason)
+        assert errors.new is not None and errors.new > 0, errors.explain()
+    return judge

@@ -5,6 +5,8 @@ syncs while requests wait (KEDA's own e2e suite calls this testActivation)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from vllm_stack_e2e.context import Stack
@@ -30,3 +32,7 @@ def test_the_load_queues_requests_without_passing_the_threshold(activation: beyo
 def test_replicas_hold_at_one_below_the_threshold(activation: beyond.Activation) -> None:
     held = activation.held
     assert held is not None and held.held, held.explain() if held is not None else activation.queued.explain()
+
+
+def test_keda_counts_no_errors_for_the_scaledobject(activation: beyond.Activation, no_new_keda_errors: Callable[..., None]) -> None:
+    no_new_keda_errors(activation.errors)

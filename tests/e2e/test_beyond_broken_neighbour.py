@@ -4,6 +4,8 @@ process) must not delay the tutorial's scale-up: replicas grow within step 6's b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from vllm_stack_e2e.context import Stack
@@ -23,5 +25,9 @@ def test_the_neighbour_is_really_broken(neighbour: beyond.BrokenNeighbour) -> No
 
 def test_replicas_grow_within_step_6s_budget_beside_it(neighbour: beyond.BrokenNeighbour) -> None:
     up = neighbour.scale_up
-    assert up is not None and up.queue.reached, up.queue.explain() if up else "no scale-up run"
+    assert up is not None and up.queue.reached, up.queue.explain() if up is not None else "no scale-up run"
     assert up.grew is not None and up.grew.reached, up.explain()
+
+
+def test_keda_counts_no_errors_for_the_scaledobject(neighbour: beyond.BrokenNeighbour, no_new_keda_errors: Callable[..., None]) -> None:
+    no_new_keda_errors(neighbour.errors)

@@ -5,6 +5,8 @@ within step 6's budget."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from vllm_stack_e2e.context import Stack
@@ -42,5 +44,11 @@ def test_a_paused_scaledobject_holds_the_deployment_under_load(pause: beyond.Pau
 def test_removing_the_pause_resumes_scaling(pause: beyond.Pause) -> None:
     if "resume" in pause.not_run:
         pytest.skip(f"not run: {pause.not_run['resume']}")
-    assert pause.unpaused is not None and pause.unpaused.reached, pause.unpaused and pause.unpaused.explain()
-    assert pause.resumed is not None and pause.resumed.reached, pause.resumed and pause.resumed.explain()
+    assert pause.unpaused is not None and pause.unpaused.reached, \
+        pause.unpaused.explain() if pause.unpaused is not None else "not watched"
+    assert pause.resumed is not None and pause.resumed.reached, \
+        pause.resumed.explain() if pause.resumed is not None else "not watched"
+
+
+def test_keda_counts_no_errors_for_the_scaledobject(pause: beyond.Pause, no_new_keda_errors: Callable[..., None]) -> None:
+    no_new_keda_errors(pause.errors)

@@ -65,7 +65,8 @@ def test_request_succeeds_once_an_engine_is_up(scale_to_zero: advanced.ScaleToZe
 def test_steady_traffic_keeps_the_stack_up(scale_to_zero: advanced.ScaleToZero) -> None:
     _needs(scale_to_zero, "steady")
     run = scale_to_zero
-    assert run.steady is not None and run.steady.held, run.steady and run.steady.explain()
+    assert run.steady is not None and run.steady.held, \
+        run.steady.explain() if run.steady is not None else "not observed"
     traffic = run.traffic
     assert traffic is not None and traffic.completed > 0 and traffic.failed == 0, traffic and traffic.summary()
 

@@ -35,6 +35,7 @@ def test_replicas_reached_the_maximum(behavior: advanced.HpaBehavior) -> None:
 def test_scale_down_respects_the_behavior(behavior: advanced.HpaBehavior) -> None:
     if "scale-down" in behavior.not_run:
         pytest.skip(f"not run: {behavior.not_run['scale-down']} (see test_replicas_reached_the_maximum)")
-    assert behavior.back is not None and behavior.back.reached, behavior.back and behavior.back.explain()
+    assert behavior.back is not None and behavior.back.reached, \
+        behavior.back.explain() if behavior.back is not None else "not observed"
     problems = behavior.violations()
     assert not problems, f"{problems}; steps (s after the peak, replicas) {behavior.steps_after_peak()}"

@@ -76,3 +76,27 @@ def test_prometheus_durations():
 
     assert [duration_seconds(t) for t in ("30s", "1m30s", "500ms", "2h", "", "soon", "5")] == \
         [30.0, 90.0, 0.5, 7200.0, 0.0, 0.0, 0.0]
+
+
+def keda_sample(t: float, errors: float | None) -> Sample:
+    s = sample(t, 1)
+    s.keda_errors = errors
+    return s
+
+
+def test_keda_errors_of_a_phase_count_only_its_own_samples():
+    from vllm_stack_e2e.timeline import Timeline
+
+    tl = Timeline(name="x", kube=None, namespace="run", deployment="d", scaledobject="so", hpa="h")  # type: ignore[arg-type]
+    tl.samples = [keda_sample(1, 2), keda_sample(2, 2), keda_sample(3, 5), keda_sample(9, 9)]
+    on_lab = SimpleNamespace(backend=SimpleNamespace(name="lab"))
+    assert beyond.keda_errors(on_lab, tl, "healthy", 1, 2).new == 0
+    assert beyond.keda_errors(on_lab, tl, "broken", 2, 9).new == 7
+
+
+def test_unread_keda_metrics_are_a_failure_on_the_lab_and_a_stated_skip_on_a_cluster():
+    on_lab = beyond.KedaErrors("phase", None, "ConnectError: refused", lab=True)
+    assert on_lab.skip_reason is None and "not read" in on_lab.explain() and "refused" in on_lab.explain()
+    on_cluster = beyond.KedaErrors("phase", None, "403 Forbidden", lab=False)
+    assert on_cluster.skip_reason is not None and "403 Forbidden" in on_cluster.skip_reason
+    assert beyond.KedaErrors("phase", 0, lab=False).skip_reason is None

@@ -132,3 +132,12 @@ def test_wrapped_process_exit_code_is_the_commands(tmp_path: Path) -> None:
     hosts_file.write_text(hosts.render(BASE))
     proc = subprocess.run(hosts.wrap(["sh", "-c", "exit 7"], hosts_file), capture_output=True, timeout=10, check=False)
     assert proc.returncode == 7
+
+
+def test_the_restart_loop_backs_off_as_a_kubelet() -> None:
+    """First restart at once, then 10 s doubling (capped at 300 s): `sleep` stands in as a shell
+    function that records the delay and ends the loop after the fourth restart."""
+    script = 'c=0; sleep() { c=$((c+1)); [ $c -ge 7 ] && exit 0; }; ' + hosts.BACKOFF_LOOP
+    out = subprocess.run(["sh", "-c", script, "sh", "false"], capture_output=True, text=True, timeout=10, check=False)
+    delays = [line.split(" in ")[1].split("s ")[0] for line in out.stdout.splitlines()]
+    assert delays == ["0", "10", "20", "40", "80", "160", "300"], out.stdout + out.stderr

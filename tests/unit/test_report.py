@@ -388,3 +388,11 @@ def test_beyond_steps_sort_after_the_tutorials() -> None:
     steps = [rep.StepResult(name) for name in ("beyond: pause", "step 8", "lab", "step 2")]
     assert [s.step for s in sorted(steps, key=lambda s: rep.step_key(s.step))] == \
         ["step 2", "step 8", "lab", "beyond: pause"]
+
+
+def test_the_plot_draws_kedas_scaler_value_beside_the_queue(tmp_path: Path) -> None:
+    samples = [{"t": 100.0 + i, "spec_replicas": 1, "ready_replicas": 1, "hpa_desired": 1, "queue": float(i),
+                "scaler_value": float(i) - 0.5 if i > 2 else None, "so_active": "True"} for i in range(10)]
+    out = rep.plot_timeline({"name": "keda", "samples": samples, "spans": [], "events": [], "threshold": 5},
+                            tmp_path / "keda.png")
+    assert out.stat().st_size > 1000

@@ -56,3 +56,42 @@ def test_steps_one_period_apart_seen_with_jitter_are_two_periods() -> None:
     0.4 s early. Two periods, not one; 5 → 1 at once stays a breach."""
     assert scale_down_violations([(0, 5), (30.2, 2), (44.8, 1)], 0, 30, 50, 15) == []
     assert scale_down_violations([(0, 5), (30.2, 1)], 0, 30, 50, 15)
+
+
+class _Prom:
+    def __init__(self, values: list[float | None]) -> None:
+        self.values, self.queries = values, []
+
+    def scalar(self, query: str) -> float | None:
+        self.queries.append(query)
+        return self.values.pop(0) if self.values else 0.0
+
+
+def _stack(pods: list[str], prom: _Prom):
+    from types import SimpleNamespace
+
+    kube = SimpleNamespace(list=lambda *_a, **_k: [{"metadata": {"name": name}} for name in pods])
+    return SimpleNamespace(kube=kube, namespace="run", prometheus=lambda: prom,
+                           config=SimpleNamespace(release="vllm", model="llama3"))
+
+
+def test_in_flight_counts_waiting_and_running_on_the_engines_that_exist_now() -> None:
+    from vllm_stack_e2e.steps import step7_advanced
+
+    prom = _Prom([7.0])
+    assert step7_advanced.in_flight(_stack(["e-1", "e-2"], prom)) == 7.0
+    query = prom.queries[0]
+    assert 'vllm:num_requests_waiting{namespace="run",pod=~"e-1|e-2"}' in query
+    assert 'vllm:num_requests_running{namespace="run",pod=~"e-1|e-2"}' in query and " or " in query
+    assert step7_advanced.in_flight(_stack([], _Prom([9.0]))) == 0.0, "no engine pod: nothing in flight"
+
+
+def test_wait_idle_waits_out_the_last_scenarios_queue_and_says_what_it_saw() -> None:
+    import pytest
+
+    from vllm_stack_e2e.errors import WaitTimeout
+    from vllm_stack_e2e.steps import step7_advanced
+
+    step7_advanced.wait_idle(_stack(["e-1"], _Prom([3.0, 0.0])), budget=10)
+    with pytest.raises(WaitTimeout, match="4 in flight"):
+        step7_advanced.wait_idle(_stack(["e-1"], _Prom([4.0] * 10)), budget=0.1)

@@ -125,6 +125,20 @@ class Backend(ABC):
     def start_metric_source(self) -> None:
         """Undo stop_metric_source."""
 
+    KEDA_COMPONENTS = {"operator": "keda-operator", "metrics-apiserver": "keda-operator-metrics-apiserver"}
+
+    def disrupt_keda(self, component: str) -> str:
+        """Take one of KEDA's servers away as a failure would (`operator` or `metrics-apiserver`): on a
+        cluster, delete its pods (label `app=<name>` in namespace `keda`, as KEDA's chart labels them);
+        their Deployment brings new ones. Says what was done."""
+        app = self.KEDA_COMPONENTS[component]
+        pods = self.kube.list("v1", "Pod", namespace="keda", label_selector=f"app={app}")
+        if not pods:
+            raise RuntimeError(f"no pod app={app} in namespace keda to delete")
+        for pod in pods:
+            self.kube.delete("v1", "Pod", pod["metadata"]["name"], "keda")
+        return f"deleted pod(s) {', '.join(p['metadata']['name'] for p in pods)}"
+
     # ---- evidence -----------------------------------------------------------------------------
     def keda_operator_log(self, tail: int = 5000) -> str:
         """The KEDA operator's recent log: its pods' in namespace `keda` (`app=keda-operator`)."""
@@ -132,6 +146,17 @@ class Backend(ABC):
         for pod in self.kube.list("v1", "Pod", namespace="keda", label_selector="app=keda-operator"):
             out.append(self.kube.pod_logs("keda", pod["metadata"]["name"], tail=tail))
         return "\n".join(out)
+
+    KEDA_METRICS_PORT = 8080  # the operator's --metrics-bind-address in KEDA's chart
+
+    def keda_metrics(self) -> str:
+        """The KEDA operator's Prometheus metrics as text, read through the API server's pod proxy
+        (`pods/proxy` in the operator's namespace). Raises when it cannot be read, saying why."""
+        pods = self.kube.list("v1", "Pod", namespace="keda", label_selector="app=keda-operator")
+        running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+        if not running:
+            raise RuntimeError("no Running pod app=keda-operator in namespace keda")
+        return self.kube.pod_proxy_get("keda", running[0]["metadata"]["name"], self.KEDA_METRICS_PORT, "metrics")
 
     # ---- facts for reports ------------------------------------------------------------------
     @abstractmethod

@@ -106,6 +106,21 @@ class LabBackend(Backend):
         except OSError:
             return ""
 
+    def keda_metrics(self) -> str:
+        """The operator's metrics port, reached on the machine through the lab's relay into KEDA's
+        network namespace (lab/keda.py)."""
+        import httpx
+
+        response = httpx.get(f"http://{lab_paths.KEDA_OPERATOR_ADDR}:{lab_paths.KEDA_METRICS_PORT}/metrics", timeout=3)
+        response.raise_for_status()
+        return response.text
+
+    def disrupt_keda(self, component: str) -> str:
+        """SIGKILL the process; the lab restarts it as a kubelet would (lab/hosts.py: back-off)."""
+        name = self.KEDA_COMPONENTS[component]
+        pid = self.lab.keda.crash(name)
+        return f"SIGKILL to {name} (pid {pid}); the lab restarts it with a kubelet's back-off"
+
     def overlays(self) -> list[str]:
         return ["lab"]
 

@@ -60,9 +60,14 @@ def can_isolate() -> bool:
 
 
 # Like a kubelet with restartPolicy Always: KEDA's operator exits on purpose after it first
-# writes its certificates ("so pod can be restarted").
-_RESTART_LOOP = ('mount --bind "$0" /etc/hosts || exit 1; n=0; while :; do "$@"; rc=$?; n=$((n+1)); '
-                 'echo "lab: exited with $rc, restart $n in 1s"; sleep 1; done')
+# writes its certificates ("so pod can be restarted"), and a crashed process comes back with the
+# kubelet's back-off: the first restart at once, then 10 s, doubling up to 300 s; a process that
+# ran 10 minutes starts the count again (Kubernetes' CrashLoopBackOff).
+BACKOFF_LOOP = ('n=0; while :; do s=$(date +%s); "$@"; rc=$?; '
+                '[ $(($(date +%s) - s)) -ge 600 ] && n=0; '
+                'if [ $n -eq 0 ]; then d=0; elif [ $n -gt 5 ]; then d=300; else d=$((10 << (n - 1))); fi; '
+                'n=$((n+1)); echo "lab: exited with $rc, restart $n in ${d}s (kubelet back-off)"; sleep $d; done')
+_RESTART_LOOP = 'mount --bind "$0" /etc/hosts || exit 1; ' + BACKOFF_LOOP
 
 
 _RESOLV = 'mount --bind "$1" /etc/resolv.conf || exit 1; shift; '

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -139,6 +140,7 @@ class LabKeda:
         relay = self._process(RELAY, [
             python, "-m", "vllm_stack_e2e.lab.nsrelay", "--netns", f"/run/netns/{ns}",
             "--in", f"{p.KEDA_ADAPTER_ADDR}:{p.KEDA_ADAPTER_PORT}", "--in", f"{p.KEDA_WEBHOOKS_ADDR}:{p.KEDA_WEBHOOKS_PORT}",
+            "--in", f"{p.KEDA_OPERATOR_ADDR}:{p.KEDA_METRICS_PORT}",  # the operator's metrics, for Prometheus
             "--out", f"{api_host}:{api_port}",
         ])
         relay.start()
@@ -156,7 +158,7 @@ class LabKeda:
             f"--operator-service-name={OPERATOR}", f"--metrics-server-service-name={ADAPTER}",
             f"--webhooks-service-name={WEBHOOKS}", "--k8s-cluster-name=kubernetes-default",
             "--k8s-cluster-domain=cluster.local", "--enable-webhook-patching=true",
-            f"--metrics-bind-address={p.KEDA_OPERATOR_ADDR}:8080",
+            f"--metrics-bind-address={p.KEDA_OPERATOR_ADDR}:{p.KEDA_METRICS_PORT}",
             f"--health-probe-bind-address={p.KEDA_OPERATOR_ADDR}:8081",
             f"--metrics-service-bind-address={p.KEDA_OPERATOR_ADDR}:{p.KEDA_GRPC_PORT}",
             f"--ca-dir={certs / 'custom-ca'}",
@@ -255,6 +257,27 @@ class LabKeda:
     def processes(self) -> dict[str, ManagedProcess]:
         return {name: self._process(name) for name in PROCESSES}
 
+    def crash(self, name: str) -> int:
+        """SIGKILL the KEDA binary `name` (OPERATOR, ADAPTER, WEBHOOKS) runs, as a crash would: its
+        restart loop (hosts.BACKOFF_LOOP) starts it again with a kubelet's back-off. Returns the
+        PID killed — the loop's child, found by the loop's own PID, never by name."""
+        process = ManagedProcess.from_pidfile(self.paths.pidfile(name))
+        loop = process.pid
+        if loop is None:
+            raise LabError(f"{name} is not running on lab {self.cluster.name} (see {self.paths.log(name)})")
+        try:
+            children = [int(c) for c in Path(f"/proc/{loop}/task/{loop}/children").read_text().split()]
+        except OSError as exc:
+            raise LabError(f"{name}: cannot read its restart loop's children (pid {loop}): {exc}") from exc
+        # The command, not the loop's own helpers (`date`, the back-off's `sleep`): the child whose
+        # command line is the tail of the loop's.
+        children = [c for c in children if _is_tail(_cmdline(c), process.spec.argv)]
+        if not children:
+            raise LabError(f"{name}: its restart loop (pid {loop}) runs no process right now (it is backing off)")
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        return children[0]
+
     def running(self) -> bool:
         """Every KEDA process of this lab (operator, metrics server, webhooks, relay) is alive."""
         return all(proc.alive() for proc in self.processes().values())
@@ -278,6 +301,17 @@ def project_cert_secret(kube: k.Kube, folder: Path, secret: k.Obj | None = None)
             tmp.replace(target)
             changed = True
     return changed
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _is_tail(part: list[str], whole: list[str]) -> bool:
+    return bool(part) and len(part) <= len(whole) and whole[-len(part):] == part
 
 
 def _python() -> str:

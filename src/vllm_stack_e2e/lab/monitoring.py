@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from .paths import KEDA_SCRAPE_JOB, keda_scrape_job
+
 Obj = dict[str, Any]
 OPERATOR_IMAGE = "prometheus-operator/prometheus-operator"
 OPERATOR_PORT = 8080
@@ -123,4 +125,10 @@ def lab_config(secret: Obj, kubeconfig: Path, env: dict[str, str]) -> str:
              "replacement": "127.244.$1.$2:$3", "action": "replace"},
         ]
     config.pop("alerting", None)  # no Alertmanager on the lab
+    # The lab's KEDA runs outside the cluster: its metrics are scraped as a static job, the lab's
+    # stand-in for KEDA's own ServiceMonitor (docs/beyond.md, "KEDA's own evidence").
+    jobs = config.setdefault("scrape_configs", []) or []
+    if not any(job.get("job_name") == KEDA_SCRAPE_JOB for job in jobs):
+        jobs.append(keda_scrape_job())
+    config["scrape_configs"] = jobs
     return yaml.safe_dump(config, sort_keys=False)

@@ -45,7 +45,7 @@ class LabPrometheus(LocalPrometheus):
             "job_name": "vllm-stack",
             "scrape_interval": self.scrape_interval,
             "file_sd_configs": [{"files": [str(self.targets_file)], "refresh_interval": "5s"}],
-        }]
+        }, p.keda_scrape_job()]
         return yaml.safe_dump(config, sort_keys=False)
 
 

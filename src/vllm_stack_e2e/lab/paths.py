@@ -24,6 +24,17 @@ KEDA_WEBHOOKS_ADDR = "127.0.91.3"
 KEDA_ADAPTER_PORT = 6443
 KEDA_WEBHOOKS_PORT = 9443
 KEDA_GRPC_PORT = 9666
+KEDA_METRICS_PORT = 8080  # the operator's Prometheus metrics (KEDA's chart: the same port)
+KEDA_SCRAPE_JOB = "keda-operator"
+
+
+def keda_scrape_job(interval: str = "5s") -> dict:
+    """The lab Prometheus's job for KEDA's operator metrics — what KEDA's chart sets up with
+    `prometheus.operator.serviceMonitor.enabled` on a cluster. No `namespace` target label: the
+    series keep KEDA's own `namespace` (the ScaledObject's)."""
+    return {"job_name": KEDA_SCRAPE_JOB, "scrape_interval": interval, "scrape_timeout": interval,
+            "static_configs": [{"targets": [f"{KEDA_OPERATOR_ADDR}:{KEDA_METRICS_PORT}"],
+                                "labels": {"service": "keda-operator"}}]}
 # CoreDNS, inside KEDA's network namespace (its resolv.conf's nameserver).
 DNS_ADDR = "127.0.92.53"
 

@@ -30,6 +30,8 @@ STEP_TITLES: dict[str, str] = {
     "beyond: activation": "a queue at or below the threshold does not scale",
     "beyond: pause": "paused-replicas / paused hold the Deployment; unpausing scales",
     "beyond: broken neighbour": "another namespace's broken ScaledObject does not delay scaling",
+    "beyond: keda disruption": "KEDA's operator, then its metrics API server, crash mid-scale",
+    "beyond: fallback with zero": "fallback with scale to zero: source down at 2+, then at zero",
     "lab": "lab smoke test",
 }
 FAILING = ("failed", "error")

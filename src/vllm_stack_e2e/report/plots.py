@@ -103,7 +103,7 @@ def condition_intervals(times: Sequence[float], states: Sequence[Any], wanted: s
 
 _SPAN_COLOURS = {"ramp": "#cfe2f3", "hold": "#9fc5e8", "stop": "#6d7f91"}
 _STRIP = (("KEDA Active", "so_active", "True", "#38a169"), ("Fallback", "so_fallback", "True", "#dd8a1c"),
-          ("Ready=False", "so_ready", "False", "#d64545"))
+          ("Ready=False", "so_ready", "False", "#d64545"), ("HPA not scaling", "hpa_scaling_active", "False", "#805ad5"))
 
 
 def plot_timeline(timeline: Mapping[str, Any], out: Path) -> Path:
@@ -167,12 +167,17 @@ def plot_timeline(timeline: Mapping[str, Any], out: Path) -> Path:
 
     qax = ax.twinx()
     handles.append(qax.plot(times, queue, color="tab:orange", lw=1.6, label="queue (waiting requests)")[0])
+    # KEDA's own reading of the same trigger (keda_scaler_metrics_value): the queue as KEDA saw it.
+    scaler = [_num(s.get("scaler_value")) for s in samples]
+    if any(not math.isnan(v) for v in scaler):
+        handles.append(qax.plot(times, scaler, color="tab:brown", lw=1.3, ls=(0, (4, 2)),
+                                label="KEDA scaler value (trigger 0)")[0])
     threshold = summary.threshold
     if threshold is not None:
         handles.append(qax.axhline(threshold, color="darkred", ls="--", lw=1.3, label=f"queue threshold {threshold:g}"))
         qax.text(0.995, threshold, f"threshold {threshold:g} ", transform=qax.get_yaxis_transform(), ha="right",
                  va="bottom", fontsize=8, color="darkred")
-    qtop = max([v for v in queue if not math.isnan(v)] + [threshold or 0.0, 1.0])
+    qtop = max([v for v in queue + scaler if not math.isnan(v)] + [threshold or 0.0, 1.0])
     qax.set_ylim(0, qtop * 1.18)
     qax.set_ylabel("queue length", color="tab:orange")
     qax.tick_params(axis="y", colors="tab:orange")
@@ -195,7 +200,8 @@ def plot_timeline(timeline: Mapping[str, Any], out: Path) -> Path:
 
     # KEDA's own account: one row per condition, bands where it holds.
     for row, (label, key, wanted, colour) in enumerate(reversed(_STRIP)):
-        states = [s.get(key) for s in samples]
+        # A condition's status is its first word ("False FailedGetExternalMetric" for the HPA's).
+        states = [str(s[key]).split()[0] if s.get(key) else s.get(key) for s in samples]
         runs = condition_intervals(times, states, wanted, end)
         unknown = condition_intervals(times, ["?" if st in (None, "Unknown") else "" for st in states], "?", end)
         if unknown:

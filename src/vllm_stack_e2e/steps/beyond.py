@@ -8,6 +8,11 @@ typed observation; the tests (tests/e2e/test_beyond_*.py, marker `beyond`) judge
   removing it lets the scale-up happen.
 - broken neighbour: another namespace's ScaledObject whose trigger cannot reach its server does
   not delay the tutorial's scale-up.
+- fallback with scale to zero: the page's scale-to-zero and fallback blocks together; the metric
+  source goes down at 2 replicas (fallback holds them, no scale to zero), then at zero.
+
+Every scenario's timeline reads KEDA's own metrics (vllm_stack_e2e.kedametrics); its healthy
+phases carry the errors KEDA counted for the tutorial's ScaledObject (`KedaErrors`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from .. import waits
 from ..context import Stack
 from ..timeline import Timeline
 from . import step6_scale_up
-from .step7_advanced import FIXED_FOR_MULTI_REPLICA, reset
+from .step2_vllm import engine_selector, model_url
+from .step7_advanced import (FIXED_FOR_MULTI_REPLICA, broken_metric_source, cold_start, idle_budget, rate_window,
+                             reset)
 
 PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 PAUSED = "autoscaling.keda.sh/paused"
@@ -73,14 +80,44 @@ def queue_between(tl: Timeline, start: float, end: float) -> QueueSpan:
     return QueueSpan([s.queue for s in tl.samples if s.queue is not None and start - QUEUE_LOOKBACK <= s.t <= end])
 
 
-def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun) -> None:
+def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun | None = None) -> None:
     """Stop the scenario's load (its phases go on the timeline), then the timeline, and save it."""
-    loaded = run.stop()
+    loaded = run.stop() if run is not None else None
     if loaded is not None:
         for phase in loaded.phases:
             tl.span(f"load:{phase.name}", phase.start, phase.end)
     tl.stop()
     tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
+
+
+@dataclass
+class KedaErrors:
+    """The errors KEDA's operator counted for the tutorial's ScaledObject during one phase
+    (`keda_scaled_object_errors_total`, read on every timeline sample)."""
+
+    phase: str
+    new: float | None  # None: KEDA's metrics could not be read
+    unread: str | None = None  # why not
+    lab: bool = True  # on the lab the operator's metrics are always reachable: unread is a failure
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why a claim on the count cannot be judged here: only off the lab (a cluster whose KEDA
+        metrics port the API server's pod proxy cannot reach), never on the lab."""
+        if self.new is None and not self.lab:
+            return f"KEDA's operator metrics not reachable through the API server ({self.unread}); " \
+                   "the count of scaler errors cannot be judged on this cluster"
+        return None
+
+    def explain(self) -> str:
+        if self.new is None:
+            return f"{self.phase}: KEDA's metrics not read ({self.unread or 'no sample'})"
+        return f"{self.phase}: KEDA counted {self.new:g} new error(s) for the ScaledObject"
+
+
+def keda_errors(stack: Stack, tl: Timeline, phase: str, start: float, end: float | None = None) -> KedaErrors:
+    return KedaErrors(phase, tl.keda_errors_between(start, end if end is not None else time.time()), tl.keda_unread,
+                      lab=stack.backend.name == "lab")
 
 
 # ---- activation -----------------------------------------------------------------------------------
@@ -92,6 +129,7 @@ class Activation:
     held: waits.Held[k.Obj | None] | None = None  # spec.replicas == 1 for the window
     queue: QueueSpan = field(default_factory=lambda: QueueSpan([]))
     timeline: Timeline | None = None
+    errors: KedaErrors | None = None
 
     def load_stayed_in_band(self) -> bool:
         """The scenario's premise: the queue was non-zero and never above the threshold."""
@@ -109,6 +147,7 @@ def activation(stack: Stack) -> Activation:
     step = reading_lag(stack)
     ramp = 12 * step + 30  # up to twelve steps past the first concurrency, and the first reading
     tl = step6_scale_up.timeline(stack, "beyond-activation", threshold=threshold).start()
+    tl_start = time.time()
     run = step6_scale_up.LoadRun(stack, target=0.0, budget=window + ramp + 60, max_concurrency=64, start_concurrency=4,
                                  step=1, step_interval=step).start()
     try:
@@ -125,6 +164,7 @@ def activation(stack: Stack) -> Activation:
                                           f"({window:.0f}s)")
             result.queue = queue_between(tl, started, time.time())
             tl.event("hold window over")
+        result.errors = keda_errors(stack, tl, "activation (load below the threshold)", tl_start)
         return result
     finally:
         _finish(stack, tl, run)
@@ -152,6 +192,7 @@ class Pause:
     resume_seconds: float | None = None
     timeline: Timeline | None = None
     not_run: dict[str, str] = field(default_factory=dict)
+    errors: KedaErrors | None = None
 
 
 def pause(stack: Stack) -> Pause:
@@ -163,6 +204,7 @@ def pause(stack: Stack) -> Pause:
     budget = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
     tl = step6_scale_up.timeline(stack, "beyond-pause", threshold=threshold).start()
+    tl_start = time.time()
     stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: "1"})
     tl.event(f"{PAUSED_REPLICAS}=1")
     run = step6_scale_up.LoadRun(stack, target=threshold, budget=3 * window + budget + 240).start()
@@ -198,6 +240,7 @@ def pause(stack: Stack) -> Pause:
         if result.resumed.reached:
             result.resume_seconds = result.resumed.at - removed
             tl.event(f"scaled up {result.resume_seconds:.0f}s after the pause ended")
+        result.errors = keda_errors(stack, tl, "pause and resume", tl_start)
         return result
     finally:
         # Never leave a paused ScaledObject behind, whatever happened above.
@@ -231,6 +274,7 @@ class BrokenNeighbour:
     namespace: str
     broken: waits.Seen[k.Obj | None]  # the neighbour's ScaledObject Ready=False
     scale_up: step6_scale_up.ScaleUp | None = None
+    errors: KedaErrors | None = None  # the tutorial's ScaledObject's, beside the broken one
 
 
 def broken_neighbour(stack: Stack) -> BrokenNeighbour:
@@ -250,12 +294,229 @@ def broken_neighbour(stack: Stack) -> BrokenNeighbour:
         tl = step6_scale_up.timeline(stack, "beyond-broken-neighbour", threshold=threshold).start()
         try:
             tl.event("neighbour broken; load starts")
+            started = time.time()
             result.scale_up = step6_scale_up.drive_until_replicas(stack, tl, threshold, 2, so.polling_interval)
+            result.errors = keda_errors(stack, tl, "scale-up beside the broken neighbour", started)
         finally:
-            tl.stop()
-            tl.save(stack.config.run_dir / "timelines" / "beyond-broken-neighbour.json")
+            _finish(stack, tl)
         return result
     finally:
         if stack.kube.delete(*k.NAMESPACE, namespace):
             stack.kube.wait_gone(*k.NAMESPACE, namespace, None, budget=120)
         stack.forget("namespace", namespace)
+
+
+# ---- fallback with scale to zero ------------------------------------------------------------------
+# The page's two Advanced Configuration blocks together: scale to zero (minReplicaCount 0, the
+# keepalive trigger) and fallback {failureThreshold 3, replicas 2}.
+FALLBACK_OVERLAY = "scenario-fallback.yaml"
+FALLBACK_BASE = "scale-to-zero"
+
+
+@dataclass
+class FallbackPhase:
+    """The metric source down while the model stood at `start_replicas`."""
+
+    name: str
+    how: str = ""
+    start_replicas: int | None = None
+    fallback: waits.Seen[k.Obj | None] | None = None  # ScaledObject Fallback=True
+    settled: waits.Seen[k.Obj | None] | None = None  # spec.replicas == fallback.replicas
+    held: waits.Held[k.Obj | None] | None = None  # ... and held for a cooldown and more
+    settle_seconds: float | None = None  # from the break to spec.replicas == fallback.replicas
+    healthy: KedaErrors | None = None  # before the break
+    broken: KedaErrors | None = None  # while the source was down: KEDA must count errors
+    not_run: str = ""
+
+
+@dataclass
+class FallbackWithZero:
+    replicas: int  # fallback.replicas
+    failure_threshold: int
+    polling: float
+    cooldown: float
+    min_replica_count: int
+    above: FallbackPhase = field(default_factory=lambda: FallbackPhase("at 2+"))
+    at_zero: FallbackPhase = field(default_factory=lambda: FallbackPhase("at zero"))
+    timeline: Timeline | None = None
+
+
+def fallback_with_zero(stack: Stack) -> FallbackWithZero:
+    """Reset to the page's scale-to-zero + fallback blocks; drive the model to 2+ replicas, break the
+    metric source and watch the fallback (then restore it); let the model go to zero, break the source
+    again and watch whether the fallback lifts it."""
+    cfg, profile = stack.config, stack.config.profile_settings
+    sync = profile.hpa_sync_seconds
+    overlay = (FALLBACK_OVERLAY,)
+    fixes = stack.fixes(FALLBACK_BASE, FIXED_FOR_MULTI_REPLICA, extra=overlay)
+    so = k.ScaledObject(reset(stack, FALLBACK_BASE, extra=fixes, also=overlay))
+    extra = (*overlay, *fixes)  # what every later upgrade of the scenario renders (the broken source's)
+    spec = dict(so.fallback or {})
+    result = FallbackWithZero(replicas=int(spec.get("replicas", 0)), failure_threshold=int(spec.get("failureThreshold", 3)),
+                              polling=so.polling_interval, cooldown=so.cooldown_period,
+                              min_replica_count=int(so.spec.get("minReplicaCount", 1)))
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    tl = step6_scale_up.timeline(stack, "beyond-fallback-with-zero", threshold=threshold).start()
+    result.timeline = tl
+    # Fallback=True once failures pass failureThreshold: that many polls and three more, and a minute.
+    fallback_budget = (result.failure_threshold + 3) * result.polling + 60
+    dep = (*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
+    so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
+    try:
+        # -- at 2+: the source goes down with the model at two replicas or more ----------------------
+        phase, started = result.above, time.time()
+        # A new ScaledObject with minReplicaCount 0 and no traffic goes to zero at once (it has no
+        # lastActiveTime to cool down from): wake the model as the page does, then load it.
+        woke = cold_start(stack, model_url(stack), 2 * result.polling + sync + profile.engine_ready_seconds
+                          + rate_window(so))
+        tl.event("model woken" if woke.seconds_to_200 is not None else "model did not wake")
+        up = step6_scale_up.drive_until_replicas(stack, tl, threshold, 2, result.polling) \
+            if woke.seconds_to_200 is not None else None
+        if up is None:
+            phase.not_run = f"the model never woke from zero: {woke.answered.explain()}"
+        elif up.grew is None or not up.grew.reached:
+            phase.not_run = f"the model never reached 2 replicas: {up.explain()}"
+        else:
+            phase.start_replicas = up.grown_to
+            phase.healthy = keda_errors(stack, tl, "scale-up to 2+ (source up)", started)
+            _break_and_watch(stack, tl, phase, result, extra, fallback_budget, dep, so_ref,
+                             hold=result.cooldown + result.polling + sync + 5)
+        # -- at zero: the model idles to zero with the source up, then the source goes down ----------
+        phase = result.at_zero
+        at_zero = stack.kube.reach(*dep, k.spec_replicas("==", 0),
+                                   idle_budget(rate_window(so), result.cooldown, result.polling) + 300 + 2 * sync,
+                                   "engine Deployment at 0 replicas after the cooldown with no traffic "
+                                   "(after the fallback's replicas scale down)")
+        if not at_zero.reached:
+            phase.not_run = f"the model never reached zero: {at_zero.explain()}"
+            return result
+        stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
+                                 "the last engine pod gone")
+        tl.event("at zero")
+        phase.start_replicas = 0
+        started = time.time()
+        # A zero that holds one poll and one sync with the source up: the healthy phase at zero.
+        stack.kube.hold(*dep, k.spec_replicas("==", 0), result.polling + sync, "the model stays at zero")
+        phase.healthy = keda_errors(stack, tl, "at zero (source up)", started)
+        _break_and_watch(stack, tl, phase, result, extra, fallback_budget, dep, so_ref, hold=result.polling + sync + 5)
+        return result
+    finally:
+        _finish(stack, tl)
+
+
+def _break_and_watch(stack: Stack, tl: Timeline, phase: FallbackPhase, run: FallbackWithZero, extra: tuple[str, ...],
+                     fallback_budget: float, dep: tuple[str, str, str, str], so_ref: tuple[str, str, str, str],
+                     hold: float) -> None:
+    """Break the metric source; watch Fallback=True, the Deployment at fallback.replicas, and that it
+    holds there for `hold` seconds; restore the source whatever happened."""
+    sync = stack.config.profile_settings.hpa_sync_seconds
+    with broken_metric_source(stack, FALLBACK_BASE, extra) as how:
+        broke = time.time()
+        phase.how = how
+        tl.event(f"{phase.name}: metric source broken ({how})")
+        phase.fallback = stack.kube.reach(*so_ref, k.has_condition("Fallback"), fallback_budget,
+                                          f"ScaledObject Fallback=True ({phase.name})")
+        # Scale-down to the fallback count waits out the HPA's stabilization window.
+        hpa = k.Hpa(stack.kube.get(*k.HPA, stack.config.hpa, stack.namespace))
+        stabilization = float(((hpa.behavior or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
+        budget = (fallback_budget + 2 * (run.polling + sync) + stack.config.profile_settings.engine_ready_seconds
+                  + (stabilization if (phase.start_replicas or 0) > run.replicas else 0) + 30)
+        phase.settled = stack.kube.reach(*dep, k.spec_replicas("==", run.replicas), budget,
+                                         f"Deployment at the fallback's {run.replicas} replicas ({phase.name})")
+        if phase.settled.reached:
+            phase.settle_seconds = phase.settled.at - broke
+            tl.event(f"{phase.name}: at {run.replicas} after {phase.settle_seconds:.0f}s")
+            phase.held = stack.kube.hold(*dep, k.spec_replicas("==", run.replicas), hold,
+                                         f"Deployment holds {run.replicas} replicas with the source down "
+                                         f"({hold:.0f}s)")
+        phase.broken = keda_errors(stack, tl, f"{phase.name}, source down", broke)
+    tl.event(f"{phase.name}: metric source restored")
+    stack.kube.reach(*so_ref, k.has_condition("Fallback", "False") & k.has_condition("Ready"),
+                     3 * run.polling + 90, "ScaledObject Fallback=False and Ready after the source returns")
+
+
+# ---- KEDA disrupted mid-scale -------------------------------------------------------------------
+# What a restart may take on top of a scale-up's own budget: the kubelet's back-off (the first
+# restart at once, 10 s when the process crashed less than 10 minutes before) and the server's own
+# start (cache sync, certificates): 40 s on the lab; a cluster also schedules a pod and may pull
+# its image: 120 s.
+RESTART_ALLOWANCE = {"lab": 40.0}
+RESTART_ALLOWANCE_CLUSTER = 120.0
+DISRUPTED = ("operator", "metrics-apiserver")
+
+
+@dataclass
+class Disruption:
+    component: str  # "operator" or "metrics-apiserver"
+    budget: float  # for the scale-up, counted from the crash
+    queued: waits.Seen[float | None] | None = None  # the queue above the threshold: the crash follows
+    how: str = ""
+    crashed_at: float | None = None
+    answered: waits.Seen[Any] | None = None  # the external metrics API answers the HPA's query again
+    recovery_seconds: float | None = None
+    gap: list[str] = field(default_factory=list)  # the HPA's ScalingActive, in order, crash → answer
+    grew: waits.Seen[k.Obj | None] | None = None  # spec.replicas ≥ 2
+    grow_seconds: float | None = None  # crash → spec.replicas ≥ 2
+    timeline: Timeline | None = None
+    not_run: str = ""
+
+
+def external_metric_path(stack: Stack, hpa: k.Obj) -> str:
+    """The path the HPA asks KEDA's metrics API server for the ScaledObject's first metric."""
+    metric = ((hpa.get("spec") or {}).get("metrics") or [{}])[0].get("external", {}).get("metric", {})
+    return (f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{stack.namespace}/{metric.get('name', '')}"
+            f"?labelSelector=scaledobject.keda.sh%2Fname%3D{stack.config.scaledobject}")
+
+
+def keda_disruption(stack: Stack, component: str) -> Disruption:
+    """From step 4's stack: load until the queue passes the threshold, then crash one of KEDA's
+    servers (lab: SIGKILL, restarted with a kubelet's back-off; cluster: its pods deleted) before the
+    HPA has acted; watch KEDA answer the HPA again and the Deployment still grow to 2."""
+    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
+    so = k.ScaledObject(reset(stack, None, extra=extra))
+    cfg = stack.config
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    allowance = RESTART_ALLOWANCE.get(stack.backend.name, RESTART_ALLOWANCE_CLUSTER)
+    result = Disruption(component, step6_scale_up.scale_up_budget(stack, so.polling_interval) + allowance)
+    hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace) or {}
+    path = external_metric_path(stack, hpa)
+    tl = step6_scale_up.timeline(stack, f"beyond-keda-{component}", threshold=threshold).start()
+    result.timeline = tl
+    run = step6_scale_up.LoadRun(stack, target=threshold, budget=result.budget + 240).start()
+    try:
+        result.queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
+                                                       lambda v: v is not None and v > threshold, 150,
+                                                       f"the queue above {threshold:g}")
+        if not result.queued.reached:
+            result.not_run = f"the load never raised the queue above the threshold: {result.queued.explain()}"
+            return result
+        result.how = stack.backend.disrupt_keda(component)
+        result.crashed_at = time.time()
+        tl.event(f"KEDA {component} crashed")
+        stack.echo(f"beyond: KEDA {component}: {result.how}")
+        result.answered = waits.until(waits.polling(lambda: stack.kube.raw(path), 0.5), lambda _answer: True,
+                                      allowance + 60, f"KEDA's metrics API answers the HPA's query again ({path})",
+                                      show=lambda _answer: "answered")
+        if result.answered.reached:
+            result.recovery_seconds = result.answered.at - result.crashed_at
+            tl.event(f"KEDA answers again after {result.recovery_seconds:.1f}s")
+        until = result.answered.at if result.answered.reached else time.time()
+        for s in tl.samples:
+            if result.crashed_at <= s.t <= until and s.hpa_scaling_active and (
+                    not result.gap or result.gap[-1] != s.hpa_scaling_active):
+                result.gap.append(s.hpa_scaling_active)
+        remaining = max(1.0, result.budget - (time.time() - result.crashed_at))
+        result.grew = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.spec_replicas("≥", 2),
+                                       remaining, f"engine replicas ≥ 2 after KEDA's {component} crashed "
+                                       f"(budget {result.budget:.0f}s from the crash: step 6's + {allowance:g}s "
+                                       "for the restart)")
+        if result.grew.reached:
+            result.grow_seconds = result.grew.at - result.crashed_at
+            tl.event(f"spec.replicas ≥ 2, {result.grow_seconds:.1f}s after the crash")
+        stack.echo(f"beyond: KEDA {component} crashed mid-scale: answering again after "
+                   + (f"{result.recovery_seconds:.1f}s" if result.recovery_seconds is not None else "never")
+                   + f", HPA ScalingActive in the gap: {' → '.join(result.gap) or 'not sampled'}, 2 replicas after "
+                   + (f"{result.grow_seconds:.1f}s" if result.grow_seconds is not None else "never"))
+        return result
+    finally:
+        _finish(stack, tl, run)

@@ -29,7 +29,7 @@ def timeline(stack: Stack, name: str, threshold: float | None = None) -> Timelin
     cfg = stack.config
     tl = Timeline(name=name, kube=stack.kube, namespace=stack.namespace, deployment=cfg.engine_deployment,
                   scaledobject=cfg.scaledobject, hpa=cfg.hpa, prometheus=stack.prometheus,
-                  queue_query=queue_query(stack), threshold=threshold)
+                  keda=stack.backend.keda_metrics, queue_query=queue_query(stack), threshold=threshold)
     stack.timelines[name] = tl
     return tl
 

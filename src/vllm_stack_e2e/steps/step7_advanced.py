@@ -506,9 +506,36 @@ def broken_metric_source(stack: Stack, scenario: str | None, extra: tuple[str, .
 
 
 
-def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180) -> k.Obj:
-    """Start a scenario from a known state: keda off (the Deployment back to replicaCount), then
-    `helm upgrade` with the step-4 values + the scenario's overlay; returns the Ready ScaledObject."""
+def in_flight(stack: Stack) -> float:
+    """Requests waiting or running on the run's engine pods that exist now, as Prometheus last read
+    them (the pods of engines scaled away are left out: their last samples may linger in Prometheus)."""
+    pods = [p["metadata"]["name"] for p in stack.kube.list(*k.POD, namespace=stack.namespace,
+                                                            label_selector=engine_selector(stack))]
+    if not pods:
+        return 0.0
+    match = f'namespace="{stack.namespace}",pod=~"{"|".join(pods)}"'
+    value = stack.prometheus().scalar(f"sum(vllm:num_requests_waiting{{{match}}} or vllm:num_requests_running{{{match}}})")
+    return value or 0.0
+
+
+def wait_idle(stack: Stack, budget: float) -> None:
+    """The model idle: no request waiting or running. A client that gave up does not end its request
+    on the engine — the router holds the engine's connection until the reply is done (non-streamed) —
+    so the last scenario's queue outlives its load; with slow engines (the tutorial profile) the next
+    scenario's triggers would otherwise read it as load of their own."""
+    seen = waits.until(waits.polling(lambda: in_flight(stack), 2.0), lambda v: v == 0, budget,
+                       "the engines idle (no request waiting or running) before the scenario's reset",
+                       show=lambda v: f"{v:g} in flight")
+    seen.expect()
+
+
+def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180,
+          also: tuple[str, ...] = ()) -> k.Obj:
+    """Start a scenario from a known state: the engines idle (`wait_idle`), keda off (the Deployment
+    back to replicaCount), then `helm upgrade` with the step-4 values + the scenario's overlay +
+    `also` + `extra`; returns the Ready ScaledObject. `also`: more scenario overlays, left out of the
+    keda-off step (a page block such as the fallback's sets `keda.enabled: true` itself)."""
+    wait_idle(stack, max(120.0, stack.config.profile_settings.engine_ready_seconds))
     # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
     # would drop the engines' ServiceMonitor, and Prometheus drops a removed job's series without
     # staleness markers — the engines the last scenario scaled away would linger for five minutes.
@@ -518,7 +545,7 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
                         k.spec_replicas("==", 1) & k.ready_replicas_at_least(1),
                         budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")
-    step4_upgrade.upgrade(stack, scenario=scenario, extra=extra)
+    step4_upgrade.upgrade(stack, scenario=scenario, extra=(*also, *extra))
     so = step4_upgrade.wait_scaledobject_ready(stack, budget)
     step4_upgrade.wait_hpa(stack, budget)
     return so

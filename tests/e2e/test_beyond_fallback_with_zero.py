@@ -1,0 +1,76 @@
+"""Beyond the page — fallback with scale to zero: the page's scale-to-zero block (minReplicaCount 0,
+the keepalive trigger) and fallback block ({failureThreshold 3, replicas 2}) together, as a reader
+who takes both would deploy them. The metric source goes down while the model runs at 2+ replicas,
+then, separately, while it sits at zero.
+
+What KEDA 2.20.2 does (pkg/fallback and pkg/scaling, read at the pinned version; docs/beyond.md):
+each failed read counts toward failureThreshold, in KEDA's polling loop as well as for the HPA; past
+it the ScaledObject reports Fallback=True and the failing trigger is fed `threshold × replicas` and
+counted as active, so
+- at 2+ the HPA settles on fallback.replicas and nothing scales the model to zero while the source
+  is down (an erroring trigger is not "inactive": the executor does not apply the cooldown);
+- at zero the fallback's "active" trigger makes KEDA scale the model from 0 (its executor), and the
+  HPA then brings it to fallback.replicas. Users of older releases report the opposite
+  (kedacore/keda #7239, #7411); the report says which one this run saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.steps import beyond
+
+pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
+
+
+@pytest.fixture(scope="module")
+def fallback(keda_enabled: Stack) -> beyond.FallbackWithZero:
+    return beyond.fallback_with_zero(keda_enabled)
+
+
+def _phase(run: beyond.FallbackWithZero, name: str) -> beyond.FallbackPhase:
+    phase = run.above if name == "above" else run.at_zero
+    if phase.not_run:
+        pytest.fail(f"{phase.name}: {phase.not_run}")
+    return phase
+
+
+@pytest.mark.parametrize("name", ["above", "at_zero"])
+def test_the_scaledobject_reports_the_fallback(fallback: beyond.FallbackWithZero, name: str) -> None:
+    phase = _phase(fallback, name)
+    assert phase.fallback is not None and phase.fallback.reached, \
+        phase.fallback.explain() if phase.fallback is not None else f"{phase.name}: the source was never broken"
+
+
+def test_at_2_plus_the_fallback_holds_its_replicas_instead_of_scaling_to_zero(fallback: beyond.FallbackWithZero) -> None:
+    """With minReplicaCount 0 and no traffic readable, KEDA must neither scale to zero after the
+    cooldown nor let the HPA go below fallback.replicas: the model is held at 2 for a cooldown, a
+    poll and an HPA sync."""
+    phase = _phase(fallback, "above")
+    assert phase.settled is not None and phase.settled.reached, \
+        phase.settled.explain() if phase.settled is not None else "no break"
+    assert phase.held is not None and phase.held.held, phase.held.explain() if phase.held is not None else "not held"
+
+
+def test_at_zero_the_fallback_lifts_the_model_to_its_replicas(fallback: beyond.FallbackWithZero) -> None:
+    phase = _phase(fallback, "at_zero")
+    assert phase.settled is not None and phase.settled.reached, (
+        f"{phase.settled.explain() if phase.settled is not None else 'no break'} — KEDA did not lift the model from zero "
+        f"with the metric source down (as kedacore/keda #7239 reports)")
+
+
+@pytest.mark.parametrize("name", ["above", "at_zero"])
+def test_keda_counts_no_errors_while_the_source_is_up(fallback: beyond.FallbackWithZero, name: str,
+                                                      no_new_keda_errors: Callable[..., None]) -> None:
+    no_new_keda_errors(_phase(fallback, name).healthy)
+
+
+@pytest.mark.parametrize("name", ["above", "at_zero"])
+def test_keda_counts_the_errors_while_the_source_is_down(fallback: beyond.FallbackWithZero, name: str,
+                                                         new_keda_errors: Callable[..., None]) -> None:
+    """KEDA's error counter is live: the failure shows in its own metrics (the evidence a user has
+    when the fallback acts)."""
+    new_keda_errors(_phase(fallback, name).broken)
