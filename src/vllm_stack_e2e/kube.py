@@ -394,6 +394,16 @@ class Hpa(View):
     def behavior(self) -> Obj:
         return self.spec.get("behavior") or {}
 
+    @property
+    def scale_down_window(self) -> float:
+        """The scale-down stabilization window: the behavior's, else Kubernetes' default 300 s."""
+        return float((self.behavior.get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
+
+    @property
+    def replicas_held(self) -> int:
+        """The larger of the replicas it has and the ones it wants (status)."""
+        return max(int(self.status.get("currentReplicas") or 0), int(self.status.get("desiredReplicas") or 0))
+
 
 # ---- predicates with words, for waits on these objects ------------------------------------------
 _OPS: dict[str, Callable[[int, int], bool]] = {

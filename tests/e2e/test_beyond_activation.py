@@ -36,3 +36,15 @@ def test_replicas_hold_at_one_below_the_threshold(activation: beyond.Activation)
 
 def test_keda_counts_no_errors_for_the_scaledobject(activation: beyond.Activation, no_new_keda_errors: Callable[..., None]) -> None:
     no_new_keda_errors(activation.errors)
+
+
+def test_the_runs_prometheus_stores_kedas_reading_of_the_queue(activation: beyond.Activation, stack: Stack) -> None:
+    """KEDA's own evidence beside the engines': the operator's `keda_scaler_metrics_value` for the
+    queue trigger is in the run's Prometheus, non-zero under the scenario's load (on the lab, the
+    Prometheus scrapes KEDA as job `keda-operator`; on a cluster, only where a ServiceMonitor selects
+    KEDA's operator)."""
+    stored = activation.stored
+    assert stored is not None, activation.queued.explain()
+    if not stored.reached and stack.backend.name != "lab":
+        pytest.skip(f"this cluster's Prometheus does not store KEDA's operator metrics: {stored.explain()}")
+    assert stored.reached, stored.explain()

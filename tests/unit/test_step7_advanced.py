@@ -95,3 +95,25 @@ def test_wait_idle_waits_out_the_last_scenarios_queue_and_says_what_it_saw() -> 
     step7_advanced.wait_idle(_stack(["e-1"], _Prom([3.0, 0.0])), budget=10)
     with pytest.raises(WaitTimeout, match="4 in flight"):
         step7_advanced.wait_idle(_stack(["e-1"], _Prom([4.0] * 10)), budget=0.1)
+
+
+def test_an_hpa_view_knows_its_scale_down_window_and_the_replicas_it_holds() -> None:
+    from vllm_stack_e2e import kube as k
+
+    hpa = k.Hpa({"spec": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 20}}},
+                 "status": {"currentReplicas": 1, "desiredReplicas": 4}})
+    assert hpa.scale_down_window == 20 and hpa.replicas_held == 4
+    assert k.Hpa({"spec": {}}).scale_down_window == 300, "Kubernetes' default"
+    assert k.Hpa(None).replicas_held == 0 and not k.Hpa(None).exists
+
+
+def test_forgetting_recommendations_waits_out_only_what_is_left_of_the_window() -> None:
+    import time
+
+    from vllm_stack_e2e.steps import step7_advanced
+
+    started = time.monotonic()
+    step7_advanced.forget_recommendations(None, time.time() - 400, 300)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 0.5, "a window already over costs nothing"
+    step7_advanced.forget_recommendations(None, time.time(), 1.5)  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 1.4

@@ -115,6 +115,16 @@ class KedaErrors:
         return f"{self.phase}: KEDA counted {self.new:g} new error(s) for the ScaledObject"
 
 
+def kedas_reading_stored(stack: Stack, since: float) -> waits.Seen[float | None]:
+    """Whether the run's Prometheus stores what KEDA read for the tutorial's queue trigger over the
+    last `since` seconds (`keda_scaler_metrics_value`, scraped from the operator: on the lab as job
+    `keda-operator`; on a cluster where a ServiceMonitor selects KEDA). Its peak: above 0 under load."""
+    query = (f'max(max_over_time(keda_scaler_metrics_value{{namespace="{stack.namespace}",'
+             f'scaledObject="{stack.config.scaledobject}",triggerIndex="0"}}[{max(30, int(since) + 1)}s]))')
+    return stack.prometheus().reach_value(query, lambda v: v is not None and v > 0, 30,
+                                          "the run's Prometheus stores KEDA's non-zero reading of the queue")
+
+
 def keda_errors(stack: Stack, tl: Timeline, phase: str, start: float, end: float | None = None) -> KedaErrors:
     return KedaErrors(phase, tl.keda_errors_between(start, end if end is not None else time.time()), tl.keda_unread,
                       lab=stack.backend.name == "lab")
@@ -130,6 +140,7 @@ class Activation:
     queue: QueueSpan = field(default_factory=lambda: QueueSpan([]))
     timeline: Timeline | None = None
     errors: KedaErrors | None = None
+    stored: waits.Seen[float | None] | None = None  # the run's Prometheus holds KEDA's reading of the queue
 
     def load_stayed_in_band(self) -> bool:
         """The scenario's premise: the queue was non-zero and never above the threshold."""
@@ -165,6 +176,7 @@ def activation(stack: Stack) -> Activation:
             result.queue = queue_between(tl, started, time.time())
             tl.event("hold window over")
         result.errors = keda_errors(stack, tl, "activation (load below the threshold)", tl_start)
+        result.stored = kedas_reading_stored(stack, time.time() - tl_start)
         return result
     finally:
         _finish(stack, tl, run)

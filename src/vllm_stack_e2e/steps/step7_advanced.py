@@ -529,6 +529,24 @@ def wait_idle(stack: Stack, budget: float) -> None:
     seen.expect()
 
 
+def forget_recommendations(stack: Stack, since: float, window: float) -> None:
+    """Let kube-controller-manager forget the last HPA's recommendations before KEDA creates the new
+    one. The HPA controller keeps each HPA's recent recommendations in memory by namespace/name and
+    stabilizes a scale-down on their maximum over the window; deleting the HPA does not clear them
+    (its delete handler only forgets the work-queue key), so an HPA recreated under the same name
+    within the window starts from its predecessor's peak — seen on the lab in the tutorial profile:
+    a model woken from zero went 1 → 4 with every metric at or below target ("New size: 4;
+    reason:" blank), 2½ minutes after step 6 had asked for more. So, when the previous HPA held more
+    than one replica, wait the window out from its deletion (docs/upstream-defects.md, findings)."""
+    until = since + window
+    if until <= time.time():
+        return
+    waits.until(waits.polling(time.time, 1.0), lambda now: now >= until, window + 5,
+                f"kube-controller-manager forgets the previous HPA's recommendations (its {window:.0f}s "
+                "scale-down window, counted from its last scale-out)",
+                show=lambda now: f"{max(0.0, until - now):.0f}s left").expect()
+
+
 def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180,
           also: tuple[str, ...] = ()) -> k.Obj:
     """Start a scenario from a known state: the engines idle (`wait_idle`), keda off (the Deployment
@@ -536,6 +554,8 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     `also` + `extra`; returns the Ready ScaledObject. `also`: more scenario overlays, left out of the
     keda-off step (a page block such as the fallback's sets `keda.enabled: true` itself)."""
     wait_idle(stack, max(120.0, stack.config.profile_settings.engine_ready_seconds))
+    previous = k.Hpa(stack.kube.get(*k.HPA, stack.config.hpa, stack.namespace))
+    scaled_out = previous.exists and previous.replicas_held > 1
     # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
     # would drop the engines' ServiceMonitor, and Prometheus drops a removed job's series without
     # staleness markers — the engines the last scenario scaled away would linger for five minutes.
@@ -545,6 +565,8 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
                         k.spec_replicas("==", 1) & k.ready_replicas_at_least(1),
                         budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")
+    if scaled_out:  # counted from now: the previous HPA may have recommended until KEDA deleted it
+        forget_recommendations(stack, time.time(), previous.scale_down_window)
     step4_upgrade.upgrade(stack, scenario=scenario, extra=(*also, *extra))
     so = step4_upgrade.wait_scaledobject_ready(stack, budget)
     step4_upgrade.wait_hpa(stack, budget)
