@@ -160,10 +160,11 @@ class Stack:
         -n monitoring 9090:9090`, or `svc/<release>-kube-prometheus-stack-prometheus 9090:9090`."""
         namespace, service = self.prometheus_service
         port = self._forward("prometheus", namespace, f"svc/{service}", 9090).port
-        if self._prom is None or not self._prom.base_url.endswith(f":{port}"):
-            if self._prom is not None:
-                self._prom.close()
-            self._prom = Prometheus(f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        if self._prom is None:
+            self._prom = Prometheus(url)
+        elif self._prom.base_url != url:
+            self._prom.move_to(url)  # a renewed port-forward: whoever holds the object follows it
         return self._prom
 
     def router_base(self) -> str:

@@ -149,6 +149,11 @@ class Prometheus:
         if self._owns_client:
             self._client.close()
 
+    def move_to(self, base_url: str) -> None:
+        """The same server at a new address (a renewed port-forward): waits already holding this
+        object follow it instead of failing on a closed client."""
+        self.base_url = base_url.rstrip("/")
+
     def __enter__(self) -> "Prometheus":
         return self
 

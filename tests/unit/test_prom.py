@@ -42,3 +42,20 @@ def test_an_absent_prometheus_is_reported_in_one_line_with_its_url():
             prom.wait_for_value("sum(vllm:num_requests_waiting)", lambda v: v is not None, 0.3, "queue metric",
                                 interval=0.1)
         assert "queue metric" in str(waited.value) and "last seen" in str(waited.value) and "error: PromError" in str(waited.value)
+
+
+def test_a_prometheus_moved_to_a_new_address_keeps_serving_its_holders() -> None:
+    """A renewed port-forward moves the Stack's Prometheus; a wait holding the object must follow."""
+    import httpx
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    prom = Prometheus("http://127.0.0.1:1111", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    prom.scalar("up")
+    prom.move_to("http://127.0.0.1:2222/")
+    prom.scalar("up")
+    assert [u.split("/api")[0] for u in seen] == ["http://127.0.0.1:1111", "http://127.0.0.1:2222"]

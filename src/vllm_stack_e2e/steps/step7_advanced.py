@@ -544,7 +544,8 @@ def forget_recommendations(stack: Stack, since: float, window: float) -> None:
     waits.until(waits.polling(time.time, 1.0), lambda now: now >= until, window + 5,
                 f"kube-controller-manager forgets the previous HPA's recommendations (its {window:.0f}s "
                 "scale-down window, counted from its last scale-out)",
-                show=lambda now: f"{max(0.0, until - now):.0f}s left").expect()
+                show=lambda now: "over" if now >= until else
+                f"until {time.strftime('%H:%M:%S', time.localtime(until))}").expect()
 
 
 def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180,
