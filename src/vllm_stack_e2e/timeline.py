@@ -64,6 +64,7 @@ class Timeline:
     prometheus: Callable[[], Prometheus] | None = None  # called per sample: port-forwards get renewed
     keda: Callable[[], str] | None = None  # the KEDA operator's metrics text (Backend.keda_metrics)
     keda_unread: str | None = None  # why the last KEDA reading failed, if it did
+    started_at: float = 0.0  # wall clock of start()
     queue_query: str = "sum(vllm:num_requests_waiting)"
     threshold: float | None = None
     interval: float = 1.0
@@ -128,6 +129,7 @@ class Timeline:
             self._stop.wait(self.interval)
 
     def start(self) -> "Timeline":
+        self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name=f"timeline-{self.name}", daemon=True)
         self._thread.start()
         return self

@@ -158,7 +158,6 @@ def activation(stack: Stack) -> Activation:
     step = reading_lag(stack)
     ramp = 12 * step + 30  # up to twelve steps past the first concurrency, and the first reading
     tl = step6_scale_up.timeline(stack, "beyond-activation", threshold=threshold).start()
-    tl_start = time.time()
     run = step6_scale_up.LoadRun(stack, target=0.0, budget=window + ramp + 60, max_concurrency=64, start_concurrency=4,
                                  step=1, step_interval=step).start()
     try:
@@ -175,8 +174,8 @@ def activation(stack: Stack) -> Activation:
                                           f"({window:.0f}s)")
             result.queue = queue_between(tl, started, time.time())
             tl.event("hold window over")
-        result.errors = keda_errors(stack, tl, "activation (load below the threshold)", tl_start)
-        result.stored = kedas_reading_stored(stack, time.time() - tl_start)
+        result.errors = keda_errors(stack, tl, "activation (load below the threshold)", tl.started_at)
+        result.stored = kedas_reading_stored(stack, time.time() - tl.started_at)
         return result
     finally:
         _finish(stack, tl, run)
@@ -216,7 +215,6 @@ def pause(stack: Stack) -> Pause:
     budget = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
     tl = step6_scale_up.timeline(stack, "beyond-pause", threshold=threshold).start()
-    tl_start = time.time()
     stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: "1"})
     tl.event(f"{PAUSED_REPLICAS}=1")
     run = step6_scale_up.LoadRun(stack, target=threshold, budget=3 * window + budget + 240).start()
@@ -252,7 +250,7 @@ def pause(stack: Stack) -> Pause:
         if result.resumed.reached:
             result.resume_seconds = result.resumed.at - removed
             tl.event(f"scaled up {result.resume_seconds:.0f}s after the pause ended")
-        result.errors = keda_errors(stack, tl, "pause and resume", tl_start)
+        result.errors = keda_errors(stack, tl, "pause and resume", tl.started_at)
         return result
     finally:
         # Never leave a paused ScaledObject behind, whatever happened above.
@@ -430,7 +428,7 @@ def _break_and_watch(stack: Stack, tl: Timeline, phase: FallbackPhase, run: Fall
                                           f"ScaledObject Fallback=True ({phase.name})")
         # Scale-down to the fallback count waits out the HPA's stabilization window.
         hpa = k.Hpa(stack.kube.get(*k.HPA, stack.config.hpa, stack.namespace))
-        stabilization = float(((hpa.behavior or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
+        stabilization = hpa.scale_down_window
         budget = (fallback_budget + 2 * (run.polling + sync) + stack.config.profile_settings.engine_ready_seconds
                   + (stabilization if (phase.start_replicas or 0) > run.replicas else 0) + 30)
         phase.settled = stack.kube.reach(*dep, k.spec_replicas("==", run.replicas), budget,

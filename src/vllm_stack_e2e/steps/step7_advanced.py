@@ -449,7 +449,7 @@ def fallback(stack: Stack) -> Fallback:
         # Back to 1 is a scale-down: the HPA holds it for its stabilization window (Kubernetes'
         # default 300 s; the fast profile's 20 s), then acts on its next sync.
         hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
-        stabilization = float(((hpa.behavior or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
+        stabilization = hpa.scale_down_window
         run.followed = stack.kube.reach(
             *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.spec_replicas("==", 1),
             stabilization + 120 + 2 * (polling + sync),
