@@ -1,12 +1,14 @@
 """Failure evidence: what a person needs to see why a step failed, gathered into
 `reports/<run>/artifacts/<test>/` — events, `kubectl describe` of the autoscaling objects,
 pod logs, the KEDA operator's log lines about the run's namespace, `helm get values/manifest`
-(secrets masked), Prometheus query dumps, the timeline."""
+(secrets masked), Prometheus query dumps with each series' recent history, the timeline."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from datetime import datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,16 @@ from . import kube as k
 from . import kubectl as kubectl_cli
 from . import tools
 from .context import Stack
+from .prom import Series
 from .redaction import redact_text
 
 QUERIES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "sum(vllm:num_requests_waiting)",
            "vllm:num_incoming_requests_total", "up")
+# The series whose history is dumped: when each was visible to PromQL (what KEDA's queries see),
+# over the last HISTORY_WINDOW seconds at HISTORY_STEP — a deleted pod's series that outlives its
+# pod (no staleness marker) shows as a span running past the pod's end.
+HISTORY = ("up", "vllm:num_requests_waiting")
+HISTORY_WINDOW, HISTORY_STEP = 900.0, 5.0
 
 
 def _safe(name: str) -> str:
@@ -33,6 +41,24 @@ def _write(folder: Path, name: str, produce: Callable[[], Any]) -> None:
     if not isinstance(content, str):
         content = json.dumps(content, indent=1, default=str)
     (folder / name).write_text(content)
+
+
+def presence(series: Series, step: float) -> dict[str, Any]:
+    """A series' history in a few lines: the spans in which PromQL saw it (points no more than a
+    step and a half apart), each with its first and last time (UTC) and its lowest and highest value."""
+    spans: list[dict[str, float]] = []
+    for at, value in series.points:
+        if spans and at - spans[-1]["to"] <= step * 1.5:
+            span = spans[-1]
+            span.update(to=at, min=min(span["min"], value), max=max(span["max"], value))
+        else:
+            spans.append({"from": at, "to": at, "min": value, "max": value})
+
+    def utc(at: float) -> str:
+        return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%SZ")
+
+    return {"labels": series.labels,
+            "seen": [{"from": utc(s["from"]), "to": utc(s["to"]), "min": s["min"], "max": s["max"]} for s in spans]}
 
 
 def keda_lines(log: str, namespace: str) -> str:
@@ -77,6 +103,9 @@ def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = Non
         prom = stack.prometheus()
         dump: dict[str, Any] = {q: [s.__dict__ for s in prom.query(q)] for q in QUERIES}
         dump["targets"] = [t.__dict__ for t in prom.targets()]
+        now = time.time()
+        dump["history"] = {q: [presence(s, HISTORY_STEP) for s in
+                               prom.query_range(q, now - HISTORY_WINDOW, now, HISTORY_STEP)] for q in HISTORY}
         return dump
 
     _write(folder, "prometheus.json", prom_dump)

@@ -62,6 +62,15 @@ class Target:
         return self.health == "up"
 
 
+@dataclass(frozen=True)
+class Series:
+    """One element of a range query's matrix: a label set and its (timestamp, value) points at
+    the steps where PromQL saw it (a stale or absent series has no point there)."""
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -231,6 +240,14 @@ class Prometheus:
         if kind == "matrix":
             raise PromError(f"`{promql}` is a range vector; wrap it in a function (sum(rate(...)))")
         raise PromError(f"`{promql}` returned a {kind}, not a number")
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
+        """Range query: the instant query evaluated every `step` seconds from `start` to `end`."""
+        data = self._api("/api/v1/query_range", {"query": promql, "start": start, "end": end, "step": step},
+                         method="POST")
+        if data["resultType"] != "matrix":
+            raise PromError(f"`{promql}` over a range returned a {data['resultType']}, not a matrix")
+        return [Series(dict(r["metric"]), [(float(t), _float(v)) for t, v in r["values"]]) for r in data["result"]]
 
     def scalar(self, promql: str, at: float | None = None) -> float | None:
         """The query's one value; None when the result is empty.

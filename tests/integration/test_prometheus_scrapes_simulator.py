@@ -2,9 +2,12 @@
 underscores), what it asked for, how the query helper tells the difference, and targets
 coming and going at run time."""
 
+import time
+
 import httpx
 import pytest
 
+from vllm_stack_e2e.evidence import presence
 from vllm_stack_e2e.lab.prometheus import ScrapeTarget
 from vllm_stack_e2e.prom import underscore_name
 from vllm_stack_e2e.sim.api import engine_app
@@ -57,7 +60,10 @@ def test_router_counter_keeps_its_colons_on_every_version(prometheus):
 
 
 def test_targets_added_and_removed_at_run_time(prometheus):
+    """A removed target's series go stale within a few intervals (Prometheus's end-of-run staleness
+    markers), so a per-pod query stops returning a deleted pod; its history shows one span."""
     extra = Engine(EngineConfig(model="extra", engine_id="7"))
+    added = time.time()
     with serve(engine_app(extra)) as handle:
         target = ScrapeTarget.of(f"127.0.0.1:{handle.port}", job="vllm-engine", namespace="default", pod="extra-0")
         prometheus.local.add_target(target)
@@ -71,3 +77,8 @@ def test_targets_added_and_removed_at_run_time(prometheus):
             prometheus.local.remove_targets(target.address)
         wait_until(lambda: len(prometheus.client.targets()) == 3, 15, "Prometheus dropping the removed target",
                    interval=0.2)
+        wait_until(lambda: not prometheus.client.query('up{pod="extra-0"}'), 15,
+                   "the removed target's series marked stale (up{pod=\"extra-0\"} no longer answered)", interval=0.2)
+    history = [presence(s, 0.5) for s in prometheus.client.query_range('up{pod="extra-0"}', added, time.time(), 0.5)]
+    assert len(history) == 1 and len(history[0]["seen"]) == 1 and history[0]["seen"][0]["max"] == 1, \
+        f"one span of up=1 for the removed target, seen: {history}"

@@ -1,7 +1,8 @@
 """Failure evidence: the KEDA operator's log lines about the run's objects (what a trigger error
 looks like from KEDA's side), and only those, secrets masked."""
 
-from vllm_stack_e2e.evidence import keda_lines
+from vllm_stack_e2e.evidence import keda_lines, presence
+from vllm_stack_e2e.prom import Series
 
 LOG = """\
 2026-11-30T08:24:01Z INFO Reconciling ScaledObject {"ScaledObject.Namespace": "vse-run-1", "ScaledObject.Name": "vllm-llama3-scaledobject"}
@@ -24,3 +25,16 @@ def test_secrets_in_kept_lines_are_masked():
 
 def test_no_line_is_said_so():
     assert keda_lines(LOG, "vse-none") == "(no line of the KEDA operator's log names namespace vse-none)"
+
+
+def test_a_series_history_is_its_spans_with_their_value_range():
+    # 12:00:00 … 12:00:10 every 5 s, a gap, then 12:01:00 … 12:01:05 (1796126400 is 12:00:00 UTC)
+    points = [(1796126400.0, 0.0), (1796126405.0, 3.0), (1796126410.0, 1.0), (1796126460.0, 2.0), (1796126465.0, 2.0)]
+    history = presence(Series({"pod": "a"}, points), step=5.0)
+    assert history == {"labels": {"pod": "a"}, "seen": [
+        {"from": "12:00:00Z", "to": "12:00:10Z", "min": 0.0, "max": 3.0},
+        {"from": "12:01:00Z", "to": "12:01:05Z", "min": 2.0, "max": 2.0}]}
+
+
+def test_a_series_never_seen_has_no_span():
+    assert presence(Series({"pod": "a"}, []), step=5.0)["seen"] == []
