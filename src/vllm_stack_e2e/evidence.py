@@ -103,12 +103,15 @@ def collect(stack: Stack, test_name: str, timelines: dict[str, Any] | None = Non
         prom = stack.prometheus()
         dump: dict[str, Any] = {q: [s.__dict__ for s in prom.query(q)] for q in QUERIES}
         dump["targets"] = [t.__dict__ for t in prom.targets()]
-        now = time.time()
-        dump["history"] = {q: [presence(s, HISTORY_STEP) for s in
-                               prom.query_range(q, now - HISTORY_WINDOW, now, HISTORY_STEP)] for q in HISTORY}
         return dump
 
+    def prom_history() -> dict[str, Any]:
+        prom, now = stack.prometheus(), time.time()
+        return {q: [presence(s, HISTORY_STEP) for s in prom.query_range(q, now - HISTORY_WINDOW, now, HISTORY_STEP)]
+                for q in HISTORY}
+
     _write(folder, "prometheus.json", prom_dump)
+    _write(folder, "prometheus-history.json", prom_history)
     for name, timeline in (timelines or {}).items():
         _write(folder, f"timeline-{_safe(name)}.json", timeline.to_dict)
         try:

@@ -38,3 +38,37 @@ def test_a_series_history_is_its_spans_with_their_value_range():
 
 def test_a_series_never_seen_has_no_span():
     assert presence(Series({"pod": "a"}, []), step=5.0)["seen"] == []
+
+
+def test_a_failed_tests_evidence_holds_the_series_history(tmp_path, monkeypatch):
+    """collect() against a Prometheus that answers (an httpx mock) and a stack whose other parts are
+    absent: the history file is written from the range query; what could not be read says so."""
+    import json
+    from types import SimpleNamespace
+
+    import httpx
+
+    from vllm_stack_e2e import evidence
+    from vllm_stack_e2e.prom import Prometheus
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query_range":
+            query = dict(httpx.QueryParams(request.content.decode()))["query"]
+            values = [[1796126400, "1"], [1796126405, "1"]] if query == "up" else []
+            result = [{"metric": {"pod": "gone-abcde"}, "values": values}] if values else []
+            return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": result}})
+        if request.url.path == "/api/v1/targets":
+            return httpx.Response(200, json={"status": "success", "data": {"activeTargets": []}})
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    prom = Prometheus("http://127.0.0.1:9", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    monkeypatch.setattr(evidence.tools, "kubectl", lambda: tmp_path / "kubectl")
+    config = SimpleNamespace(artifacts_dir=tmp_path, scaledobject="so", hpa="hpa", engine_deployment="d", release="r")
+    stack = SimpleNamespace(config=config, namespace="ns", backend=SimpleNamespace(kubeconfig=tmp_path / "kc", helm=None),
+                            kube=None, prometheus=lambda: prom)
+    folder = evidence.collect(stack, "tests/e2e/test_x.py::test_y")
+    history = json.loads((folder / "prometheus-history.json").read_text())
+    assert history == {"up": [{"labels": {"pod": "gone-abcde"},
+                               "seen": [{"from": "12:00:00Z", "to": "12:00:05Z", "min": 1.0, "max": 1.0}]}],
+                       "vllm:num_requests_waiting": []}, history
+    assert (folder / "events.txt").read_text().startswith("<could not collect events.txt"), "absent parts say so"
