@@ -59,8 +59,12 @@ def test_steps_one_period_apart_seen_with_jitter_are_two_periods() -> None:
 
 
 class _Prom:
-    def __init__(self, values: list[float | None]) -> None:
-        self.values, self.queries = values, []
+    def __init__(self, values: list[float | None], scraped: tuple[str, ...] = ("e-1", "e-2")) -> None:
+        self.values, self.queries, self.scraped = values, [], scraped
+
+    def targets(self) -> list:
+        from vllm_stack_e2e.prom import Target
+        return [Target(f"http://{pod}/metrics", "up", "", {"pod": pod}, "engines") for pod in self.scraped]
 
     def scalar(self, query: str) -> float | None:
         self.queries.append(query)
@@ -69,7 +73,6 @@ class _Prom:
 
 def _stack(pods: list[str], prom: _Prom):
     from types import SimpleNamespace
-
     kube = SimpleNamespace(list=lambda *_a, **_k: [{"metadata": {"name": name}} for name in pods])
     return SimpleNamespace(kube=kube, namespace="run", prometheus=lambda: prom,
                            config=SimpleNamespace(release="vllm", model="llama3"))
@@ -77,24 +80,32 @@ def _stack(pods: list[str], prom: _Prom):
 
 def test_in_flight_counts_waiting_and_running_on_the_engines_that_exist_now() -> None:
     from vllm_stack_e2e.steps import step7_advanced
-
     prom = _Prom([7.0])
     assert step7_advanced.in_flight(_stack(["e-1", "e-2"], prom)) == 7.0
-    query = prom.queries[0]
-    assert 'vllm:num_requests_waiting{namespace="run",pod=~"e-1|e-2"}' in query
-    assert 'vllm:num_requests_running{namespace="run",pod=~"e-1|e-2"}' in query and " or " in query
+    # one selector for both names (`waiting or running` would drop each pod's running series: `or`
+    # matches on the labels without the name), in Prometheus 3's and 2's spelling
+    assert prom.queries == ['sum({__name__=~"vllm[:_]num_requests_(waiting|running)",'
+                            'namespace="run",pod=~"e-1|e-2"})']
     assert step7_advanced.in_flight(_stack([], _Prom([9.0]))) == 0.0, "no engine pod: nothing in flight"
+
+
+def test_in_flight_is_unknown_while_an_engine_is_not_scraped_now() -> None:
+    """A removed ServiceMonitor's series still answer (defect 6) — with the values of the moment it went."""
+    from vllm_stack_e2e.steps import step7_advanced
+    prom = _Prom([0.0], scraped=("e-1",))
+    assert step7_advanced.in_flight(_stack(["e-1", "e-2"], prom)) is None
+    assert prom.queries == [], "no query of series that may be lingering"
 
 
 def test_wait_idle_waits_out_the_last_scenarios_queue_and_says_what_it_saw() -> None:
     import pytest
-
     from vllm_stack_e2e.errors import WaitTimeout
     from vllm_stack_e2e.steps import step7_advanced
-
     step7_advanced.wait_idle(_stack(["e-1"], _Prom([3.0, 0.0])), budget=10)
     with pytest.raises(WaitTimeout, match="4 in flight"):
         step7_advanced.wait_idle(_stack(["e-1"], _Prom([4.0] * 10)), budget=0.1)
+    with pytest.raises(WaitTimeout, match="not scraped by Prometheus now"):
+        step7_advanced.wait_idle(_stack(["e-9"], _Prom([0.0] * 10)), budget=0.1)
 
 
 def test_an_hpa_view_knows_its_scale_down_window_and_the_replicas_it_holds() -> None:

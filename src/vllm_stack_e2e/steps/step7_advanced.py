@@ -506,26 +506,33 @@ def broken_metric_source(stack: Stack, scenario: str | None, extra: tuple[str, .
 
 
 
-def in_flight(stack: Stack) -> float:
-    """Requests waiting or running on the run's engine pods that exist now, as Prometheus last read
-    them (the pods of engines scaled away are left out: their last samples may linger in Prometheus)."""
+def in_flight(stack: Stack) -> float | None:
+    """Requests waiting or running on the run's engine pods that exist now, as Prometheus reads them;
+    None while Prometheus is not scraping each of those pods (an active target that is up): the series
+    of a removed ServiceMonitor keep answering with their last values for five minutes (defect 6), which
+    would read a busy engine as idle. Pods scaled away are left out: their last samples may linger."""
     pods = [p["metadata"]["name"] for p in stack.kube.list(*k.POD, namespace=stack.namespace,
                                                             label_selector=engine_selector(stack))]
     if not pods:
         return 0.0
+    prom = stack.prometheus()
+    scraped = {t.labels.get("pod") for t in prom.targets() if t.up}
+    if not scraped.issuperset(pods):
+        return None
     match = f'namespace="{stack.namespace}",pod=~"{"|".join(pods)}"'
-    value = stack.prometheus().scalar(f"sum(vllm:num_requests_waiting{{{match}}} or vllm:num_requests_running{{{match}}})")
+    value = prom.scalar(f'sum({{__name__=~"vllm[:_]num_requests_(waiting|running)",{match}}})')
     return value or 0.0
 
 
 def wait_idle(stack: Stack, budget: float) -> None:
-    """The model idle: no request waiting or running. A client that gave up does not end its request
-    on the engine — the router holds the engine's connection until the reply is done (non-streamed) —
-    so the last scenario's queue outlives its load; with slow engines (the tutorial profile) the next
-    scenario's triggers would otherwise read it as load of their own."""
+    """The model idle: no request waiting or running, read from engines Prometheus scrapes now. A client
+    that gave up does not end its request on the engine — the router holds the engine's connection until
+    the reply is done (non-streamed) — so the last scenario's queue outlives its load; with slow engines
+    (the tutorial profile) the next scenario's triggers would otherwise read it as load of their own."""
     seen = waits.until(waits.polling(lambda: in_flight(stack), 2.0), lambda v: v == 0, budget,
-                       "the engines idle (no request waiting or running) before the scenario's reset",
-                       show=lambda v: f"{v:g} in flight")
+                       "the engines idle (no request waiting or running) before the scenario's upgrade",
+                       show=lambda v: "an engine pod not scraped by Prometheus now" if v is None
+                       else f"{v:g} in flight")
     seen.expect()
 
 
@@ -550,11 +557,12 @@ def forget_recommendations(stack: Stack, since: float, window: float) -> None:
 
 def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180,
           also: tuple[str, ...] = ()) -> k.Obj:
-    """Start a scenario from a known state: the engines idle (`wait_idle`), keda off (the Deployment
-    back to replicaCount), then `helm upgrade` with the step-4 values + the scenario's overlay +
-    `also` + `extra`; returns the Ready ScaledObject. `also`: more scenario overlays, left out of the
-    keda-off step (a page block such as the fallback's sets `keda.enabled: true` itself)."""
-    wait_idle(stack, max(120.0, stack.config.profile_settings.engine_ready_seconds))
+    """Start a scenario from a known state: keda off (the Deployment back to replicaCount), the engines
+    idle (`wait_idle`; after the keda-off upgrade, which brings back a ServiceMonitor that defect 6's
+    step-4 upgrade removed, so the idle check reads live engines), then `helm upgrade` with the step-4
+    values + the scenario's overlay + `also` + `extra`; returns the Ready ScaledObject. `also`: more
+    scenario overlays, left out of the keda-off step (a page block such as the fallback's sets
+    `keda.enabled: true` itself)."""
     previous = k.Hpa(stack.kube.get(*k.HPA, stack.config.hpa, stack.namespace))
     scaled_out = previous.exists and previous.replicas_held > 1
     # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
@@ -566,6 +574,7 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
                         k.spec_replicas("==", 1) & k.ready_replicas_at_least(1),
                         budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")
+    wait_idle(stack, max(120.0, stack.config.profile_settings.engine_ready_seconds))
     if scaled_out:  # counted from now: the previous HPA may have recommended until KEDA deleted it
         forget_recommendations(stack, time.time(), previous.scale_down_window)
     step4_upgrade.upgrade(stack, scenario=scenario, extra=(*also, *extra))
