@@ -271,3 +271,13 @@ def test_keda_objects_route_the_metrics_api_to_the_local_adapter() -> None:
     assert webhook["webhooks"][0]["failurePolicy"] == "Ignore"
     faces = {d["metadata"]["name"] for d in by_kind["Deployment"]}
     assert faces == {keda.OPERATOR, keda.ADAPTER, keda.WEBHOOKS}
+
+
+def test_a_relayed_port_forward_closes_like_a_kubelets() -> None:
+    """With socat as the relay, each connection is `socat -t 1 STDIO TCP:…`: when the client's
+    stream ends, the pod's side is half-closed and closed a second later (containerd's behaviour),
+    where KWOK's own tunnel would keep it open until the pod's reply ends."""
+    pf = manifests.port_forward(LAB, "ns", "router-x", [(8000, "127.244.0.7", 8000)], relay="/usr/bin/socat")
+    assert pf["spec"]["forwards"] == [{"ports": [8000], "command": [
+        "/usr/bin/socat", "-t", str(manifests.PORT_FORWARD_CLOSE_SECONDS), "STDIO", "TCP:127.244.0.7:8000"]}]
+    assert manifests.PORT_FORWARD_CLOSE_SECONDS == 1

@@ -28,6 +28,14 @@ class ChartRef:
     source: str  # where it comes from (path or repository URL)
     stand_in: bool
     repo: tuple[str, str] | None = None  # (name, url) to `helm repo add` first
+    # What `helm upgrade` and `helm template` get, when not `ref`: the same chart without the CRDs of
+    # its crds/ folders, which helm never applies on an upgrade and never renders in a template, but
+    # loads and parses on every call (the monitoring subchart's are 4 MB: about a second each).
+    templates_ref: str | None = None
+
+    @property
+    def upgrade_ref(self) -> str:
+        return self.templates_ref or self.ref
 
     def describe(self) -> str:
         kind = "STAND-IN (not the real chart)" if self.stand_in else "real chart"

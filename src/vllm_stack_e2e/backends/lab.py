@@ -40,6 +40,7 @@ class LabBackend(Backend):
         # Idempotent: creates the lab, or on a lab someone else brought up restarts a dead data plane.
         self.lab.up(["cluster"])
         self.created = not already
+        self.config.hpa_sync_seconds = self.lab.cluster.hpa_sync_seconds()
         self.echo(f"lab {self.lab.name}: {'reused' if already else 'created'}; kubeconfig {self.kubeconfig}")
 
     def stop(self) -> None:
@@ -79,21 +80,41 @@ class LabBackend(Backend):
         import dataclasses
 
         return dataclasses.replace(self.local_chart(self._standin_with_crds()), source=(
-            f"{STANDIN_CHART} (+ crds/ of prometheus-operator {build.PROMETHEUS_OPERATOR_VERSION})"))
+            f"{STANDIN_CHART} (+ crds/ of prometheus-operator {build.PROMETHEUS_OPERATOR_VERSION})"),
+            templates_ref=str(STANDIN_CHART))
 
     def _standin_with_crds(self) -> Path:
         """The stand-in chart with its kube-prometheus-stack subchart's crds/ filled from the
         prometheus-operator module (as the real subchart ships them; not committed here). helm
-        installs them with the release when the subchart is enabled and never deletes them."""
-        import shutil
+        installs them with the release when the subchart is enabled and never deletes them.
 
-        target = self.lab.paths.root / "charts" / STANDIN_CHART.name
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(STANDIN_CHART, target)
-        crds = target / "charts" / "kube-prometheus-stack" / "crds"
+        Runs side by side share it (`make test`): the copy is made once per content — its folder
+        named after a hash of the chart's and the CRDs' files — in a temporary folder renamed into
+        place, so a run never reads a copy another run is writing or removing."""
+        import hashlib
+        import shutil
+        import tempfile
+
+        sources = sorted(p for p in STANDIN_CHART.rglob("*") if p.is_file()) + list(build.monitoring_crds())
+        digest = hashlib.sha256()
+        for path in sources:
+            digest.update(str(path.relative_to(STANDIN_CHART) if path.is_relative_to(STANDIN_CHART) else path.name)
+                          .encode() + b"\0" + path.read_bytes())
+        home = self.lab.paths.root / "charts" / digest.hexdigest()[:16]
+        target = home / STANDIN_CHART.name  # the folder keeps the chart's name (helm lint checks it)
+        if target.is_dir():
+            return target
+        home.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="standin-", dir=home.parent))
+        shutil.copytree(STANDIN_CHART, staging / STANDIN_CHART.name)
+        crds = staging / STANDIN_CHART.name / "charts" / "kube-prometheus-stack" / "crds"
         crds.mkdir(parents=True, exist_ok=True)
         for crd in build.monitoring_crds():
             shutil.copyfile(crd, crds / crd.name)
+        try:
+            staging.rename(home)
+        except OSError:  # another run put the same copy in place first
+            shutil.rmtree(staging, ignore_errors=True)
         return target
 
     def keda_operator_log(self, tail: int = 5000) -> str:

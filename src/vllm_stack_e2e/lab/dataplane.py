@@ -168,6 +168,9 @@ class DataPlane:
         self.http = httpx.Client(timeout=1.0)
         self._targets_written: str | None = None
         self.python = sys.executable
+        # The pods' port-forwards close as a kubelet's do when their client goes away
+        # (manifests.port_forward); Lab.preflight makes sure socat is there.
+        self.relay = shutil.which("socat")
 
     # ---- watching -------------------------------------------------------------------
     def _watch(self) -> None:
@@ -237,7 +240,8 @@ class DataPlane:
                      "; ".join(pr.describe() for pr in runtime.prober.probes) or "none (Ready once started)")
         self._guard(f"logs/port-forward of {meta['name']}", self.kube.apply_all, [
             manifests.pod_logs(self.lab, meta["namespace"], meta["name"], container, str(cri_log)),
-            manifests.port_forward(self.lab, meta["namespace"], meta["name"], [(port, address, port)]),
+            manifests.port_forward(self.lab, meta["namespace"], meta["name"], [(port, address, port)],
+                                   relay=self.relay),
         ])
         return runtime
 

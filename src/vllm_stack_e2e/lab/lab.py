@@ -7,6 +7,7 @@ cluster and data plane only and installs observability and KEDA in the tutorial'
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +49,9 @@ class Lab:
         if not hosts.can_isolate():
             raise LabError("the lab needs mount and network namespaces (run as root with `unshare` and `ip` "
                            "from util-linux/iproute2) to run KEDA with the cluster's DNS names")
+        if shutil.which("socat") is None:
+            raise LabError("the lab needs socat for its pods' port-forwards (they close as a kubelet's do when the "
+                           "client leaves): install Debian's socat, or run `make tools`")
 
     def up(self, components: Iterable[str] = COMPONENTS) -> float:
         """Bring the lab up (idempotent); returns the seconds it took."""

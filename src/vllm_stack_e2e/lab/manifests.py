@@ -229,13 +229,32 @@ def service(lab: str, namespace_: str, name: str, ports: list[tuple[str, int, in
             "spec": spec}
 
 
-def port_forward(lab: str, namespace_: str, pod: str, forwards: list[tuple[int, str, int]]) -> Obj:
-    """KWOK PortForward for one pod: pod port -> local address:port."""
+# How long a port-forward waits for the pod's side to finish once the client's side has ended,
+# before it closes the pod's connection: containerd's CRI port-forward (v2.1.4,
+# internal/cri/server/sandbox_portforward_linux.go) gives one second.
+PORT_FORWARD_CLOSE_SECONDS = 1
+
+
+def port_forward(lab: str, namespace_: str, pod: str, forwards: list[tuple[int, str, int]],
+                 relay: str | None = None) -> Obj:
+    """KWOK PortForward for one pod: pod port -> local address:port.
+
+    With `relay` (socat's path) each connection runs `socat -t 1 STDIO TCP:<address>:<port>`
+    instead of KWOK's own tunnel. KWOK 0.8.0's tunnel (pkg/utils/net/tunnel.go) keeps the pod's
+    connection open until the pod's side ends, so a client that goes away is never seen by the
+    pod; a kubelet's (containerd's) closes it a second after the client's stream ends, so the
+    router sees the client leave and a streamed request is aborted on the engine. socat does the
+    same: end of its stdin → half-close towards the pod, close after `-t` seconds."""
+    def forward(port: int, addr: str, tport: int) -> Obj:
+        if relay:
+            return {"ports": [port], "command": [relay, "-t", str(PORT_FORWARD_CLOSE_SECONDS), "STDIO",
+                                                 f"TCP:{addr}:{tport}"]}
+        return {"ports": [port], "target": {"address": addr, "port": tport}}
+
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
         "metadata": {"name": pod, "namespace": namespace_, "labels": _labels(lab)},
-        "spec": {"forwards": [{"ports": [port], "target": {"address": addr, "port": tport}}
-                              for port, addr, tport in forwards]},
+        "spec": {"forwards": [forward(port, addr, tport) for port, addr, tport in forwards]},
     }
 
 

@@ -108,6 +108,11 @@ class LabPaths:
         return self.root / "kwokctl.yaml"
 
     @property
+    def hpa_sync(self) -> Path:
+        """The HPA sync period (seconds) kube-controller-manager was created with."""
+        return self.root / "hpa-sync-seconds"
+
+    @property
     def components(self) -> Path:
         """Markers of which optional components (observability, keda) are installed."""
         return self.root / "components"
