@@ -84,7 +84,7 @@ class Stack:
         backend_overlays = self.backend.overlays()
         files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
                                    scenario, extra, edition=self.edition[0].name)
-        chart = self.chart.ref if self.chart.stand_in else STANDIN_CHART
+        chart = self.chart.upgrade_ref if self.chart.stand_in else STANDIN_CHART
         return scaledobject.effective_keda(files, chart=chart)[0]
 
     def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
@@ -93,8 +93,10 @@ class Stack:
         (values/variant-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
         extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
         if step == 4:
-            extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, varied=True),
-                     *self.config.extra_values)
+            # The user's overlays, then the fixes the run was asked for, derived from what they render:
+            # a fix holds whatever an overlay put in the triggers (e.g. a break overlay's query).
+            extra = (*extra, *self.config.extra_values_for(scenario))
+            extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, varied=True))
         backend_overlays = self.backend.overlays()
         plan = values.plan_for(step, profile=self.config.profile,
                                backend=backend_overlays[0] if backend_overlays else None,
@@ -117,7 +119,7 @@ class Stack:
         plan = values.plan_for(4, self.config.profile, backend_overlays[0] if backend_overlays else None, scenario,
                                extra, edition=self.edition[0].name)
         chart = self.chart
-        path, seen = fixes.overlay(plan, numbers, chart=chart.ref, namespace=self.namespace, release=self.config.release,
+        path, seen = fixes.overlay(plan, numbers, chart=chart.upgrade_ref, namespace=self.namespace, release=self.config.release,
                                    folder=self.config.run_dir / "fixes",
                                    name=(scenario or "step4") + ("-asked" if asked else ""),
                                    helm=self.backend.helm, version=chart.version if chart.repo else None)
@@ -208,7 +210,8 @@ class Stack:
                  f"backend: {facts.pop('backend')}",
                  f"chart: {self.chart.describe()}",
                  f"kubernetes {facts.pop('kubernetes', '?')}, keda {facts.pop('keda', '?')}, "
-                 f"helm {facts.pop('helm')}, profile {self.config.profile}",
+                 f"helm {facts.pop('helm')}, profile {self.config.profile}, HPA sync every "
+                 f"{self.config.hpa_sync_seconds:g}s",
                  f"namespace: {self.namespace}",
                  f"tutorial edition: {self.edition[0].name} — {self.edition[1]}"]
         lines += [f"{key}: {value}" for key, value in facts.items()]

@@ -90,6 +90,50 @@ def _model_selector(scaledobject: Mapping[str, Any], _lookup: Lookup | None = No
     return f"the deployed ScaledObject queries {chosen[0]!r} (selects model=)" if chosen else None
 
 
+# A vLLM metric in a query (either name form: `vllm:x`, or `vllm_x` as Prometheus 2.x stores it) and
+# its selector's matchers, when it has a selector.
+_VLLM_SELECTOR = re.compile(r"(?<![\w:])(?P<name>vllm[:_][A-Za-z0-9_:]+)(?P<braces>\{(?P<matchers>[^}]*)\})?")
+_NAMESPACE_MATCHER = re.compile(r"(?:^|,)\s*namespace\s*=(?!~)")
+
+
+def unscoped_selectors(query: str) -> list[str]:
+    """The vLLM metric selectors of a query that do not pin `namespace="…"`: on a cluster with
+    another stack they select its series too."""
+    return [m.group(0) for m in _VLLM_SELECTOR.finditer(query)
+            if not _NAMESPACE_MATCHER.search(m.group("matchers") or "")]
+
+
+def scope_to_namespace(query: str, namespace: str) -> str:
+    """`query` with `namespace="<namespace>"` added to each vLLM metric selector that lacks it."""
+    def scoped(match: re.Match[str]) -> str:
+        matchers = (match.group("matchers") or "").strip().rstrip(",")
+        if _NAMESPACE_MATCHER.search(matchers):
+            return match.group(0)
+        inner = f'{matchers},namespace="{namespace}"' if matchers else f'namespace="{namespace}"'
+        return f"{match.group('name')}{{{inner}}}"
+    return _VLLM_SELECTOR.sub(scoped, query)
+
+
+def _unscoped_query(scaledobject: Mapping[str, Any], _lookup: Lookup | None = None) -> str | None:
+    for query in _prometheus_queries(scaledobject):
+        loose = unscoped_selectors(query)
+        if loose:
+            return f"the deployed ScaledObject queries {query!r}: {loose[0]} selects every namespace's series"
+    return None
+
+
+def _subchart_in_release(scaledobject: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
+    if lookup is None:
+        return None
+    ours = [p for p in lookup("Prometheus")
+            if ((p.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm"]
+    if not ours:
+        return None
+    name = (ours[0].get("metadata") or {}).get("name")
+    return (f"Prometheus {name} comes from the release's kube-prometheus-stack subchart, whose ClusterRoles and "
+            "ClusterRoleBindings are named after the release")
+
+
 def server_host(address: str) -> str:
     """The host of a serverAddress URL (`http://name:9090` -> `name`)."""
     from urllib.parse import urlparse
@@ -208,6 +252,27 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            shown_by="strict xfail of step 5's test_hpa_reads_its_external_metric and step 6's "
                     "test_replicas_grow_under_load (current edition)",
            present=_short_server_name, fixable=True),
+    Defect(8, "current edition: two stacks installed as the page says cannot share a cluster",
+           "the page installs release `vllm` with the kube-prometheus-stack subchart, whose cluster-scoped objects "
+           "are named after the release (ClusterRole/ClusterRoleBinding <release>-kube-prometheus-stack-operator and "
+           "-prometheus, the -admission webhook configurations, kube-state-metrics' and Grafana's ClusterRoles, "
+           "Services in kube-system): a second `helm install vllm` in another namespace (staging beside production, "
+           "a second team) fails on the first object it does not own — `invalid ownership metadata`",
+           "install each stack under its own release name (and name its Prometheus Service accordingly in the "
+           "triggers), or run one monitoring stack for the cluster and turn the subchart off",
+           detected_by="the isolation scenario's second install (tests/e2e/test_beyond_two_stacks.py)",
+           shown_by="strict xfail of test_a_second_stack_of_the_page_installs_beside_the_first (current edition)",
+           present=_subchart_in_release),
+    Defect(9, "the page's trigger queries are not scoped to the release: they read every stack on the cluster",
+           "`vllm:num_requests_waiting` and the keepalive's `vllm:num_incoming_requests_total` select no namespace. "
+           "The first edition's Prometheus scrapes every namespace's engines, and the subchart's Prometheus "
+           "discovers ServiceMonitors in every namespace (serviceMonitorNamespaceSelector {}), so with a second "
+           "stack on the cluster KEDA reads its queue too: per-pod, more than one series (the scaler's error, as "
+           "defect 3); summed, the other stack's load scales this one",
+           "select the release's namespace in every query: vllm:num_requests_waiting{namespace=\"<namespace>\"}",
+           detected_by="the rendered ScaledObject's queries",
+           shown_by="strict xfail of test_the_pages_query_reads_only_its_own_stack (tests/e2e/test_beyond_two_stacks.py)",
+           present=_unscoped_query, fixable=True),
 )}
 
 

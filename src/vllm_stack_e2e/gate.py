@@ -228,6 +228,7 @@ def compute_verdict(run: Mapping[str, Any], *, chart_version: str | None, dry_ru
         "backend": run.get("backend"),
         "profile": run.get("profile"),
         "edition": run.get("edition"),
+        "sets": run.get("sets") or [],  # which tests ran: the page's steps, the scenarios beyond it
         "versions": {key: redact_text(str(facts[key])) for key in ("kubernetes", "keda", "helm", "prometheus")
                      if key in facts},
         "steps": {s.step: {"outcome": s.outcome, "duration_seconds": round(s.duration, 3),

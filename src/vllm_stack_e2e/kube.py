@@ -342,6 +342,22 @@ class View:
     def status(self) -> Obj:
         return (self.obj or {}).get("status") or {}
 
+    def age(self) -> float:
+        """Seconds since metadata.creationTimestamp (0 without one)."""
+        import datetime
+
+        stamp = ((self.obj or {}).get("metadata") or {}).get("creationTimestamp")
+        if not stamp:
+            return 0.0
+        created = datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        return max(time.time() - created, 0.0)
+
+    @property
+    def generation(self) -> int | None:
+        """metadata.generation: raised by the API server with every change of the spec it writes."""
+        value = ((self.obj or {}).get("metadata") or {}).get("generation")
+        return int(value) if value is not None else None
+
     def condition(self, ctype: str) -> Obj | None:
         return condition(self.obj, ctype)
 
@@ -400,9 +416,31 @@ class Hpa(View):
         return float((self.behavior.get("scaleDown") or {}).get("stabilizationWindowSeconds", 300))
 
     @property
-    def replicas_held(self) -> int:
-        """The larger of the replicas it has and the ones it wants (status)."""
-        return max(int(self.status.get("currentReplicas") or 0), int(self.status.get("desiredReplicas") or 0))
+    def desired_replicas(self) -> int:
+        """status.desiredReplicas: what its last sync decided (after stabilization and policies)."""
+        return int(self.status.get("desiredReplicas") or 0)
+
+    @property
+    def remembers_more_than(self) -> int:
+        """The most replicas kube-controller-manager may still hold among this HPA's recent
+        recommendations. Its last decision bounds them: a scale-down takes the maximum of the
+        recommendations within the stabilization window, and no policy goes below that maximum, so
+        an HPA that last decided N replicas holds no recommendation above N in the window that ended
+        then (a scale-up decision is at least its recommendation). 0 for an HPA that never synced."""
+        return self.desired_replicas
+
+    def recommends_since(self) -> float | None:
+        """Since when (wall clock) it has stopped recording recommendations, or None while it
+        records one every sync. kube-controller-manager stores a recommendation only on a sync that
+        computed one: a sync whose metric failed, or whose target sits at zero, returns before it —
+        and sets ScalingActive=False, so that condition's transition time bounds the last one."""
+        cond = self.condition("ScalingActive")
+        if cond is None or cond.get("status") != "False" or not cond.get("lastTransitionTime"):
+            return None
+        import datetime
+
+        stamp = str(cond["lastTransitionTime"]).replace("Z", "+00:00")
+        return datetime.datetime.fromisoformat(stamp).timestamp()
 
 
 # ---- predicates with words, for waits on these objects ------------------------------------------

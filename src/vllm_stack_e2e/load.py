@@ -737,6 +737,10 @@ class Background:
         self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
 
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def join(self, timeout: float) -> Any:
         self._thread.join(timeout=timeout)
         if self.error is not None:

@@ -305,6 +305,16 @@ def _step_of(nodeid: str) -> str:
     return module.removeprefix("test_").removesuffix(".py")
 
 
+def run_sets(results: Any) -> list[str]:
+    """Which sets a run's tests came from: "page" (the tutorial's steps), "beyond" (the scenarios
+    beyond it), "harness" (anything else) — so a report, the gate and the nightly job say what ran."""
+    found = set()
+    for entry in results:
+        step = str(entry.get("step", ""))
+        found.add("page" if step.startswith("step ") else "beyond" if step.startswith("beyond:") else "harness")
+    return sorted(found)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """The scenarios beyond the page run on the stack the tutorial stood up: after step 7c, before
     step 8 takes it down (each resets the stack to step 4's state first)."""
@@ -362,6 +372,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     record = {
         "run_id": run_cfg.run_id, "started": config.stash[_STARTED], "ended": time.time(),
         "exit_status": int(exitstatus), "backend": run_cfg.cluster, "profile": run_cfg.profile,
+        "hpa_sync_seconds": run_cfg.hpa_sync_seconds,
         "namespace": run_cfg.namespace, "facts": getattr(stack, "facts_cache", {}) or {},
         "edition": stack.edition_record(),
         "left_behind": stack.left_behind,  # cluster-wide objects helm leaves by design: named, not failures
@@ -369,6 +380,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "overlays": stack.applied,
         "preflight": [f.__dict__ for f in (stack.preflight.findings if stack.preflight else [])],
         "tests": list(config.stash[_RESULTS].values()),
+        "sets": run_sets(config.stash[_RESULTS].values()),
         "timelines": sorted(str(p.relative_to(run_cfg.run_dir))
                             for p in (run_cfg.run_dir / "timelines").glob("*.json")),
         "junit": str(getattr(config.option, "xmlpath", "") or ""),

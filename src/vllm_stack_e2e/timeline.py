@@ -33,6 +33,9 @@ class Sample:
     scaler_active: bool | None = None  # the first trigger active
     keda_errors: float | None = None  # the ScaledObject's error counter
     hpa_scaling_active: str | None = None  # the HPA's ScalingActive: "True" / "False <reason>"
+    # The Deployment's metadata.generation as read: it grows with every spec change the API server
+    # writes, so it orders spec.replicas observations from several sources (vllm_stack_e2e.kube.ordered).
+    generation: int | None = None
 
 
 def _condition_words(obj: k.Obj | None, kind: str) -> str | None:
@@ -76,6 +79,7 @@ class Timeline:
 
     def sample(self) -> Sample:
         dep = self.kube.get(*k.DEPLOYMENT, self.deployment, self.namespace)
+        read_at = time.time()  # the Deployment's reading time: the reads after it take a while
         hpa = self.kube.get(*k.HPA, self.hpa, self.namespace)
         so = self.kube.get(*k.SCALEDOBJECT, self.scaledobject, self.namespace)
         queue = None
@@ -91,7 +95,7 @@ class Timeline:
             current = (m.get("external") or {}).get("current") or {}
             metric = str(current.get("averageValue", current.get("value")))
         return Sample(
-            t=time.time(),
+            t=read_at,
             spec_replicas=((dep or {}).get("spec") or {}).get("replicas"),
             ready_replicas=k.ready_replicas(dep),
             hpa_desired=hpa_status.get("desiredReplicas"), hpa_current=hpa_status.get("currentReplicas"),
@@ -103,6 +107,7 @@ class Timeline:
             scaler_active=reading.active.get(0) if reading else None,
             keda_errors=reading.errors if reading else None,
             hpa_scaling_active=_condition_words(hpa, "ScalingActive"),
+            generation=((dep or {}).get("metadata") or {}).get("generation"),
         )
 
     def _keda(self) -> kedametrics.KedaReading | None:

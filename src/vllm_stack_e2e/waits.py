@@ -42,27 +42,32 @@ _observers: list[Observer] = []
 
 
 # ---- accounting -------------------------------------------------------------------------------
+_log: list[dict[str, Any]] = []  # every counted wait: what, when, how long (run.json's "waits")
+
+
 @contextlib.contextmanager
-def waiting() -> Iterator[None]:
+def waiting(description: str = "") -> Iterator[None]:
     """Count the block's wall time as waiting (outermost block on the main thread only)."""
     counted = threading.current_thread() is threading.main_thread() and not getattr(_depth, "n", 0)
     _depth.n = getattr(_depth, "n", 0) + 1
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     try:
         yield
     finally:
         _depth.n -= 1
         if counted:
+            seconds = time.monotonic() - started
             with _lock:
-                _totals["seconds"] += time.monotonic() - started
+                _totals["seconds"] += seconds
                 _totals["waits"] += 1
+                _log.append({"what": description, "at": round(wall, 3), "seconds": round(seconds, 3)})
 
 
 def timed(func: Callable[P, R]) -> Callable[P, R]:
     """Decorator form of `waiting()`, for waits that run elsewhere (helm --wait)."""
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with waiting():
+        with waiting(func.__qualname__):
             return func(*args, **kwargs)
     return wrapper
 
@@ -83,16 +88,17 @@ def spent(activity: str) -> Iterator[None]:
 
 
 def totals() -> dict[str, Any]:
-    """{"seconds": time spent waiting, "waits": how many waits, "activities": {name: seconds}}
-    since the last reset."""
+    """{"seconds": time spent waiting, "waits": how many waits, "activities": {name: seconds},
+    "log": [{"what", "at", "seconds"}] of every counted wait} since the last reset."""
     with _lock:
-        return {**_totals, "activities": {k: round(v, 3) for k, v in _activities.items()}}
+        return {**_totals, "activities": {k: round(v, 3) for k, v in _activities.items()}, "log": list(_log)}
 
 
 def reset() -> None:
     with _lock:
         _totals.update(seconds=0.0, waits=0)
         _activities.clear()
+        _log.clear()
 
 
 # ---- progress ----------------------------------------------------------------------------------
@@ -244,7 +250,7 @@ def until(source: Source[T], predicate: Callable[[T], bool], budget: float, desc
           show: Callable[[T], str] = str, hint: str = "", context: Callable[[], str] | None = None) -> Seen[T]:
     """Follow `source` until `predicate(state)` holds or `budget` seconds pass. A `Failed` state
     never satisfies the predicate. `context` adds a fact to the progress line (e.g. the queue)."""
-    with waiting():
+    with waiting(description):
         start = time.monotonic()
         deadline = start + budget
         history: list[tuple[float, T]] = []
@@ -266,7 +272,7 @@ def holds(source: Source[T], predicate: Callable[[T], bool], window: float, desc
           show: Callable[[T], str] = str, stop_on_break: bool = True) -> Held[T]:
     """Follow `source` for `window` seconds; "it did not change" is a claim too. Stops at the
     first state that breaks the predicate unless `stop_on_break` is False."""
-    with waiting():
+    with waiting(description):
         start = time.monotonic()
         held: Held[T] = Held(description, window, [])
         for state in source(start + window):

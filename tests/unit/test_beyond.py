@@ -4,7 +4,7 @@ scenario needs, the broken neighbour's objects, and where the plugin puts and na
 from types import SimpleNamespace
 
 from vllm_stack_e2e import plugin
-from vllm_stack_e2e.steps import beyond
+from vllm_stack_e2e.steps import beyond, step6_scale_up
 from vllm_stack_e2e.timeline import Sample
 
 
@@ -68,7 +68,7 @@ def test_the_activation_load_steps_by_the_scrape_interval_of_the_runs_targets():
     stack = SimpleNamespace(namespace="run", prometheus=lambda: prom)
     assert beyond.reading_lag(stack) == 31.0, "the longest of the run's own targets, plus 1 s"
     prom.targets = lambda: [target("other", 60.0)]
-    assert beyond.reading_lag(stack) == beyond.DEFAULT_SCRAPE_SECONDS + 1.0
+    assert beyond.reading_lag(stack) == step6_scale_up.DEFAULT_SCRAPE_SECONDS + 1.0
 
 
 def test_prometheus_durations():

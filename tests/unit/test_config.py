@@ -76,7 +76,37 @@ def test_fix_defects_names_fixable_defects_only(monkeypatch: pytest.MonkeyPatch)
     assert cfg.resolve("lab").fix_defects == (6, 7)
     monkeypatch.setenv("FIX_DEFECTS", "1")
     with pytest.raises(ConfigError, match=r"^FIX_DEFECTS names '1', not an upstream defect the harness can fix: "
-                                          r"choose from 3, 6, 7 \(docs/upstream-defects.md\)$"):
+                                          r"choose from 3, 6, 7, 9 \(docs/upstream-defects.md\)$"):
         cfg.resolve("lab")
     monkeypatch.delenv("FIX_DEFECTS")
     assert cfg.resolve("lab").fix_defects == ()
+
+
+def test_extra_values_are_scoped_to_a_scenario_with_a_prefix(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """`scenario:path` applies the overlay to that scenario's upgrades only; `step4:` to the step-4
+    values alone; a plain path to every step-4 upgrade (docs/tutorial.md, EXTRA_VALUES)."""
+    every, one, step4 = (tmp_path / f"{n}.yaml" for n in ("every", "one", "step4"))
+    for path in (every, one, step4):
+        path.write_text("{}\n")
+    monkeypatch.setenv("EXTRA_VALUES", f"{every},hpa-behavior:{one},step4:{step4}")
+    config = cfg.resolve("lab")
+    assert config.extra_values_for("hpa-behavior") == (str(every), str(one))
+    assert config.extra_values_for(None) == (str(every), str(step4))
+    assert config.extra_values_for("fallback") == (str(every),)
+    monkeypatch.setenv("EXTRA_VALUES", f"nowhere:{one}")
+    with pytest.raises(ConfigError, match=r"^EXTRA_VALUES names nowhere:.*'nowhere' is not a scenario — use scope:path"):
+        cfg.resolve("lab")
+
+
+def test_the_hpa_sync_period_is_the_clusters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HPA_SYNC_SECONDS", raising=False)
+    assert cfg.resolve("lab").profile_settings.hpa_sync_seconds == 15.0, "Kubernetes' default"
+    monkeypatch.setenv("HPA_SYNC_SECONDS", "30")
+    config = cfg.resolve("lab")
+    assert config.profile_settings.hpa_sync_seconds == 30.0
+    config.hpa_sync_seconds = 5.0  # what the lab backend sets from its own kube-controller-manager
+    assert config.profile_settings.hpa_sync_seconds == 5.0
+    monkeypatch.setenv("HPA_SYNC_SECONDS", "soon")
+    with pytest.raises(ConfigError, match=r"^HPA_SYNC_SECONDS='soon' is not a positive number of seconds"):
+        cfg.resolve("lab")

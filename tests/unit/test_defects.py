@@ -59,7 +59,7 @@ def test_defect_2_is_present_when_an_engine_metric_is_selected_by_model() -> Non
 
 
 def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
-    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     for number, defect in defects.DEFECTS.items():
         assert defect.title and defect.explanation and defect.fix and defect.detected_by and defect.shown_by
         assert defect.doc == f"docs/upstream-defects.md#defect-{number}"
@@ -69,9 +69,33 @@ def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
 
 
 def test_an_unknown_defect_is_named_with_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"no upstream defect 9 is registered \(known: \[1, 2, 3, 4, 5, 6, 7\]\)"):
-        defects.get(9)
-    assert "not a registered defect" in defects.title(9)
+    with pytest.raises(KeyError, match=r"no upstream defect 99 is registered \(known: \[1, 2, 3, 4, 5, 6, 7, 8, 9\]\)"):
+        defects.get(99)
+    assert "not a registered defect" in defects.title(99)
+
+
+def test_defect_9_is_present_while_a_query_selects_no_namespace_and_its_fix_selects_the_runs() -> None:
+    detect = defects.get(9).present
+    assert detect is not None
+    assert detect(scaledobject("vllm:num_requests_waiting")) is not None
+    assert detect(scaledobject('sum(rate(vllm:num_incoming_requests_total{model="m"}[1m]) > bool 0)')) is not None
+    assert detect(scaledobject('sum(vllm:num_requests_waiting{namespace="vse-run"})')) is None
+    assert detect(scaledobject("vector(1)")) is None, "no vLLM series, nothing to scope"
+    assert defects.scope_to_namespace("sum(rate(vllm:num_incoming_requests_total[1m]) > bool 0)", "ns") == \
+        'sum(rate(vllm:num_incoming_requests_total{namespace="ns"}[1m]) > bool 0)'
+    assert defects.scope_to_namespace('vllm:num_requests_waiting{model_name="m"}', "ns") == \
+        'vllm:num_requests_waiting{model_name="m",namespace="ns"}'
+    assert defects.scope_to_namespace('vllm_num_requests_waiting{namespace="ns"}', "other") == \
+        'vllm_num_requests_waiting{namespace="ns"}', "a query already scoped stays as it is"
+
+
+def test_defect_8_is_present_where_the_release_brings_its_own_prometheus() -> None:
+    detect = defects.get(8).present
+    assert detect is not None
+    subchart = {"kind": "Prometheus", "metadata": {"name": "vllm-kube-prometheus-stack-prometheus",
+                                                   "labels": {"app.kubernetes.io/managed-by": "Helm"}}}
+    assert detect(scaledobject("x"), lambda kind: [subchart] if kind == "Prometheus" else []) is not None
+    assert detect(scaledobject("x"), lambda _kind: []) is None, "first edition: no Prometheus in the namespace"
 
 
 def with_address(address: str, namespace: str = "vse-run") -> dict[str, Any]:

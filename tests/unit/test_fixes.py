@@ -76,7 +76,7 @@ def test_the_fix_is_derived_from_the_profiles_variant_too(helm: Helm, tmp_path: 
                             folder=tmp_path, name="scale-to-zero", helm=helm)
     assert path is not None
     triggers = yaml.safe_load(path.read_text())["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
-    assert triggers[1]["metadata"]["query"] == "sum(rate(vllm:num_incoming_requests_total[20s]) > bool 0)"
+    assert triggers[1]["metadata"]["query"] == "sum(rate(vllm:num_incoming_requests_total[12s]) > bool 0)"
 
 
 def test_with_keda_off_defect_6_is_still_found_and_fixed(helm: Helm, tmp_path: Path) -> None:

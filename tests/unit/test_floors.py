@@ -8,12 +8,12 @@ from vllm_stack_e2e.helm import Helm
 
 
 def test_the_fast_profile_floors_follow_its_values(helm: Helm) -> None:
-    found = {f.step: f for f in floors.floors("fast", "lab", engine_ready=2.0, helm=helm)}
-    # step 6: poll 3 + sync 15 + ready 2, then the hold within max: poll 3 + sync 15
-    assert found["step 6"].seconds == 38.0
-    # 7a: keepalive [20s] + cooldown 10 + poll 3, cold start poll 3 + ready 2, two cooldowns 20
-    assert found["step 7a"].seconds == 58.0 and "rate window 20" in found["step 7a"].formula
-    assert "window 30" in found["step 7b"].formula
+    found = {f.step: f for f in floors.floors("fast", "lab", engine_ready=2.0, helm=helm, sync=5.0)}
+    # step 6: poll 3 + sync 5 + ready 2, then the hold within max: poll 3 + sync 5
+    assert found["step 6"].seconds == 18.0
+    # 7a: keepalive [12s] + cooldown 10 + poll 3, cold start poll 3 + ready 2, two cooldowns 20
+    assert found["step 7a"].seconds == 50.0 and "rate window 12" in found["step 7a"].formula
+    assert "window 20" in found["step 7b"].formula
 
 
 def test_the_tutorial_profile_waits_out_the_tutorials_windows(helm: Helm) -> None:

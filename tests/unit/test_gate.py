@@ -313,3 +313,16 @@ def test_recorded_steps_7_and_8_run_fails_on_its_two_failures_and_missing_steps(
                                                        "step 7b test_scale_down_respects_the_behavior"]
     assert (verdict["steps"]["step 7c"]["outcome"], verdict["steps"]["step 7c"]["passed"]) == ("passed", 6)
     assert [f"step {n} did not run" for n in range(1, 7)] == verdict["reasons"][:6]
+
+
+def test_the_verdict_says_which_sets_ran() -> None:
+    """run.json's "sets" — the page's steps, the scenarios beyond it — goes into verdict.json, so a
+    gate or nightly reader knows what the verdict covers."""
+    from vllm_stack_e2e.plugin import run_sets
+
+    results = [{"step": "step 6"}, {"step": "beyond: pause"}, {"step": "lab"}]
+    assert run_sets(results) == ["beyond", "harness", "page"]
+    assert run_sets([{"step": "step 1"}]) == ["page"]
+    verdict = gate.compute_verdict(make_run(sets=["beyond", "page"]), chart_version="0.1.12", dry_run=False,
+                                   returncode=0)
+    assert verdict["sets"] == ["beyond", "page"]

@@ -21,20 +21,55 @@ def test_violations_detect_early_and_large_steps() -> None:
     assert scale_down_violations([(0, 4), (70, 2), (75, 1)], 0, 60, 50, 20)  # two steps in one period
 
 
-def _sample(t: float, replicas: int | None) -> Sample:
+def _sample(t: float, replicas: int | None, generation: int | None = None) -> Sample:
     return Sample(t=t, spec_replicas=replicas, ready_replicas=replicas or 0, hpa_desired=None, hpa_current=None,
-                  hpa_metric=None, queue=None, so_ready=None, so_active=None, so_fallback=None)
+                  hpa_metric=None, queue=None, so_ready=None, so_active=None, so_fallback=None,
+                  generation=generation if replicas is not None else None)
 
 
-def test_replica_changes_merge_the_sampler_and_the_watch_in_time_order() -> None:
+def _dep(replicas: int, generation: int) -> dict:
+    return {"kind": "Deployment", "metadata": {"generation": generation}, "spec": {"replicas": replicas}}
+
+
+def _timeline(*samples: Sample) -> Timeline:
+    tl = Timeline.__new__(Timeline)
+    tl.samples = list(samples)
+    return tl
+
+
+def test_replica_changes_merge_the_sampler_and_the_watch() -> None:
     """The watch sees the last drop to 1 before the sampler's next tick: it is a real change, with
     the time the API server reported it, not one made up at the end of the wait."""
-    tl = Timeline.__new__(Timeline)
-    tl.samples = [_sample(100.0, 1), _sample(101.0, 5), _sample(102.0, 5), _sample(170.0, 2), _sample(171.0, None)]
-    dep = {"kind": "Deployment", "spec": {"replicas": 1}}
-    back = waits.Seen("back to 1", 120, True, dep, elapsed=100.0, at=300.0, shown="",
-                      history=[(0.0, {"kind": "Deployment", "spec": {"replicas": 2}}), (99.5, dep)])
+    tl = _timeline(_sample(100.0, 1, 1), _sample(101.0, 5, 2), _sample(102.0, 5, 2), _sample(170.0, 2, 3),
+                   _sample(171.0, None))
+    back = waits.Seen("back to 1", 120, True, _dep(1, 4), elapsed=100.0, at=300.0, shown="",
+                      history=[(0.0, _dep(2, 3)), (99.5, _dep(1, 4))])
     assert replica_changes(tl, None, back) == [(100.0, 1), (101.0, 5), (170.0, 2), (299.5, 1)]
+
+
+def test_replica_changes_keep_the_api_servers_order_when_the_clocks_disagree() -> None:
+    """The CI run of 9b13561: the cluster went 1 → 4 → 5 (generations 2, 3), then 5 → 2 → 1. The
+    sampler stamped its reading of 4 after the watch's 5 (its stamp is late by its own duration);
+    merged by time the claim saw 5, 4, 5 — a scale-down at the peak that never happened. Merged by
+    generation it sees what the API server wrote, and the behavior claim holds."""
+    grew = waits.Seen("at 5", 60, True, _dep(5, 3), elapsed=20.0, at=1000.0, shown="",
+                      history=[(0.0, _dep(1, 1)), (5.0, _dep(4, 2)), (19.0, _dep(5, 3))])  # 985, 999
+    tl = _timeline(_sample(980.0, 1, 1), _sample(999.4, 4, 2), _sample(1000.2, 5, 3), _sample(1030.5, 2, 4),
+                   _sample(1045.5, 1, 5))
+    changes = replica_changes(tl, grew)
+    assert changes == [(980.0, 1), (985.0, 4), (999.0, 5), (1030.5, 2), (1045.5, 1)]
+    assert scale_down_violations([c for c in changes if c[0] >= 999.0], 999.0, 30, 50, 15) == []
+    # The same readings merged by time alone: the older 4 lands after the 5 and reads as a scale-down.
+    by_time = sorted([(s.t, s.spec_replicas) for s in tl.samples] + [(985.0, 4), (999.0, 5)])
+    assert (999.4, 4) in by_time and by_time.index((999.4, 4)) > by_time.index((999.0, 5))
+
+
+def test_a_generations_time_never_runs_backwards() -> None:
+    """Only the sampler saw generation 3, stamped before the watch's generation 2: the change keeps
+    the API server's order, at the later time."""
+    watch = waits.Seen("w", 10, True, _dep(4, 2), elapsed=10.0, at=110.0, shown="", history=[(5.0, _dep(4, 2))])
+    tl = _timeline(_sample(100.0, 1, 1), _sample(104.0, 5, 3))
+    assert replica_changes(tl, watch) == [(100.0, 1), (105.0, 4), (105.0, 5)]
 
 
 def test_the_rate_window_comes_from_the_deployed_keepalive_query() -> None:
@@ -113,9 +148,25 @@ def test_an_hpa_view_knows_its_scale_down_window_and_the_replicas_it_holds() -> 
 
     hpa = k.Hpa({"spec": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 20}}},
                  "status": {"currentReplicas": 1, "desiredReplicas": 4}})
-    assert hpa.scale_down_window == 20 and hpa.replicas_held == 4
+    assert hpa.scale_down_window == 20 and hpa.remembers_more_than == 4
+    # The sync that took 2 replicas to 1: every recommendation within its window was 1 or less.
+    assert k.Hpa({"status": {"currentReplicas": 2, "desiredReplicas": 1}}).remembers_more_than == 1
     assert k.Hpa({"spec": {}}).scale_down_window == 300, "Kubernetes' default"
-    assert k.Hpa(None).replicas_held == 0 and not k.Hpa(None).exists
+    assert k.Hpa(None).remembers_more_than == 0 and not k.Hpa(None).exists
+
+
+def test_an_hpa_whose_metric_fails_has_recorded_nothing_since_the_failure() -> None:
+    """kube-controller-manager v1.35.4 horizontal.go: a sync whose metric fails returns before it
+    stores a recommendation; ScalingActive=False says since when."""
+    from vllm_stack_e2e import kube as k
+
+    failing = k.Hpa({"status": {"desiredReplicas": 3, "conditions": [
+        {"type": "ScalingActive", "status": "False", "reason": "FailedGetExternalMetric",
+         "lastTransitionTime": "2026-12-05T01:41:35Z"}]}})
+    assert failing.recommends_since() == 1796434895.0
+    active = k.Hpa({"status": {"conditions": [{"type": "ScalingActive", "status": "True",
+                                                "lastTransitionTime": "2026-12-05T01:41:35Z"}]}})
+    assert active.recommends_since() is None, "an active HPA records a recommendation every sync"
 
 
 def test_forgetting_recommendations_waits_out_only_what_is_left_of_the_window() -> None:

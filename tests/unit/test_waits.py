@@ -45,7 +45,7 @@ def test_waits_in_other_threads_overlap_the_main_thread_and_do_not_count() -> No
     thread = threading.Thread(target=background)
     thread.start()
     thread.join()
-    assert waits.totals() == {"seconds": 0.0, "waits": 0, "activities": {}}
+    assert waits.totals() == {"seconds": 0.0, "waits": 0, "activities": {}, "log": []}
 
 
 def test_a_failing_wait_still_counts() -> None:
@@ -158,3 +158,13 @@ def test_an_hpa_reads_its_metric_only_with_a_value() -> None:
     assert not k.hpa_reads_external_metric({"status": {"currentMetrics": [{"type": ""}]}})
     assert k.hpa_reads_external_metric({"status": {"currentMetrics": [
         {"type": "External", "external": {"metric": {"name": "s0-prometheus"}, "current": {"averageValue": "0"}}}]}})
+
+
+def test_every_counted_wait_is_logged_with_what_it_waited_for() -> None:
+    """run.json's "waiting.log": the named waits of a run, in order, each with its duration."""
+    waits.until(waits.polling(lambda: 1, 0.01), lambda v: v == 1, 1, "the first thing")
+    waits.holds(waits.polling(lambda: 1, 0.01), lambda v: v == 1, 0.03, "the second thing")
+    log = waits.totals()["log"]
+    assert [entry["what"] for entry in log] == ["the first thing", "the second thing"]
+    assert all(entry["seconds"] >= 0 and entry["at"] > 0 for entry in log)
+    assert log[1]["seconds"] >= 0.03

@@ -36,6 +36,8 @@ def _utc(epoch: Any) -> str:
         return "?"
 
 
+# run.json's "sets" in words: which of the harness's test sets a run ran.
+SET_WORDS = {"page": "the page's steps 1–8", "beyond": "the scenarios beyond the page", "harness": "harness self-tests"}
 _ICON = {"passed": "✅ passed", "passed (known defects)": "✅ passed (known defects)", "failed": "❌ failed",
          "skipped": "⚪ skipped", "not run": "⚪ not run", "error": "❌ error", "xfailed": "🟡 xfailed",
          "xpassed": "🟣 xpassed"}
@@ -89,6 +91,7 @@ class Content:
                 ("Profile", str(run.get("profile", "?"))), ("Namespace", str(run.get("namespace", "?"))),
                 *([("Tutorial edition", f"{run['edition'].get('name')} — {run['edition'].get('why')}")]
                   if isinstance(run.get("edition"), dict) else []),
+                *([("What ran", " + ".join(SET_WORDS.get(s, s) for s in run["sets"]))] if run.get("sets") else []),
                 *[(f"Left behind: {what}", ", ".join(items)) for what, items in (run.get("left_behind") or {}).items()],
                 ("Started", _utc(started)), ("Duration", fmt_duration(duration)),
                 *([("Where the time went", self.waiting_line(duration))] if run.get("waiting") else []),

@@ -21,34 +21,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import floors, waits
 from .. import kube as k
-from .. import waits
 from ..context import Stack
 from ..timeline import Timeline
 from . import step6_scale_up
 from .step2_vllm import engine_selector, model_url
-from .step7_advanced import (FIXED_FOR_MULTI_REPLICA, broken_metric_source, cold_start, idle_budget, rate_window,
-                             reset)
+from .step7_advanced import (FIXED_FOR_MULTI_REPLICA, broken_metric_source, idle_budget, rate_window, reset,
+                             wake)
 
 PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 PAUSED = "autoscaling.keda.sh/paused"
-# When Prometheus does not say how often it scrapes the run's pods: the chart's ServiceMonitor default.
-DEFAULT_SCRAPE_SECONDS = 30.0
+reading_lag = step6_scale_up.reading_lag
 # The page's queue threshold (step 4's trigger, '5'): the activation scenario's load must stay at or
 # below it. Judged against the page's number, not the deployed one, so an overlay that lowers the
 # deployed threshold (values/break-activation.yaml) breaks the claim and leaves the premise standing.
 PAGE_THRESHOLD = 5.0
-
-
-def reading_lag(stack: Stack) -> float:
-    """How long a change in the queue takes to show in Prometheus: the longest scrape interval of
-    the run's targets (5 s on the lab's first edition and the fast profile, the chart's 30 s
-    ServiceMonitor default otherwise), plus 1 s for the scrape itself."""
-    intervals = [t.scrape_interval for t in stack.prometheus().targets()
-                 if t.labels.get("namespace") == stack.namespace and t.scrape_interval > 0]
-    return (max(intervals) if intervals else DEFAULT_SCRAPE_SECONDS) + 1.0
-
-
 def hold_window(stack: Stack, polling: float) -> float:
     """Two KEDA polls and two HPA syncs, and 5 s of margin: a scale-up the metric asked for would
     have happened within it."""
@@ -212,16 +200,17 @@ def pause(stack: Stack) -> Pause:
     cfg = stack.config
     threshold = float(so.triggers[0]["metadata"]["threshold"])
     window = hold_window(stack, so.polling_interval)
-    budget = step6_scale_up.scale_up_budget(stack, so.polling_interval)
+    budget = step6_scale_up.scale_up_budget(stack, so.polling_interval).seconds
     so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
     tl = step6_scale_up.timeline(stack, "beyond-pause", threshold=threshold).start()
     stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: "1"})
     tl.event(f"{PAUSED_REPLICAS}=1")
     run = step6_scale_up.LoadRun(stack, target=threshold, budget=3 * window + budget + 240).start()
+    rise = floors.queue_rise(run.ramp_seconds, reading_lag(stack))
     try:
         queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
-                                                lambda v: v is not None and v > threshold, 150,
-                                                f"the queue above {threshold:g} while paused")
+                                                lambda v: v is not None and v > threshold, rise.seconds,
+                                                f"the queue above {threshold:g} while paused (budget {rise})")
         result = Pause(threshold, window, queued, timeline=tl)
         if not queued.reached:
             result.not_run["resume"] = "the load never raised the queue above the threshold"
@@ -376,14 +365,17 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
         # -- at 2+: the source goes down with the model at two replicas or more ----------------------
         phase, started = result.above, time.time()
         # A new ScaledObject with minReplicaCount 0 and no traffic goes to zero at once (it has no
-        # lastActiveTime to cool down from): wake the model as the page does, then load it.
-        woke = cold_start(stack, model_url(stack), 2 * result.polling + sync + profile.engine_ready_seconds
-                          + rate_window(so))
-        tl.event("model woken" if woke.seconds_to_200 is not None else "model did not wake")
-        up = step6_scale_up.drive_until_replicas(stack, tl, threshold, 2, result.polling) \
-            if woke.seconds_to_200 is not None else None
+        # lastActiveTime to cool down from): wake the model as the page does, keep it awake until the
+        # load has begun, then load it.
+        woke = wake(stack, model_url(stack), 2 * result.polling + sync + profile.engine_ready_seconds
+                    + rate_window(so))
+        tl.event("model woken and held awake" if woke.awake else "model did not wake")
+        try:
+            up = step6_scale_up.drive_until_replicas(stack, tl, threshold, 2, result.polling) if woke.awake else None
+        finally:
+            woke.stop()
         if up is None:
-            phase.not_run = f"the model never woke from zero: {woke.answered.explain()}"
+            phase.not_run = f"the model was not woken and held awake: {woke.explain()}"
         elif up.grew is None or not up.grew.reached:
             phase.not_run = f"the model never reached 2 replicas: {up.explain()}"
         else:
@@ -487,16 +479,17 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
     cfg = stack.config
     threshold = float(so.triggers[0]["metadata"]["threshold"])
     allowance = RESTART_ALLOWANCE.get(stack.backend.name, RESTART_ALLOWANCE_CLUSTER)
-    result = Disruption(component, step6_scale_up.scale_up_budget(stack, so.polling_interval) + allowance)
+    result = Disruption(component, step6_scale_up.scale_up_budget(stack, so.polling_interval).seconds + allowance)
     hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace) or {}
     path = external_metric_path(stack, hpa)
     tl = step6_scale_up.timeline(stack, f"beyond-keda-{component}", threshold=threshold).start()
     result.timeline = tl
     run = step6_scale_up.LoadRun(stack, target=threshold, budget=result.budget + 240).start()
+    rise = floors.queue_rise(run.ramp_seconds, reading_lag(stack))
     try:
         result.queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
-                                                       lambda v: v is not None and v > threshold, 150,
-                                                       f"the queue above {threshold:g}")
+                                                       lambda v: v is not None and v > threshold, rise.seconds,
+                                                       f"the queue above {threshold:g} (budget {rise})")
         if not result.queued.reached:
             result.not_run = f"the load never raised the queue above the threshold: {result.queued.explain()}"
             return result
@@ -530,3 +523,112 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
         return result
     finally:
         _finish(stack, tl, run)
+
+
+# ---- two stacks on one cluster ---------------------------------------------------------------------
+SECOND_RELEASE = "vllm2"  # the release name a second stack takes when the page's `vllm` is refused
+
+
+@dataclass
+class TwoStacks:
+    """A second stack of the page beside the run's, in its own namespace: whether the page's own
+    install command gives one (the same release name, `vllm`), and — with the second stack queueing
+    and the run's idle — what the run's trigger query reads, as KEDA evaluates it."""
+
+    namespace: str  # the second stack's
+    same_name: str  # helm's answer to `helm install vllm` in the second namespace: "" when it installed
+    release: str = ""  # the second stack's release (the page's, or SECOND_RELEASE when that was refused)
+    queued: waits.Seen[float | None] | None = None  # the second stack's own queue above the threshold
+    page_query: str = ""  # the run's deployed trigger query (trigger 0)
+    read: list[tuple[str, float]] = field(default_factory=list)  # what it returned then: (namespace, value)
+    scoped_query: str = ""  # the same query with the run's namespace selected (the fix of defect 9)
+    scoped_read: list[tuple[str, float]] = field(default_factory=list)
+    not_run: str = ""
+
+    def foreign(self, reads: list[tuple[str, float]], own: str) -> list[tuple[str, float]]:
+        return [(ns, v) for ns, v in reads if ns != own]
+
+
+def _read_by_namespace(stack: Stack, query: str) -> list[tuple[str, float]]:
+    """The query's result on the run's Prometheus, each element named by its namespace (an
+    aggregated result has none: its one value is the run's only if nothing foreign went in)."""
+    return [(s.labels.get("namespace", "(aggregated)"), s.value) for s in stack.prometheus().query(query)]
+
+
+def _second_stack(stack: Stack, namespace: str, release: str) -> Stack:
+    """A Stack for the second release: the run's chart, backend and run label, its own namespace,
+    release name and report folder."""
+    import dataclasses
+
+    second = Stack(dataclasses.replace(stack.config, namespace=namespace, release=release,
+                                       reports_dir=stack.config.run_dir / "second-stack"), stack.backend, stack.echo)
+    second._chart = stack.chart
+    return second
+
+
+def two_stacks(stack: Stack) -> TwoStacks:
+    """Install the page's step-2 release in a second namespace as a second team would (the page's
+    command: `helm install vllm …`); if the cluster refuses it, install it under another release
+    name. Load the second stack until its queue is above the threshold, then read the run's own
+    trigger query — the page's, as the run deployed it at step 4 — on the run's Prometheus, and the
+    same query with the run's namespace selected (the fix of defect 9)."""
+    from ..defects import scope_to_namespace
+    from ..helm import HelmError
+    from . import step2_vllm
+
+    so = k.ScaledObject(reset(stack, None))  # the run's step-4 trigger, as the page (and FIX_DEFECTS) make it
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    namespace = f"{stack.namespace}-b"[:63]
+    second = _second_stack(stack, namespace, stack.config.release)
+    stack.record("namespace", namespace)  # the run's own cleanup (and an interruption's) removes it
+    result = TwoStacks(namespace, same_name="")
+    try:
+        try:
+            step2_vllm.install(second)
+            result.release = second.config.release
+        except HelmError as exc:  # the cluster's refusal is the observation
+            result.same_name = next((ln for ln in reversed(str(exc).strip().splitlines()) if ln.strip()), str(exc))[:500]
+            stack.echo(f"beyond: a second `helm install {second.config.release}` in {namespace} was refused: "
+                       f"{result.same_name}")
+            second.close()
+            stack.backend.helm.uninstall(second.config.release, namespace=namespace)
+            second = _second_stack(stack, namespace, SECOND_RELEASE)
+            step2_vllm.install(second)
+            result.release = SECOND_RELEASE
+        result.page_query = str(so.triggers[0]["metadata"]["query"])
+        result.scoped_query = scope_to_namespace(result.page_query, stack.namespace)
+        tl = step6_scale_up.timeline(stack, "beyond-two-stacks", threshold=threshold).start()
+        run = step6_scale_up.LoadRun(second, target=threshold, budget=600).start()
+        rise = floors.queue_rise(run.ramp_seconds, reading_lag(second))
+        try:
+            result.queued = second.prometheus().reach_value(
+                step6_scale_up.queue_query(second), lambda v: v is not None and v > threshold, rise.seconds,
+                f"the second stack's queue above {threshold:g} (budget {rise})")
+            if not result.queued.reached:
+                result.not_run = f"the second stack never queued: {result.queued.explain()}"
+                return result
+            tl.event("second stack queueing")
+            # The run's Prometheus scrapes the second stack too if its discovery reaches that namespace:
+            # read once it holds the second stack's queue, or after two reading lags and the margin.
+            lag = reading_lag(stack)
+            foreign = f'{{__name__=~"vllm[:_]num_requests_waiting",namespace="{namespace}"}}'
+            seen = waits.until(waits.polling(lambda: _read_by_namespace(stack, foreign), 1.0), bool,
+                               2 * lag + floors.MARGIN, "the run's Prometheus holds the second stack's queue",
+                               show=lambda reads: str(reads) if reads else "no series of the second stack")
+            stack.echo(f"beyond: the run's Prometheus {'scrapes' if seen.reached else 'does not scrape'} the second "
+                       f"stack's engines")
+            result.read = _read_by_namespace(stack, result.page_query)
+            result.scoped_read = _read_by_namespace(stack, result.scoped_query)
+            stack.echo(f"beyond: with the second stack queueing, the run's trigger query {result.page_query!r} reads "
+                       f"{result.read}; with its namespace selected {result.scoped_read}")
+        finally:
+            run.stop()
+            _finish(stack, tl)
+        return result
+    finally:
+        second.close()
+        if result.release:
+            stack.backend.helm.uninstall(result.release, namespace=namespace)
+        if stack.kube.delete(*k.NAMESPACE, namespace):
+            stack.kube.wait_gone(*k.NAMESPACE, namespace, None, budget=120)
+        stack.forget("namespace", namespace)

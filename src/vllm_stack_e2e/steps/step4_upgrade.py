@@ -15,8 +15,10 @@ def upgrade(stack: Stack, scenario: str | None = None, extra: tuple[str, ...] = 
     stack.backend.ensure_repo(chart)
     plan = stack.plan(4, scenario=scenario, extra=extra)
     stack.echo(f"helm upgrade {stack.config.release} {chart.ref}" + (f" (scenario {scenario})" if scenario else ""))
+    # The chart without its crds/ when the backend has one (backends.base.ChartRef.templates_ref):
+    # an upgrade never touches CRDs, and helm would parse them on every call.
     return stack.backend.helm.upgrade(
-        stack.config.release, chart.ref, files=plan.files, sets=list(plan.sets), namespace=stack.namespace,
+        stack.config.release, chart.upgrade_ref, files=plan.files, sets=list(plan.sets), namespace=stack.namespace,
         wait=False, version=chart.version if chart.repo else None,
         timeout=stack.config.profile_settings.install_seconds)
 

@@ -6,19 +6,25 @@ trigger's threshold, then holds there until the claim is settled — a fixed bur
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import kube as k
-from .. import load, waits
+from .. import floors, load, waits
 from ..kube import Deployment
 from ..timeline import Timeline
 from ..context import Stack
 
 PROMPT_LEN = 3000  # the tutorial's --prompt-len
-MAX_TOKENS = 64
+# As the page's load generator sends them (tutorials/assets/example-10-load-generator.py at a6c01db:
+# `max_tokens=80, stream=True`). Streamed matters beyond fidelity: when the load stops, the router
+# closes a streamed request's engine connection and vLLM aborts it, while a non-streamed one runs to
+# the end on the engine (the router waits for its headers) — the next scenario would wait it out.
+MAX_TOKENS = 80
+STREAM = True
 
 
 def queue_query(stack: Stack) -> str:
@@ -43,15 +49,16 @@ class LoadRun:
     budget: float
     max_concurrency: int = 96
     start_concurrency: int = 4
-    step: int = 4
+    step: int = 8  # the ramp reaches its ceiling of 96 in 12 s: the queue budget counts it
     step_interval: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _job: load.Background | None = None
+    error: str | None = None  # why the load stopped on its own (e.g. the router listed no model)
 
     def start(self) -> "LoadRun":
         query = queue_query(self.stack)
         config = load.LoadConfig(base_url=self.stack.router_base(), num_requests=100_000, prompt_len=PROMPT_LEN,
-                                 max_tokens=MAX_TOKENS, stream=False, timeout=self.budget + 60)
+                                 max_tokens=MAX_TOKENS, stream=STREAM, timeout=self.budget + 60)
         self._job = load.Background("load", lambda: load.drive(
             config, lambda: self.stack.prometheus().scalar(query), target=self.target, hold=self.budget,
             start_concurrency=self.start_concurrency, step=self.step, step_interval=self.step_interval,
@@ -59,9 +66,30 @@ class LoadRun:
             max_requests=20_000, budget=self.budget, probe_interval=1.0, stop=self._stop))
         return self
 
+    @property
+    def ramp_seconds(self) -> float:
+        """How long the load takes to reach its ceiling from its first concurrency."""
+        steps = math.ceil(max(self.max_concurrency - self.start_concurrency, 0) / self.step)
+        return steps * self.step_interval
+
+    def failed(self) -> str | None:
+        """Why the load ended by itself before it was stopped (None while it runs or ran well)."""
+        job = self._job
+        if job is not None and job.done and job.error is not None:
+            return f"{type(job.error).__name__}: {job.error}"
+        return None
+
     def stop(self) -> load.AdaptiveResult | None:
+        """End the load and return its result; a load that could not run is recorded in `error`
+        (an observation of the scenario, never an error of its fixture)."""
         self._stop.set()
-        return self._job.join(timeout=60) if self._job is not None else None
+        if self._job is None:
+            return None
+        try:
+            return self._job.join(timeout=60)
+        except load.LoadError as exc:
+            self.error = str(exc)
+            return None
 
 
 @dataclass
@@ -76,6 +104,7 @@ class ScaleUp:
     grew: waits.Seen[k.Obj | None] | None  # spec.replicas ≥ at_least (None: the queue never got there)
     load: dict[str, Any]
     timeline: Timeline
+    load_error: str | None = None  # the load could not run (no model listed, router unreachable)
 
     @property
     def crossed_at(self) -> float | None:
@@ -98,38 +127,59 @@ class ScaleUp:
 
     def explain(self) -> str:
         """What was seen, in one line, for the claim's assertion message."""
+        if self.load_error and not self.queue.reached:
+            return f"the load could not drive the queue: {self.load_error}; {self.queue.explain()}"
         if not self.queue.reached:
             return f"the load never got the queue above {self.threshold:g}: {self.queue.explain()}"
         assert self.grew is not None
         return self.grew.explain()
 
 
-def scale_up_budget(stack: Stack, polling_interval: float) -> float:
-    """Polling interval + HPA sync period + one engine's readiness, with margin for scheduling."""
-    profile = stack.config.profile_settings
-    return 2 * (polling_interval + profile.hpa_sync_seconds) + profile.engine_ready_seconds + 30
+# When Prometheus does not say how often it scrapes the run's pods: the chart's ServiceMonitor default.
+DEFAULT_SCRAPE_SECONDS = 30.0
+
+
+def reading_lag(stack: Stack) -> float:
+    """How long a change in the queue takes to show in Prometheus: the longest scrape interval of
+    the run's targets (5 s on the lab's first edition and the fast profile, the chart's 30 s
+    ServiceMonitor default otherwise), plus 1 s for the scrape itself."""
+    intervals = [t.scrape_interval for t in stack.prometheus().targets()
+                 if t.labels.get("namespace") == stack.namespace and t.scrape_interval > 0]
+    return (max(intervals) if intervals else DEFAULT_SCRAPE_SECONDS) + 1.0
+
+
+def scale_up_budget(stack: Stack, polling_interval: float) -> floors.Budget:
+    """Step 6's budget for the replicas to follow a queue above the threshold (floors.replicas_follow)."""
+    return floors.replicas_follow(polling_interval, stack.config.profile_settings.hpa_sync_seconds)
 
 
 def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least: int, polling_interval: float,
                          max_concurrency: int = 96) -> ScaleUp:
-    """Drive the queue above `threshold`, then watch for spec.replicas ≥ `at_least`: the observation."""
-    budget = scale_up_budget(stack, polling_interval)
+    """Drive the queue above `threshold`, then watch for spec.replicas ≥ `at_least`: the observation.
+    Each wait's budget is derived from what is deployed and printed (vllm_stack_e2e.floors)."""
     cfg = stack.config
-    run = LoadRun(stack, target=threshold, budget=budget * 2 + 60, max_concurrency=max_concurrency).start()
-    stack.echo(f"driving load through svc/{cfg.router_service} until the queue is above {threshold:g}")
+    follow = scale_up_budget(stack, polling_interval)
+    run = LoadRun(stack, target=threshold, budget=0.0, max_concurrency=max_concurrency)
+    rise = floors.queue_rise(run.ramp_seconds, reading_lag(stack))
+    run.budget = rise.seconds + follow.seconds + floors.MARGIN
+    run.start()
+    stack.echo(f"driving load through svc/{cfg.router_service} until the queue is above {threshold:g}; budgets: "
+               f"queue {rise}; replicas {follow}")
     started = time.time()
     grew = None
     try:
-        queue = stack.prometheus().reach_value(queue_query(stack), lambda v: v is not None and v > threshold, budget,
-                                               f"queue {queue_query(stack)} above {threshold:g}")
+        # A load that ended by itself (no model to send to) ends the wait: the scenario records why.
+        queue = stack.prometheus().reach_value(queue_query(stack),
+                                               lambda v: (v is not None and v > threshold) or run.failed() is not None,
+                                               rise.seconds, f"queue {queue_query(stack)} above {threshold:g} "
+                                               f"(budget {rise})")
+        if run.failed() is not None:
+            queue.reached = False
         if queue.reached:
             tl.event(f"queue above {threshold:g}")
             grew = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                    k.spec_replicas("≥", at_least), budget,
-                                    f"Deployment {cfg.engine_deployment} spec.replicas ≥ {at_least} "
-                                    f"(budget {budget:.0f}s = 2×(polling {polling_interval:g}s + HPA sync "
-                                    f"{cfg.profile_settings.hpa_sync_seconds:g}s) + engine ready "
-                                    f"{cfg.profile_settings.engine_ready_seconds:g}s + 30s)",
+                                    k.spec_replicas("≥", at_least), follow.seconds,
+                                    f"Deployment {cfg.engine_deployment} spec.replicas ≥ {at_least} (budget {follow})",
                                     hint="see the HPA's events and the ScaledObject's conditions",
                                     context=lambda: _queue_against(tl, threshold))
             if grew.reached:
@@ -139,8 +189,8 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
         if result is not None:
             for phase in result.phases:
                 tl.span(f"load:{phase.name}", phase.start, phase.end)
-    return ScaleUp(threshold=threshold, at_least=at_least, budget=budget, queue=queue, grew=grew,
-                   load=result.to_dict() if result else {"started": started}, timeline=tl)
+    return ScaleUp(threshold=threshold, at_least=at_least, budget=follow.seconds, queue=queue, grew=grew,
+                   load=result.to_dict() if result else {"started": started}, timeline=tl, load_error=run.error)
 
 
 def _queue_against(tl: Timeline, threshold: float) -> str:

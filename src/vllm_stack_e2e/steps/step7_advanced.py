@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from .step2_vllm import engine_selector, model_url, router_listing, router_selec
 
 # The upstream defects whose harness fix a scenario applies after its own overlay (printed): its
 # claims are not about them. 3 (docs/upstream-defects.md#defect-3) for the scenarios that need 2+
-# replicas to scale back; 6 and 7 (the current edition) for all, which could not scale at all.
-FIXED_FOR_SCALE_TO_ZERO = (6, 7)
-FIXED_FOR_MULTI_REPLICA = (3, 6, 7)
+# replicas to scale back; 6 and 7 (the current edition) for all, which could not scale at all; 9 for
+# all, so that another stack on the cluster (a second run, a second team) never moves their replicas.
+FIXED_FOR_SCALE_TO_ZERO = (6, 7, 9)
+FIXED_FOR_MULTI_REPLICA = (3, 6, 7, 9)
 def rate_window(scaledobject: k.ScaledObject) -> float:
     """The deployed triggers' longest rate window (scaledobject.rate_window)."""
     return queries_rate_window(str((t.get("metadata") or {}).get("query") or "") for t in scaledobject.triggers)
@@ -127,6 +129,89 @@ def cold_start(stack: Stack, model: str, budget: float) -> ColdStart:
                            0.0 if first_status == 200 else budget,
                            "the cold-start request answered 200", show=lambda code: f"HTTP {code}")
     return ColdStart(first_status, first_body, started, answered, listings)
+
+
+class Keepalive:
+    """A request for `model` through the router every `interval` s, in a thread, until `stop()`: the
+    trickle of traffic that keeps a model woken from zero awake (the page's keepalive trigger counts
+    the router's incoming requests) until the scenario's own load takes over. Answers are counted,
+    not judged: a 503 while an engine starts still counts at the router."""
+
+    def __init__(self, stack: Stack, model: str, interval: float = 1.0) -> None:
+        self._stack, self._model, self._interval = stack, model, interval
+        self._stopped = threading.Event()
+        self.statuses: dict[int, int] = {}
+        self._thread = threading.Thread(target=self._run, name="keepalive", daemon=True)
+
+    def start(self) -> "Keepalive":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        body = {"model": self._model, "prompt": "keep the model awake", "max_tokens": 2}
+        while not self._stopped.is_set():
+            try:
+                code = httpx.post(f"{self._stack.router_base()}/completions", json=body, timeout=30).status_code
+            except Exception:  # noqa: BLE001 — a renewed port-forward or a refused connection is a 0
+                code = 0
+            self.statuses[code] = self.statuses.get(code, 0) + 1
+            self._stopped.wait(self._interval)
+
+    def stop(self) -> dict[int, int]:
+        """Stop the trickle; the count of answers by HTTP status."""
+        self._stopped.set()
+        self._thread.join(timeout=35)
+        return dict(self.statuses)
+
+
+@dataclass
+class Awake:
+    """A model woken from zero and kept awake: the cold start, then — with a keepalive trickle
+    flowing — KEDA's ScaledObject Active, an engine Ready and the router listing the model, all at
+    once. The keepalive runs until the scenario stops it (after its own load has begun)."""
+
+    cold: ColdStart
+    held: waits.Seen[tuple[bool, int, bool]] | None = None  # (Active, ready engines, listed)
+    keepalive: Keepalive | None = None
+
+    @property
+    def awake(self) -> bool:
+        return self.cold.seconds_to_200 is not None and self.held is not None and self.held.reached
+
+    def explain(self) -> str:
+        if self.cold.seconds_to_200 is None:
+            return f"the model never answered from zero: {self.cold.answered.explain()}"
+        return self.held.explain() if self.held is not None else "not watched"
+
+    def stop(self) -> None:
+        if self.keepalive is not None:
+            self.keepalive.stop()
+
+
+def wake(stack: Stack, model: str, budget: float) -> Awake:
+    """Wake the model from zero as the page does (its cold-start request, repeated until 200), then
+    keep it awake: a keepalive trickle starts at once, and one named wait holds until KEDA reports the
+    ScaledObject Active, an engine is Ready and the router lists the model. Without the trickle a
+    model that answered its first request can go straight back to zero: a new ScaledObject with
+    minReplicaCount 0 has no lastActiveTime, and the keepalive trigger's rate needs two scrapes of the
+    router's counter before KEDA reads the request (seen in CI: the load found no model to send to)."""
+    cfg = stack.config
+    cold = cold_start(stack, model, budget)
+    run = Awake(cold)
+    if cold.seconds_to_200 is None:
+        return run
+    run.keepalive = Keepalive(stack, model).start()
+
+    def look() -> tuple[bool, int, bool]:
+        so = stack.kube.get(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
+        dep = stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
+        listed = router_listing(stack)
+        return k.condition_is(so, "Active"), k.ready_replicas(dep), bool(listed and model in listed)
+
+    run.held = waits.until(waits.polling(look, 1.0), lambda s: s[0] and s[1] >= 1 and s[2], budget,
+                           "the woken model held awake: ScaledObject Active, an engine Ready, the router lists it",
+                           show=lambda s: f"Active={s[0]}, {s[1]} engine(s) Ready, listed={s[2]}")
+    return run
 
 
 @dataclass
@@ -295,16 +380,36 @@ def scale_down_violations(changes: list[tuple[float, int]], peak_at: float, wind
 
 
 def replica_changes(timeline: Timeline, *watched: waits.Seen[k.Obj | None] | None) -> list[tuple[float, int]]:
-    """(wall time, spec.replicas) at every change, from the sampler (about once a second) and the
-    watches of the waits (every change, as the API server told it), merged in time order."""
-    points = [(s.t, s.spec_replicas) for s in timeline.samples if s.spec_replicas is not None]
+    """(wall time, spec.replicas) at every change, in the order the API server wrote them.
+
+    Two sources see the Deployment: the sampler (about once a second) and the watches of the waits
+    (every change). Their clocks disagree by up to a sample's own duration, so a merge by time can put
+    an older value after a newer one — seen on the lab: 1 → 4 → 5 reported as 5, 4, 5. Every reading
+    carries the Deployment's metadata.generation, which the API server raises with each spec change
+    it writes, so the readings are ordered by generation; a generation's time is the earliest any
+    source saw it, and never earlier than the generation before it. Readings without a generation
+    (no Deployment) are left out."""
+    first: dict[int, tuple[float, int]] = {}  # generation -> (earliest wall time seen, spec.replicas)
+
+    def add(t: float, generation: int | None, replicas: int) -> None:
+        if generation is not None and (generation not in first or t < first[generation][0]):
+            first[generation] = (t, replicas)
+
+    for s in timeline.samples:
+        if s.spec_replicas is not None:
+            add(s.t, s.generation, s.spec_replicas)
     for seen in watched:
         if seen is None:
             continue
         start = seen.at - seen.elapsed
-        points += [(start + offset, k.Deployment(obj).spec_replicas) for offset, obj in seen.history if obj]
+        for offset, obj in seen.history:
+            if obj:
+                view = k.Deployment(obj)
+                add(start + offset, view.generation, view.spec_replicas)
     changes: list[tuple[float, int]] = []
-    for t, replicas in sorted(points):
+    for generation in sorted(first):
+        t, replicas = first[generation]
+        t = max(t, changes[-1][0]) if changes else t
         if not changes or changes[-1][1] != replicas:
             changes.append((t, replicas))
     return changes
@@ -488,10 +593,16 @@ def broken_metric_source(stack: Stack, scenario: str | None, extra: tuple[str, .
     """Make the triggers' Prometheus unreachable for real, and restore it afterwards (also on
     failure or Ctrl-C): stop the lab's Prometheus where the backend can, else point the trigger
     at an address that refuses connections. Yields how it was broken."""
-    # The first edition's Prometheus is the backend's to stop; the subchart's is the release's own
-    # pod, which a kubelet would restart: break the trigger's address instead.
-    stopped = not step1_observability.comes_with_release(stack) and stack.backend.stop_metric_source()
-    how = "Prometheus stopped" if stopped else "trigger pointed at a refusing address (127.0.0.1:9)"
+    # The first edition's Prometheus is the backend's to stop — when this run installed it: one it
+    # found may serve other runs on the cluster (a run stops and removes only what it created). The
+    # subchart's is the release's own pod, which a kubelet would restart. Otherwise the trigger's
+    # address is broken instead: to KEDA both are a refused connection.
+    owned = any(c.kind == "observability" for c in stack.ledger)
+    stopped = (not step1_observability.comes_with_release(stack) and owned
+               and stack.backend.stop_metric_source())
+    how = "Prometheus stopped" if stopped else "trigger pointed at a refusing address (127.0.0.1:9)" + (
+        "" if owned or step1_observability.comes_with_release(stack)
+        else "; the Prometheus was there before this run, which stops only what it installed")
     if not stopped:
         step4_upgrade.upgrade(stack, scenario=scenario, extra=(*extra, "fix-unreachable-metrics.yaml"))
     stack.echo(f"metric source broken: {how}")
@@ -564,7 +675,12 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     scenario overlays, left out of the keda-off step (a page block such as the fallback's sets
     `keda.enabled: true` itself)."""
     previous = k.Hpa(stack.kube.get(*k.HPA, stack.config.hpa, stack.namespace))
-    scaled_out = previous.exists and previous.replicas_held > 1
+    # Its last decision bounds what the controller remembers (kube.Hpa.remembers_more_than): an HPA
+    # that last decided 1 — a scale-down to the minimum, or idle — leaves nothing to forget.
+    scaled_out = previous.exists and previous.remembers_more_than > 1
+    # An HPA whose metric has been failing (or whose target sits at zero) records nothing since:
+    # its window is counted from then, not from its deletion (kube.Hpa.recommends_since).
+    stopped_recommending = previous.recommends_since()
     # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
     # would drop the engines' ServiceMonitor, and Prometheus drops a removed job's series without
     # staleness markers — the engines the last scenario scaled away would linger for five minutes.
@@ -575,8 +691,8 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
                         k.spec_replicas("==", 1) & k.ready_replicas_at_least(1),
                         budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")
     wait_idle(stack, max(120.0, stack.config.profile_settings.engine_ready_seconds))
-    if scaled_out:  # counted from now: the previous HPA may have recommended until KEDA deleted it
-        forget_recommendations(stack, time.time(), previous.scale_down_window)
+    if scaled_out:  # else counted from now: the previous HPA may have recommended until KEDA deleted it
+        forget_recommendations(stack, stopped_recommending or time.time(), previous.scale_down_window)
     step4_upgrade.upgrade(stack, scenario=scenario, extra=(*also, *extra))
     so = step4_upgrade.wait_scaledobject_ready(stack, budget)
     step4_upgrade.wait_hpa(stack, budget)
