@@ -12,10 +12,26 @@ import sys
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vllm_stack_e2e import waits
 from vllm_stack_e2e.config import REPO_ROOT
 from vllm_stack_e2e.errors import WaitTimeout
+
+if TYPE_CHECKING:
+    import pytest
+
+
+def reports_for(name: str, tmp_path_factory: "pytest.TempPathFactory") -> Path:
+    """Where an inner run writes its reports: under the outer run's REPORTS_DIR when there is one
+    (`make test` gives each run its own), so its run.json, timelines and failure evidence stay with
+    the suite's; else a temporary folder."""
+    outer = os.environ.get("REPORTS_DIR")
+    if outer:
+        folder = Path(outer) / f"inner-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp(name) / "reports"
 
 
 class InnerRun:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _inner import InnerRun
+from _inner import InnerRun, reports_for
 
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e.config import RUN_LABEL
@@ -33,7 +33,7 @@ def interrupted(request: pytest.FixtureRequest, backend: Any,
               "monitoring": backend.kube.get(*k.NAMESPACE, "monitoring") is not None}
     # tmp_path_factory, not tmp_path: pytest's tmp_path teardown fails when a run is itself
     # interrupted (SIGTERM) during this fixture's setup.
-    run = InnerRun(module, tmp_path_factory.mktemp(f"interrupt-{request.param}") / "reports")
+    run = InnerRun(module, reports_for(f"interrupt-{request.param}", tmp_path_factory))
     try:
         header = run.wait_for_line(r"vllm-stack-e2e run \S+", 120)
         run.wait_for_line(marker, 300)

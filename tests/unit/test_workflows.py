@@ -94,9 +94,14 @@ def test_nightly_runs_the_tutorial_on_the_gpu_cluster() -> None:
     assert write["env"] == {"KUBECONFIG_CONTENT": "${{ secrets.E2E_KUBECONFIG }}"}
     assert 'mktemp "${RUNNER_TEMP}/' in write["run"] and '>> "${GITHUB_ENV}"' in write["run"]
     assert "umask 077" in write["run"]
-    assert "make e2e CLUSTER=current" in step_running(doc, "e2e", "make e2e")["run"]
+    page = step_running(doc, "e2e", "make e2e CLUSTER")
+    beyond = step_running(doc, "e2e", "make e2e-beyond")
+    assert "make e2e CLUSTER=current" in page["run"] and page["env"] == {"REPORTS_DIR": "reports/page"}
+    assert beyond["if"] == "${{ !cancelled() }}" and beyond["env"] == {"REPORTS_DIR": "reports/beyond"}, \
+        "the scenarios beyond the page run after the page, in their own report, whatever the page's outcome"
     summary = step_running(doc, "e2e", "GITHUB_STEP_SUMMARY")
-    assert summary["if"] == "always()" and "vllm_stack_e2e.report --latest --append-to" in summary["run"]
+    assert summary["if"] == "always()" and "vllm_stack_e2e.report --latest --reports-dir" in summary["run"]
+    assert "for set in page beyond" in summary["run"]
     (upload,) = uploads(doc, "e2e")
     assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"
 
