@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from vllm_stack_e2e import config as cfg
@@ -26,8 +27,14 @@ def test_a_local_chart_is_named_by_its_chart_yaml(tmp_path: Path, helm: Helm) ->
                                                                       str(checkout))
 
 
-def test_the_stand_in_is_named_and_flagged_from_its_chart_yaml(helm: Helm) -> None:
+def test_the_stand_in_is_named_and_flagged_from_its_chart_yaml(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lab name of its own: the copy of the chart goes under its state folder, never the real lab's
+    # (which `make test` recreates beside the unit tests).
+    monkeypatch.setenv("LAB_NAME", "vse-unit-chart")
     backend = LabBackend(cfg.RunConfig(cluster="lab"), echo=lambda _line: None)
     backend._helm = helm
-    chart = backend.chart()
+    try:
+        chart = backend.chart()
+    finally:
+        shutil.rmtree(backend.lab.paths.root, ignore_errors=True)
     assert (chart.name, chart.stand_in) == ("vllm-stack-standin", True)
