@@ -587,7 +587,9 @@ def two_stacks(stack: Stack) -> TwoStacks:
             step2_vllm.install(second)
             result.release = second.config.release
         except HelmError as exc:  # the cluster's refusal is the observation
-            result.same_name = next((ln for ln in reversed(str(exc).strip().splitlines()) if ln.strip()), str(exc))[:500]
+            said = str(exc)  # helm's own words, after the command line the harness prints first
+            result.same_name = said[said.find("Error:"):] if "Error:" in said else said
+            result.same_name = result.same_name.strip()[:500]
             stack.echo(f"beyond: a second `helm install {second.config.release}` in {namespace} was refused: "
                        f"{result.same_name}")
             second.close()
