@@ -69,14 +69,14 @@ def test_no_overlay_when_no_asked_defect_is_there(helm: Helm, tmp_path: Path) ->
 
 def test_the_fix_is_derived_from_the_profiles_variant_too(helm: Helm, tmp_path: Path) -> None:
     """The fix overlay comes last and replaces the trigger list: it must carry the variant's
-    numbers (the fast keepalive's 20 s window), not the page's."""
+    numbers (the fast keepalive's 8 s window), not the page's."""
     variant = values.with_variant("fast", "scale-to-zero", (), CURRENT)
     plan = values.plan_for(4, "fast", "lab", "scale-to-zero", variant, edition=CURRENT)
     path, _ = fixes.overlay(plan, (7,), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
                             folder=tmp_path, name="scale-to-zero", helm=helm)
     assert path is not None
     triggers = yaml.safe_load(path.read_text())["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
-    assert triggers[1]["metadata"]["query"] == "sum(rate(vllm:num_incoming_requests_total[12s]) > bool 0)"
+    assert triggers[1]["metadata"]["query"] == "sum(rate(vllm:num_incoming_requests_total[8s]) > bool 0)"
 
 
 def test_with_keda_off_defect_6_is_still_found_and_fixed(helm: Helm, tmp_path: Path) -> None:

@@ -159,16 +159,16 @@ def test_overlays_patch_model_spec_entries_as_set_paths() -> None:
         ("servingEngineSpec.modelSpec[0].keda.pollingInterval", 3),
         ("servingEngineSpec.modelSpec[0].keda.cooldownPeriod", 10),
         ("servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds", 20),
-        ("servingEngineSpec.serviceMonitor.interval", "5s"),
-        ("servingEngineSpec.serviceMonitor.scrapeTimeout", "4s"),
+        ("servingEngineSpec.serviceMonitor.interval", "3s"),
+        ("servingEngineSpec.serviceMonitor.scrapeTimeout", "3s"),
         ("servingEngineSpec.startupProbe.initialDelaySeconds", 1),
         ("servingEngineSpec.startupProbe.periodSeconds", 1),
         ("servingEngineSpec.startupProbe.failureThreshold", 600),
         ("servingEngineSpec.readinessProbe.initialDelaySeconds", 1),
         ("servingEngineSpec.readinessProbe.periodSeconds", 1),
         ("servingEngineSpec.livenessProbe.initialDelaySeconds", 1),
-        ("routerSpec.serviceMonitor.interval", "5s"),
-        ("routerSpec.serviceMonitor.scrapeTimeout", "4s"),
+        ("routerSpec.serviceMonitor.interval", "3s"),
+        ("routerSpec.serviceMonitor.scrapeTimeout", "3s"),
         ("routerSpec.startupProbe.initialDelaySeconds", 0),
         ("routerSpec.startupProbe.periodSeconds", 1),
         ("routerSpec.startupProbe.failureThreshold", 30),
@@ -232,16 +232,16 @@ def test_describe_overlay_is_the_exact_line_a_run_prints(monkeypatch: pytest.Mon
         " --set-json 'servingEngineSpec.modelSpec[0].keda.cooldownPeriod=10'"
         " --set-json 'servingEngineSpec.modelSpec[0].keda.advanced.horizontalPodAutoscalerConfig.behavior"
         ".scaleDown.stabilizationWindowSeconds=20'"
-        " --set-json 'servingEngineSpec.serviceMonitor.interval=\"5s\"'"
-        " --set-json 'servingEngineSpec.serviceMonitor.scrapeTimeout=\"4s\"'"
+        " --set-json 'servingEngineSpec.serviceMonitor.interval=\"3s\"'"
+        " --set-json 'servingEngineSpec.serviceMonitor.scrapeTimeout=\"3s\"'"
         " --set-json servingEngineSpec.startupProbe.initialDelaySeconds=1"
         " --set-json servingEngineSpec.startupProbe.periodSeconds=1"
         " --set-json servingEngineSpec.startupProbe.failureThreshold=600"
         " --set-json servingEngineSpec.readinessProbe.initialDelaySeconds=1"
         " --set-json servingEngineSpec.readinessProbe.periodSeconds=1"
         " --set-json servingEngineSpec.livenessProbe.initialDelaySeconds=1"
-        " --set-json 'routerSpec.serviceMonitor.interval=\"5s\"'"
-        " --set-json 'routerSpec.serviceMonitor.scrapeTimeout=\"4s\"'"
+        " --set-json 'routerSpec.serviceMonitor.interval=\"3s\"'"
+        " --set-json 'routerSpec.serviceMonitor.scrapeTimeout=\"3s\"'"
         " --set-json routerSpec.startupProbe.initialDelaySeconds=0"
         " --set-json routerSpec.startupProbe.periodSeconds=1"
         " --set-json routerSpec.startupProbe.failureThreshold=30"

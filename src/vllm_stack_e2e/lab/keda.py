@@ -27,7 +27,7 @@ from ..errors import LabError
 from . import build, dns, hosts, manifests
 from . import paths as p
 from .cluster import LabCluster
-from .processes import ManagedProcess, ProcessSpec
+from .processes import ManagedProcess, ProcessSpec, stop_together
 
 NAMESPACE = "keda"
 APISERVICE = "v1beta1.external.metrics.k8s.io"
@@ -235,15 +235,23 @@ class LabKeda:
     def down(self, wait: bool = True) -> None:
         """Uninstall KEDA from the lab: processes, in-cluster objects, CRDs, namespace. With
         `wait` False the namespace is left to the namespace controller (a caller that waits for
-        several deletions at once); a later up() waits for it first."""
-        for name in (WEBHOOKS, ADAPTER, OPERATOR, PROXY, DNS, RELAY):
-            self._process(name).stop()
+        several deletions at once); a later up() waits for it first.
+
+        As `helm uninstall keda` does, the release's Deployments go first (their pods with them), then
+        the namespace — asked for before the processes stop: kube-controller-manager's namespace
+        controller holds every namespace deletion 5 s before it starts (`namespaceDeletionGracePeriod`,
+        for HA API servers to see it), and a pod still there then defers it by half its grace period
+        again. The processes stop side by side."""
         kube = self.cluster.kube
         kube.delete(*k.APISERVICE, APISERVICE)
         kube.delete("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", WEBHOOK_CONFIG)
+        for deployment in (OPERATOR, ADAPTER, WEBHOOKS):
+            kube.delete(*k.DEPLOYMENT, deployment, NAMESPACE)
+        deleting = kube.delete(*k.NAMESPACE, NAMESPACE)
+        stop_together([self._process(name) for name in (WEBHOOKS, ADAPTER, OPERATOR, PROXY, DNS, RELAY)])
         for crd_file in build.keda_crds():
             kube.delete(*k.CRD, yaml.safe_load(crd_file.read_text())["metadata"]["name"])
-        if kube.delete(*k.NAMESPACE, NAMESPACE) and wait:
+        if deleting and wait:
             kube.wait_gone(*k.NAMESPACE, NAMESPACE, None, budget=120)
         ns = netns_name(self.cluster.name)
         if ns in _ip("netns", "list", check=False).stdout.split():

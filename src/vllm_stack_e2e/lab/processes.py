@@ -3,12 +3,14 @@ PID file, stopped by PID (their own process group), never by name."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,3 +253,12 @@ def _descendants(pid: int) -> set[int]:
                 found.add(child)
                 stack.append(child)
     return found
+
+
+def stop_together(processes: Iterable[ManagedProcess], timeout: float = 10.0) -> None:
+    """Stop several processes side by side (each as `ManagedProcess.stop`): the slowest one's
+    graceful shutdown, not their sum."""
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        for future in [pool.submit(proc.stop, timeout) for proc in processes]:
+            future.result()
+
