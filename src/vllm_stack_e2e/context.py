@@ -66,6 +66,10 @@ class Stack:
         self.ledger.append(Created(kind, name, namespace))
         self._save_ledger()
 
+    def created(self, *kinds: str) -> bool:
+        """Whether this run created something of these kinds (its ledger): a run removes only that."""
+        return any(c.kind in kinds for c in self.ledger)
+
     def forget(self, kind: str, name: str) -> None:
         self.ledger = [c for c in self.ledger if not (c.kind == kind and c.name == name)]
         self._save_ledger()

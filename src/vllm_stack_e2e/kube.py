@@ -4,6 +4,7 @@ vocabulary the tests use for the objects they read (conditions, replicas, summar
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -324,6 +325,11 @@ class Kube:
 
 
 # ---- typed views over the objects the tutorial talks about ----------------------------------
+def api_time(stamp: Any) -> float:
+    """An API server timestamp (RFC 3339, `…Z`) as seconds since the epoch."""
+    return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
 @dataclass(frozen=True)
 class View:
     """A read-only view of one API object as the watch last gave it (None: absent)."""
@@ -344,13 +350,8 @@ class View:
 
     def age(self) -> float:
         """Seconds since metadata.creationTimestamp (0 without one)."""
-        import datetime
-
         stamp = ((self.obj or {}).get("metadata") or {}).get("creationTimestamp")
-        if not stamp:
-            return 0.0
-        created = datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-        return max(time.time() - created, 0.0)
+        return max(time.time() - api_time(stamp), 0.0) if stamp else 0.0
 
     @property
     def generation(self) -> int | None:
@@ -437,10 +438,7 @@ class Hpa(View):
         cond = self.condition("ScalingActive")
         if cond is None or cond.get("status") != "False" or not cond.get("lastTransitionTime"):
             return None
-        import datetime
-
-        stamp = str(cond["lastTransitionTime"]).replace("Z", "+00:00")
-        return datetime.datetime.fromisoformat(stamp).timestamp()
+        return api_time(cond["lastTransitionTime"])
 
 
 # ---- predicates with words, for waits on these objects ------------------------------------------

@@ -162,7 +162,7 @@ def observability(stack: Stack) -> Iterator[Stack]:
     subchart chosen for step 2's install (current edition)."""
     obs_step.install(stack)
     yield stack
-    if any(c.kind == "observability" for c in stack.ledger) and not stack.config.keep:
+    if stack.created("observability") and not stack.config.keep:
         obs_step.uninstall(stack)
 
 
@@ -184,7 +184,7 @@ def vllm_release(observability: Stack) -> Iterator[Stack]:
         vllm_step.install(stack)
         yield stack
     finally:
-        if not stack.config.keep and any(c.kind in ("release", "namespace") for c in stack.ledger):
+        if not stack.config.keep and stack.created("release", "namespace"):
             vllm_step.uninstall(stack)
 
 
@@ -194,7 +194,7 @@ def keda(vllm_release: Stack) -> Iterator[Stack]:
     stack = vllm_release
     keda_step.install(stack)
     yield stack
-    if any(c.kind == "keda" for c in stack.ledger) and not stack.config.keep:
+    if stack.created("keda") and not stack.config.keep:
         keda_step.uninstall(stack)
 
 

@@ -24,6 +24,7 @@ Each run writes its own log, JUnit file and report; the suite ends with where th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -31,13 +32,13 @@ import subprocess
 import sys
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import REPO_ROOT
+from .report.junit import junit_counts
 
 KEDA, LAB_PROMETHEUS, CONTROL_PLANE = "keda", "lab-prometheus", "control-plane"
 
@@ -99,6 +100,7 @@ class Outcome:
     def seconds(self) -> float:
         return self.ended - self.started
 
+    @functools.cached_property
     def waiting(self) -> float | None:
         """Seconds the run's sessions spent in named waits (their run.json), or None."""
         total = None
@@ -110,26 +112,10 @@ class Outcome:
             total = (total or 0.0) + seconds
         return total
 
-
-def junit_counts(path: Path) -> dict[str, int]:
-    """passed / failed / error / skipped / xfailed from a JUnit file ({} when absent)."""
-    counts: dict[str, int] = {}
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return counts
-    for case in root.iter("testcase"):
-        kinds = {child.tag: child for child in case}
-        if "error" in kinds:
-            kind = "error"
-        elif "failure" in kinds:
-            kind = "failed"
-        elif "skipped" in kinds:
-            kind = "xfailed" if kinds["skipped"].get("type") == "pytest.xfail" else "skipped"
-        else:
-            kind = "passed"
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts
+    @property
+    def counts_text(self) -> str:
+        """"3 passed, 1 xfailed", or "" for a run without tests."""
+        return ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items()))
 
 
 class Suite:
@@ -223,7 +209,7 @@ class Suite:
         return 0 if all(o.code == 0 for o in self.outcomes) else 1
 
     def _said(self, outcome: Outcome, started: float) -> None:
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts.items())) or "no tests"
+        counts = outcome.counts_text or "no tests"
         mark = "ok" if outcome.code == 0 else f"FAILED (exit {outcome.code})"
         self.echo(f"[suite] {outcome.ended - started:6.0f}s {mark} {outcome.job.name} in {outcome.seconds:.0f}s: "
                   f"{counts}; log {outcome.log}")
@@ -235,10 +221,10 @@ class Suite:
         self.echo(f"| {'run':<28} | {'group':<11} | {'start':>6} | {'wall':>6} | {'waits':>6} | {'work':>6} | result")
         self.echo(f"|{'-' * 30}|{'-' * 13}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 8}|-------")
         for o in sorted(self.outcomes, key=lambda o: o.started):
-            waited = o.waiting()
+            waited = o.waiting
             waits_col = f"{waited:5.0f}s" if waited is not None else "     —"
             work_col = f"{o.seconds - waited:5.0f}s" if waited is not None else "     —"
-            counts = ", ".join(f"{n} {k}" for k, n in sorted(o.counts.items())) or ("ok" if o.code == 0 else "failed")
+            counts = o.counts_text or ("ok" if o.code == 0 else "failed")
             self.echo(f"| {o.job.name:<28} | {o.job.group:<11} | {o.started - started:5.0f}s | {o.seconds:5.0f}s | "
                       f"{waits_col} | {work_col} | {counts}{'' if o.code == 0 else f' — exit {o.code}'}")
         groups: dict[str, float] = {}
@@ -249,7 +235,7 @@ class Suite:
         (self.folder / "suite.json").write_text(json.dumps(
             {"wall": wall, "jobs": self.jobs, "runs": [
                 {"name": o.job.name, "group": o.job.group, "start": o.started - started, "seconds": o.seconds,
-                 "waiting": o.waiting(), "code": o.code, "counts": o.counts, "log": str(o.log)}
+                 "waiting": o.waiting, "code": o.code, "counts": o.counts, "log": str(o.log)}
                 for o in self.outcomes]}, indent=1))
         for o in self.outcomes:
             if o.code != 0:
@@ -260,7 +246,7 @@ class Suite:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .suiteplan import PLAN, plan_jobs
+    from .suiteplan import DEFAULT_JOBS, PLAN, plan_jobs
 
     parser = argparse.ArgumentParser(prog="python -m vllm_stack_e2e.suite", description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("SUITE_JOBS", "0") or 0) or None,
@@ -278,8 +264,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"\n    {job.why}")
         return 0
     folder = args.folder or (REPO_ROOT / "reports" / ("suite-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())))
-    from .suiteplan import DEFAULT_JOBS
-
     def terminated(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt("SIGTERM")
 

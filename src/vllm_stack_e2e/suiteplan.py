@@ -8,6 +8,7 @@ declarations below are the collisions found, each with its reason.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -105,12 +106,13 @@ PLAN: tuple[Job, ...] = (
         uses=STACK, lane="subchart",
         why="prometheus-operator's selection on the lab, with its own operator and Prometheus: the subchart's "
             "operator watches every namespace and would reconcile its Prometheus too"),
-    Job("shared-down", "suite", action=_shared_down,
-        after=("keda-disruption", "tutorial-current-edition", "beyond", "beyond-fallback", "fixes-and-two-stacks", "breaks",
-               "interruption", "lab-self-tests", "servicemonitors"),
-        disrupts=frozenset({KEDA, LAB_PROMETHEUS}), undoes="shared",
-        why="the shared components removed; no run's namespace left on the lab"),
 )
+# Removes what `shared` installed once every run that needs it is over (derived, so a run added
+# after `shared` is never left without it).
+PLAN += (Job("shared-down", "suite", action=_shared_down,
+             after=tuple(j.name for j in PLAN if "shared" in j.after),
+             disrupts=frozenset({KEDA, LAB_PROMETHEUS}), undoes="shared",
+             why="the shared components removed; no run's namespace left on the lab"),)
 
 
 def plan_jobs(plan: Sequence[Job], only: Sequence[str] = ()) -> list[Job]:
@@ -122,11 +124,6 @@ def plan_jobs(plan: Sequence[Job], only: Sequence[str] = ()) -> list[Job]:
     if unknown:
         raise SystemExit(f"error: no run named {', '.join(unknown)} in the plan — `python -m vllm_stack_e2e.suite "
                          f"--list` names them")
-    chosen = {j.name for j in plan if j.name in only or (j.action is not None and j.name in ("lab",))}
-    return [dataclass_replace_after(j, chosen) for j in plan if j.name in chosen]
-
-
-def dataclass_replace_after(job: Job, chosen: set[str]) -> Job:
-    import dataclasses
-
-    return dataclasses.replace(job, after=tuple(name for name in job.after if name in chosen))
+    chosen = {j.name for j in plan if j.name in only or j.name == "lab"}
+    return [dataclasses.replace(j, after=tuple(name for name in j.after if name in chosen))
+            for j in plan if j.name in chosen]

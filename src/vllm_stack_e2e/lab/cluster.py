@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from .. import kube as k
+from ..config import DEFAULT_HPA_SYNC_SECONDS
 from ..errors import LabError
 from . import build, manifests
 from . import paths as p
@@ -195,7 +196,7 @@ class LabCluster:
         try:
             return float(self.paths.hpa_sync.read_text().strip())
         except (OSError, ValueError):
-            return 15.0
+            return DEFAULT_HPA_SYNC_SECONDS
 
     def gpu_capacity(self) -> int:
         return GPU_NODES * GPUS_PER_NODE

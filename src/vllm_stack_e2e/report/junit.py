@@ -98,3 +98,24 @@ def with_junit_messages(tests: Sequence[TestResult], junit: Path | None) -> list
             test = replace(test, message=f"{detail} ({test.message})" if test.message else detail)
         out.append(test)
     return out
+
+
+def junit_counts(path: Path) -> dict[str, int]:
+    """passed / failed / error / skipped / xfailed from a JUnit file ({} when absent)."""
+    counts: dict[str, int] = {}
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return counts
+    for case in root.iter("testcase"):
+        kinds = {child.tag: child for child in case}
+        if "error" in kinds:
+            kind = "error"
+        elif "failure" in kinds:
+            kind = "failed"
+        elif "skipped" in kinds:
+            kind = "xfailed" if kinds["skipped"].get("type") == "pytest.xfail" else "skipped"
+        else:
+            kind = "passed"
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts

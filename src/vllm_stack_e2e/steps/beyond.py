@@ -206,7 +206,7 @@ def pause(stack: Stack) -> Pause:
     stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: "1"})
     tl.event(f"{PAUSED_REPLICAS}=1")
     run = step6_scale_up.LoadRun(stack, target=threshold, budget=3 * window + budget + 240).start()
-    rise = floors.queue_rise(run.ramp_seconds, reading_lag(stack))
+    rise = run.rise
     try:
         queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
                                                 lambda v: v is not None and v > threshold, rise.seconds,
@@ -485,7 +485,7 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
     tl = step6_scale_up.timeline(stack, f"beyond-keda-{component}", threshold=threshold).start()
     result.timeline = tl
     run = step6_scale_up.LoadRun(stack, target=threshold, budget=result.budget + 240).start()
-    rise = floors.queue_rise(run.ramp_seconds, reading_lag(stack))
+    rise = run.rise
     try:
         result.queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
                                                        lambda v: v is not None and v > threshold, rise.seconds,
@@ -601,7 +601,7 @@ def two_stacks(stack: Stack) -> TwoStacks:
         result.scoped_query = scope_to_namespace(result.page_query, stack.namespace)
         tl = step6_scale_up.timeline(stack, "beyond-two-stacks", threshold=threshold).start()
         run = step6_scale_up.LoadRun(second, target=threshold, budget=600).start()
-        rise = floors.queue_rise(run.ramp_seconds, reading_lag(second))
+        rise = run.rise
         try:
             result.queued = second.prometheus().reach_value(
                 step6_scale_up.queue_query(second), lambda v: v is not None and v > threshold, rise.seconds,

@@ -72,6 +72,11 @@ class LoadRun:
         steps = math.ceil(max(self.max_concurrency - self.start_concurrency, 0) / self.step)
         return steps * self.step_interval
 
+    @property
+    def rise(self) -> floors.Budget:
+        """The budget for the queue to show above the threshold once the load starts (floors.queue_rise)."""
+        return floors.queue_rise(self.ramp_seconds, reading_lag(self.stack))
+
     def failed(self) -> str | None:
         """Why the load ended by itself before it was stopped (None while it runs or ran well)."""
         job = self._job
@@ -160,7 +165,7 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
     cfg = stack.config
     follow = scale_up_budget(stack, polling_interval)
     run = LoadRun(stack, target=threshold, budget=0.0, max_concurrency=max_concurrency)
-    rise = floors.queue_rise(run.ramp_seconds, reading_lag(stack))
+    rise = run.rise
     run.budget = rise.seconds + follow.seconds + floors.MARGIN
     run.start()
     stack.echo(f"driving load through svc/{cfg.router_service} until the queue is above {threshold:g}; budgets: "

@@ -96,6 +96,15 @@ class ColdStart:
         return next((look for look in self.listings if look.models and model in look.models), None)
 
 
+def complete(stack: Stack, body: dict[str, Any]) -> int:
+    """POST a completion through the router's port-forward; its HTTP status, or 0 when the
+    connection failed (the port-forward is renewed when the router's pod changes)."""
+    try:
+        return httpx.post(f"{stack.router_base()}/completions", json=body, timeout=30).status_code
+    except httpx.HTTPError:
+        return 0
+
+
 def cold_start(stack: Stack, model: str, budget: float) -> ColdStart:
     """From zero engines: the first request gets the router's answer (503 on the page); the same
     request is then repeated once a second until it succeeds (KEDA activates on the router's
@@ -117,11 +126,7 @@ def cold_start(stack: Stack, model: str, budget: float) -> ColdStart:
         first_status, first_body = 0, f"{type(exc).__name__}: {exc}"
 
     def send() -> int:
-        # The router's port-forward is renewed when its pod changes; a connection error is a 0.
-        try:
-            code = httpx.post(f"{stack.router_base()}/completions", json=body, timeout=30).status_code
-        except httpx.HTTPError:
-            code = 0
+        code = complete(stack, body)
         look()
         return code
 
@@ -151,8 +156,8 @@ class Keepalive:
         body = {"model": self._model, "prompt": "keep the model awake", "max_tokens": 2}
         while not self._stopped.is_set():
             try:
-                code = httpx.post(f"{self._stack.router_base()}/completions", json=body, timeout=30).status_code
-            except Exception:  # noqa: BLE001 — a renewed port-forward or a refused connection is a 0
+                code = complete(self._stack, body)
+            except Exception:  # noqa: BLE001 — a port-forward being renewed: counted as a 0, never raised
                 code = 0
             self.statuses[code] = self.statuses.get(code, 0) + 1
             self._stopped.wait(self._interval)
@@ -597,7 +602,7 @@ def broken_metric_source(stack: Stack, scenario: str | None, extra: tuple[str, .
     # found may serve other runs on the cluster (a run stops and removes only what it created). The
     # subchart's is the release's own pod, which a kubelet would restart. Otherwise the trigger's
     # address is broken instead: to KEDA both are a refused connection.
-    owned = any(c.kind == "observability" for c in stack.ledger)
+    owned = stack.created("observability")
     stopped = (not step1_observability.comes_with_release(stack) and owned
                and stack.backend.stop_metric_source())
     how = "Prometheus stopped" if stopped else "trigger pointed at a refusing address (127.0.0.1:9)" + (

@@ -84,12 +84,12 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
     """The tutorial's cleanup in its order. Each uninstall starts its namespace's deletion and goes
     on; the namespace controller removes them side by side, and the claims wait for all at the end."""
     run = Cleanup(disable_keda(stack, budget))
-    keda = any(c.kind == "keda" for c in stack.ledger)
+    keda = stack.created("keda")
     if keda:
         step3_keda.uninstall(stack, wait=False)
     else:
         run.not_run["keda"] = "KEDA was installed before this run; a run removes only what it created"
-    observability = any(c.kind == "observability" for c in stack.ledger)
+    observability = stack.created("observability")
     if observability:
         step1_observability.uninstall(stack, wait=False)
     else:
