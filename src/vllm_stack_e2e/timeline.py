@@ -32,6 +32,8 @@ class Sample:
     scaler_value: float | None = None  # what the first trigger's scaler read (the queue)
     scaler_active: bool | None = None  # the first trigger active
     keda_errors: float | None = None  # the ScaledObject's error counter
+    keda_asked: float | None = None  # when the operator was asked for that reading (wall clock)
+    keda_answered: float | None = None  # ... and when it answered
     hpa_scaling_active: str | None = None  # the HPA's ScalingActive: "True" / "False <reason>"
     # The Deployment's metadata.generation as read: it grows with every spec change the API server
     # writes, so it orders spec.replicas observations from several sources (vllm_stack_e2e.kube.ordered).
@@ -88,7 +90,9 @@ class Timeline:
                 queue = self.prometheus().scalar(self.queue_query)
             except Exception:  # noqa: BLE001 — a missing reading is recorded as None
                 queue = None
+        keda_asked = time.time()
         reading = self._keda()
+        keda_answered = time.time()
         hpa_status = (hpa or {}).get("status") or {}
         metric = None
         for m in hpa_status.get("currentMetrics") or []:
@@ -106,6 +110,7 @@ class Timeline:
             scaler_value=reading.value(0) if reading else None,
             scaler_active=reading.active.get(0) if reading else None,
             keda_errors=reading.errors if reading else None,
+            keda_asked=keda_asked if reading else None, keda_answered=keda_answered if reading else None,
             hpa_scaling_active=_condition_words(hpa, "ScalingActive"),
             generation=((dep or {}).get("metadata") or {}).get("generation"),
         )
@@ -121,9 +126,13 @@ class Timeline:
         self.keda_unread = None
         return reading
 
-    def keda_errors_between(self, start: float, end: float) -> float | None:
-        """Errors KEDA counted for the ScaledObject between two wall-clock times (None: never read)."""
-        return kedametrics.new_errors([s.keda_errors for s in self.samples if start <= s.t <= end])
+    def keda_errors_read(self, after: float, before: float) -> list[float]:
+        """The ScaledObject's error counter as the sampler read it, oldest first: only readings asked
+        after `after` and answered before `before`, so they fall in order between two readings taken
+        at those times by someone else."""
+        return [s.keda_errors for s in list(self.samples) if s.keda_errors is not None
+                and s.keda_asked is not None and s.keda_answered is not None
+                and s.keda_asked > after and s.keda_answered < before]
 
     def _run(self) -> None:
         while not self._stop.is_set():

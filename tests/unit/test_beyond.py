@@ -80,18 +80,57 @@ def test_prometheus_durations():
 
 def keda_sample(t: float, errors: float | None) -> Sample:
     s = sample(t, 1)
-    s.keda_errors = errors
+    s.keda_errors, s.keda_asked, s.keda_answered = errors, t, t + 0.1
     return s
 
 
-def test_keda_errors_of_a_phase_count_only_its_own_samples():
+def count(t: float, value: float | None) -> beyond.ErrorCount:
+    return beyond.ErrorCount(t, t + 0.1, value, None if value is not None else "ConnectError: refused")
+
+
+def keda_timeline(*samples: Sample):
     from vllm_stack_e2e.timeline import Timeline
 
     tl = Timeline(name="x", kube=None, namespace="run", deployment="d", scaledobject="so", hpa="h")  # type: ignore[arg-type]
-    tl.samples = [keda_sample(1, 2), keda_sample(2, 2), keda_sample(3, 5), keda_sample(9, 9)]
-    on_lab = SimpleNamespace(backend=SimpleNamespace(name="lab"))
-    assert beyond.keda_errors(on_lab, tl, "healthy", 1, 2).new == 0
-    assert beyond.keda_errors(on_lab, tl, "broken", 2, 9).new == 7
+    tl.samples = list(samples)
+    return tl
+
+
+ON_LAB = SimpleNamespace(backend=SimpleNamespace(name="lab"))
+
+
+def test_keda_errors_of_a_phase_count_between_its_own_two_readings():
+    tl = keda_timeline(keda_sample(1, 2), keda_sample(2, 2), keda_sample(3, 5), keda_sample(9, 9))
+    assert beyond.keda_errors(ON_LAB, tl, "healthy", count(0.5, 2), count(2.5, 2)).new == 0
+    assert beyond.keda_errors(ON_LAB, tl, "broken", count(2.5, 2), count(9.5, 9)).new == 7
+
+
+def test_a_sampler_that_read_nothing_during_a_broken_phase_does_not_hide_its_errors():
+    """The red this replaces: Prometheus stopped, the sampler's reads of it took seconds, and every
+    sample of the phase came after KEDA had stopped counting (14, 14, …): the samples alone say 0."""
+    tl = keda_timeline(keda_sample(1, 8), keda_sample(9, 14), keda_sample(12, 14))
+    assert beyond.keda_errors(ON_LAB, tl, "broken", count(2, 8), count(13, 14)).new == 6
+
+
+def test_an_operator_restart_between_the_two_readings_still_counts_its_errors():
+    """8 → 11, restart (counter from 0) → 2: five errors, where end − start would say −6."""
+    tl = keda_timeline(keda_sample(3, 11), keda_sample(5, 0), keda_sample(7, 2))
+    assert beyond.keda_errors(ON_LAB, tl, "broken", count(1, 8), count(9, 2)).new == 5
+
+
+def test_a_sample_overlapping_a_phase_reading_is_left_out():
+    """A sample asked before the phase's first reading was answered may hold an older value."""
+    early = keda_sample(1, 1)
+    early.keda_asked, early.keda_answered = 0.9, 1.2  # overlaps count(1, …) answered at 1.1
+    tl = keda_timeline(early)
+    assert tl.keda_errors_read(1.1, 5) == []
+    assert beyond.keda_errors(ON_LAB, tl, "healthy", count(1, 3), count(5, 3)).new == 0
+
+
+def test_an_unread_phase_reading_says_why():
+    tl = keda_timeline(keda_sample(2, 1))
+    errors = beyond.keda_errors(ON_LAB, tl, "broken", count(1, None), count(3, 4))
+    assert errors.new is None and "refused" in errors.explain()
 
 
 def test_unread_keda_metrics_are_a_failure_on_the_lab_and_a_stated_skip_on_a_cluster():

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import floors, waits
+from .. import floors, kedametrics, waits
 from .. import kube as k
 from ..context import Stack
 from ..timeline import Timeline
@@ -81,7 +81,7 @@ def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun | None = Non
 @dataclass
 class KedaErrors:
     """The errors KEDA's operator counted for the tutorial's ScaledObject during one phase
-    (`keda_scaled_object_errors_total`, read on every timeline sample)."""
+    (`keda_scaled_object_errors_total`, read when the phase begins and ends; keda_errors)."""
 
     phase: str
     new: float | None  # None: KEDA's metrics could not be read
@@ -113,9 +113,39 @@ def kedas_reading_stored(stack: Stack, since: float) -> waits.Seen[float | None]
                                           "the run's Prometheus stores KEDA's non-zero reading of the queue")
 
 
-def keda_errors(stack: Stack, tl: Timeline, phase: str, start: float, end: float | None = None) -> KedaErrors:
-    return KedaErrors(phase, tl.keda_errors_between(start, end if end is not None else time.time()), tl.keda_unread,
-                      lab=stack.backend.name == "lab")
+@dataclass(frozen=True)
+class ErrorCount:
+    """KEDA's error counter for the tutorial's ScaledObject, read once straight from the operator."""
+
+    asked: float  # wall clock
+    answered: float
+    value: float | None  # None: not read
+    unread: str | None = None  # why not
+
+
+def keda_count(stack: Stack) -> ErrorCount:
+    """Read `keda_scaled_object_errors_total` for the tutorial's ScaledObject now."""
+    asked = time.time()
+    try:
+        value = kedametrics.parse(stack.backend.keda_metrics(), stack.namespace, stack.config.scaledobject).errors
+    except Exception as exc:  # noqa: BLE001 — an unread counter is the claim's to judge, with why
+        return ErrorCount(asked, time.time(), None, f"{type(exc).__name__}: {exc}"[:200])
+    return ErrorCount(asked, time.time(), value)
+
+
+def keda_errors(stack: Stack, tl: Timeline, phase: str, since: ErrorCount, until: ErrorCount | None = None) -> KedaErrors:
+    """The errors KEDA counted during a phase: two readings of the counter taken by the scenario itself
+    when the phase began and when it ended (`until`, else now). Not the timeline's samples alone: the
+    sampler also reads Prometheus, and with Prometheus stopped a sample can take seconds, so the
+    samples of a short broken phase may all come after KEDA stopped counting (it stops once the
+    fallback is active) and show no increase. The sampler's readings in between only reveal an
+    operator restart (a counter that drops), which two readings alone would hide."""
+    until = until or keda_count(stack)
+    lab = stack.backend.name == "lab"
+    if since.value is None or until.value is None:
+        return KedaErrors(phase, None, since.unread or until.unread, lab=lab)
+    readings = [since.value, *tl.keda_errors_read(since.answered, until.asked), until.value]
+    return KedaErrors(phase, kedametrics.new_errors(readings), lab=lab)
 
 
 # ---- activation -----------------------------------------------------------------------------------
@@ -145,6 +175,7 @@ def activation(stack: Stack) -> Activation:
     # queue stops just above 0 instead of overshooting the threshold it must stay under.
     step = reading_lag(stack)
     ramp = 12 * step + 30  # up to twelve steps past the first concurrency, and the first reading
+    counted = keda_count(stack)
     tl = step6_scale_up.timeline(stack, "beyond-activation", threshold=threshold).start()
     run = step6_scale_up.LoadRun(stack, target=0.0, budget=window + ramp + 60, max_concurrency=64, start_concurrency=4,
                                  step=1, step_interval=step).start()
@@ -162,7 +193,7 @@ def activation(stack: Stack) -> Activation:
                                           f"({window:.0f}s)")
             result.queue = queue_between(tl, started, time.time())
             tl.event("hold window over")
-        result.errors = keda_errors(stack, tl, "activation (load below the threshold)", tl.started_at)
+        result.errors = keda_errors(stack, tl, "activation (load below the threshold)", counted)
         result.stored = kedas_reading_stored(stack, time.time() - tl.started_at)
         return result
     finally:
@@ -202,6 +233,7 @@ def pause(stack: Stack) -> Pause:
     window = hold_window(stack, so.polling_interval)
     budget = step6_scale_up.scale_up_budget(stack, so.polling_interval).seconds
     so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
+    counted = keda_count(stack)
     tl = step6_scale_up.timeline(stack, "beyond-pause", threshold=threshold).start()
     stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: "1"})
     tl.event(f"{PAUSED_REPLICAS}=1")
@@ -239,7 +271,7 @@ def pause(stack: Stack) -> Pause:
         if result.resumed.reached:
             result.resume_seconds = result.resumed.at - removed
             tl.event(f"scaled up {result.resume_seconds:.0f}s after the pause ended")
-        result.errors = keda_errors(stack, tl, "pause and resume", tl.started_at)
+        result.errors = keda_errors(stack, tl, "pause and resume", counted)
         return result
     finally:
         # Never leave a paused ScaledObject behind, whatever happened above.
@@ -293,9 +325,9 @@ def broken_neighbour(stack: Stack) -> BrokenNeighbour:
         tl = step6_scale_up.timeline(stack, "beyond-broken-neighbour", threshold=threshold).start()
         try:
             tl.event("neighbour broken; load starts")
-            started = time.time()
+            counted = keda_count(stack)
             result.scale_up = step6_scale_up.drive_until_replicas(stack, tl, threshold, 2, so.polling_interval)
-            result.errors = keda_errors(stack, tl, "scale-up beside the broken neighbour", started)
+            result.errors = keda_errors(stack, tl, "scale-up beside the broken neighbour", counted)
         finally:
             _finish(stack, tl)
         return result
@@ -363,7 +395,7 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
     so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
     try:
         # -- at 2+: the source goes down with the model at two replicas or more ----------------------
-        phase, started = result.above, time.time()
+        phase, counted = result.above, keda_count(stack)
         # A new ScaledObject with minReplicaCount 0 and no traffic goes to zero at once (it has no
         # lastActiveTime to cool down from): wake the model as the page does, keep it awake until the
         # load has begun, then load it.
@@ -380,7 +412,7 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
             phase.not_run = f"the model never reached 2 replicas: {up.explain()}"
         else:
             phase.start_replicas = up.grown_to
-            phase.healthy = keda_errors(stack, tl, "scale-up to 2+ (source up)", started)
+            phase.healthy = keda_errors(stack, tl, "scale-up to 2+ (source up)", counted)
             _break_and_watch(stack, tl, phase, result, extra, fallback_budget, dep, so_ref,
                              hold=result.cooldown + result.polling + sync + 5)
         # -- at zero: the model idles to zero with the source up, then the source goes down ----------
@@ -396,10 +428,10 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
                                  "the last engine pod gone")
         tl.event("at zero")
         phase.start_replicas = 0
-        started = time.time()
+        counted = keda_count(stack)
         # A zero that holds one poll and one sync with the source up: the healthy phase at zero.
         stack.kube.hold(*dep, k.spec_replicas("==", 0), result.polling + sync, "the model stays at zero")
-        phase.healthy = keda_errors(stack, tl, "at zero (source up)", started)
+        phase.healthy = keda_errors(stack, tl, "at zero (source up)", counted)
         _break_and_watch(stack, tl, phase, result, extra, fallback_budget, dep, so_ref, hold=result.polling + sync + 5)
         return result
     finally:
@@ -412,6 +444,7 @@ def _break_and_watch(stack: Stack, tl: Timeline, phase: FallbackPhase, run: Fall
     """Break the metric source; watch Fallback=True, the Deployment at fallback.replicas, and that it
     holds there for `hold` seconds; restore the source whatever happened."""
     sync = stack.config.profile_settings.hpa_sync_seconds
+    counted = keda_count(stack)  # before the break: KEDA's first error can follow it within a poll
     with broken_metric_source(stack, FALLBACK_BASE, extra) as how:
         broke = time.time()
         phase.how = how
@@ -431,7 +464,7 @@ def _break_and_watch(stack: Stack, tl: Timeline, phase: FallbackPhase, run: Fall
             phase.held = stack.kube.hold(*dep, k.spec_replicas("==", run.replicas), hold,
                                          f"Deployment holds {run.replicas} replicas with the source down "
                                          f"({hold:.0f}s)")
-        phase.broken = keda_errors(stack, tl, f"{phase.name}, source down", broke)
+        phase.broken = keda_errors(stack, tl, f"{phase.name}, source down", counted)
     tl.event(f"{phase.name}: metric source restored")
     stack.kube.reach(*so_ref, k.has_condition("Fallback", "False") & k.has_condition("Ready"),
                      3 * run.polling + 90, "ScaledObject Fallback=False and Ready after the source returns")
