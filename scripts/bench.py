@@ -51,7 +51,10 @@ class Row:
 
 def start_engine(work: Path, name: str, sim: dict[str, object], max_num_seqs: int) -> tuple[ManagedProcess, str]:
     port = free_port(HOST)
-    argv = pinned(SERVER_CPU, engine_argv("bench", HOST, port, max_num_seqs=max_num_seqs, sim=sim))
+    # A step's budget of one token per sequence: every stream decodes each step (vLLM also
+    # refuses a budget below max_num_seqs).
+    argv = pinned(SERVER_CPU, engine_argv("bench", HOST, port, max_num_seqs=max_num_seqs, sim=sim,
+                                          extra=["--max-num-batched-tokens", str(max_num_seqs)]))
     proc = ManagedProcess(ProcessSpec(name=name, argv=argv, log=work / f"{name}.log"), work / f"{name}.pid")
     proc.start()
     url = f"http://{HOST}:{port}"

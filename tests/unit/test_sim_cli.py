@@ -32,6 +32,24 @@ def test_env_wins_over_the_vllm_flags_a_pod_command_carries():
     assert (args.host, args.max_num_seqs) == ("127.0.90.7", 2)
 
 
+def test_max_num_batched_tokens_is_vllms_flag_with_an_env_twin_that_wins():
+    """`--max-num-batched-tokens` as `vllm serve` spells it; default 2048 (vLLM's for GPUs under
+    70 GiB); VLLM_SIM_MAX_NUM_BATCHED_TOKENS wins over the flag, as the other size twins do."""
+    assert cli.engine_config_from(cli.parse_serve(["m"], env={})[0]).max_num_batched_tokens == 2048
+    args, ignored = cli.parse_serve(["m", "--max-num-batched-tokens", "8192"], env={})
+    assert cli.engine_config_from(args).max_num_batched_tokens == 8192 and not ignored
+    args, _ = cli.parse_serve(["m", "--max-num-batched-tokens", "8192"],
+                              env={"VLLM_SIM_MAX_NUM_BATCHED_TOKENS": "512"})
+    assert args.max_num_batched_tokens == 512
+    with pytest.raises(SystemExit, match="VLLM_SIM_MAX_NUM_BATCHED_TOKENS"):
+        cli.parse_serve(["m"], env={"VLLM_SIM_MAX_NUM_BATCHED_TOKENS": "lots"})
+
+
+def test_a_budget_below_max_num_seqs_is_refused_as_vllm_does(capsys):
+    assert cli.serve_main(["m", "--max-num-seqs", "256", "--max-num-batched-tokens", "128"]) == 2
+    assert "max_num_batched_tokens (128) must be greater than or equal to max_num_seqs (256)" in capsys.readouterr().err
+
+
 def test_served_model_names_and_model_flag():
     args, _ = cli.parse_serve(["--model", "org/m", "--served-model-name", "a", "b"], env={})
     config = cli.engine_config_from(args)

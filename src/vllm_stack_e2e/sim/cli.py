@@ -3,7 +3,8 @@
 to vLLM must never shadow the real `vllm`.
 
     vllm-sim serve MODEL --host 127.0.0.1 --port 8000 [--served-model-name NAME …]
-               [--max-num-seqs N] [--max-model-len N] [--sim-… V …] [any other vLLM flag]
+               [--max-num-seqs N] [--max-model-len N] [--max-num-batched-tokens N] [--sim-… V …]
+               [any other vLLM flag]
     python -m vllm_stack_e2e.sim serve MODEL …          (the same)
     python -m vllm_stack_e2e.sim gateway --service-discovery static|k8s --routing-logic roundrobin|session
                [--host H] [--port P] [--static-backends URLS --static-models MODELS] [--session-key K]
@@ -12,9 +13,9 @@ to vLLM must never shadow the real `vllm`.
 vLLM flags the simulator has no use for (`--tensor-parallel-size 1`, `--enable-chunked-prefill`,
 …) are accepted and logged. Simulator knobs are `--sim-…` flags, each with an environment twin
 (`--sim-kv-cache-tokens` ↔ `VLLM_SIM_KV_CACHE_TOKENS`); the flag wins over the variable.
-For the vLLM flags the chart writes into the pod command, the variables `VLLM_SIM_HOST`,
-`VLLM_SIM_PORT`, `VLLM_SIM_MAX_NUM_SEQS` and `VLLM_SIM_MAX_MODEL_LEN` win over the flags,
-so the lab can run a pod's command verbatim and still choose the bind address and size.
+For the vLLM flags a pod command may carry, the variables `VLLM_SIM_HOST`, `VLLM_SIM_PORT`,
+`VLLM_SIM_MAX_NUM_SEQS`, `VLLM_SIM_MAX_MODEL_LEN` and `VLLM_SIM_MAX_NUM_BATCHED_TOKENS` win over
+the flags, so the lab can run a pod's command verbatim and still choose the bind address and size.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ class Knob:
 
 
 KNOBS = (
-    Knob("kv-cache-tokens", int, 65536, "KV-cache budget in tokens shared by running requests"),
-    Knob("prefill-tokens-per-s", float, 8000.0, "prefill throughput (tokens/s), shared by all prefills"),
-    Knob("inter-token-latency", float, 0.03, "seconds between output tokens of a running request"),
+    Knob("kv-cache-tokens", int, 65536, "KV-cache size in tokens (whole blocks of 16), shared by running requests"),
+    Knob("prefill-tokens-per-s", float, 8000.0, "prefill throughput (tokens/s): a step lasts 1/X s longer per prompt token in it"),
+    Knob("inter-token-latency", float, 0.03, "seconds a step of decodes lasts: the gap between a decoding request's tokens"),
     Knob("engine-id", str, "0", "value of the `engine` label on every metric (vLLM: engine index, '0')"),
     Knob("startup-delay", float, 0.0, "seconds of simulated model load before the port opens"),
     Knob("default-max-tokens", int, 16, "max_tokens when a request gives none (there is no EOS)"),
@@ -64,7 +65,8 @@ KNOBS = (
 )
 # vLLM flags whose environment twin wins over the flag (see the module docstring).
 ENV_OVERRIDES = {"host": "VLLM_SIM_HOST", "port": "VLLM_SIM_PORT", "max_num_seqs": "VLLM_SIM_MAX_NUM_SEQS",
-                 "max_model_len": "VLLM_SIM_MAX_MODEL_LEN"}
+                 "max_model_len": "VLLM_SIM_MAX_MODEL_LEN",
+                 "max_num_batched_tokens": "VLLM_SIM_MAX_NUM_BATCHED_TOKENS"}
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -76,6 +78,9 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--served-model-name", nargs="+", default=None, metavar="NAME", help="names the API answers to")
     p.add_argument("--max-num-seqs", type=int, default=256, metavar="N", help="running requests at most (env VLLM_SIM_MAX_NUM_SEQS wins)")
     p.add_argument("--max-model-len", type=int, default=16384, metavar="N", help="prompt + output tokens at most (env VLLM_SIM_MAX_MODEL_LEN wins)")
+    # 2048: vLLM's `vllm serve` default on GPUs under 70 GiB, the tier of --max-num-seqs 256 (engine.py).
+    p.add_argument("--max-num-batched-tokens", type=int, default=2048, metavar="N",
+                   help="tokens one scheduler step computes at most (env VLLM_SIM_MAX_NUM_BATCHED_TOKENS wins)")
     p.add_argument("--api-key", nargs="+", default=None, metavar="KEY",
                    help="require `Authorization: Bearer KEY` (else env VLLM_API_KEY, as vLLM)")
     for knob in KNOBS:
@@ -124,6 +129,7 @@ def engine_config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def
     return EngineConfig(
         model=args.model, served_model_names=tuple(args.served_model_name or ()),
         max_num_seqs=args.max_num_seqs, max_model_len=args.max_model_len,
+        max_num_batched_tokens=args.max_num_batched_tokens,
         kv_cache_tokens=args.sim_kv_cache_tokens, prefill_tokens_per_s=args.sim_prefill_tokens_per_s,
         inter_token_latency=args.sim_inter_token_latency, engine_id=args.sim_engine_id,
         default_max_tokens=args.sim_default_max_tokens, startup_delay=args.sim_startup_delay,
@@ -154,9 +160,11 @@ def serve_main(argv: Sequence[str]) -> int:
         return 2
     if ignored:
         log.info("ignoring vLLM flags the simulator does not model: %s", " ".join(ignored))
-    log.info("engine %s for model %s: max_num_seqs=%d max_model_len=%d kv_cache_tokens=%d "
-             "prefill=%.0f tok/s itl=%.3fs", config.engine_id, config.model_name, config.max_num_seqs,
-             config.max_model_len, config.kv_cache_tokens, config.prefill_tokens_per_s, config.inter_token_latency)
+    log.info("engine %s for model %s: max_num_seqs=%d max_model_len=%d max_num_batched_tokens=%d "
+             "kv_cache_tokens=%d (%d blocks of %d) prefill=%.0f tok/s itl=%.3fs", config.engine_id,
+             config.model_name, config.max_num_seqs, config.max_model_len, config.max_num_batched_tokens,
+             config.kv_cache_tokens, config.num_kv_blocks, config.block_size, config.prefill_tokens_per_s,
+             config.inter_token_latency)
     if config.startup_delay > 0:
         log.info("loading model (simulated) for %.1fs before opening %s:%d", config.startup_delay, args.host, args.port)
         time.sleep(config.startup_delay)

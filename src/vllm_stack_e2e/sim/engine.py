@@ -1,24 +1,42 @@
-"""The simulated vLLM engine: a scheduler that queues like vLLM V1, and its metrics.
+"""The simulated vLLM engine: vLLM V1's step-by-step scheduler (`scheduler.py`), timed, and its metrics.
 
-Scheduling model (what autoscaling can observe, not how a GPU computes):
+The engine runs steps as vLLM's engine core does (schedule, execute, update): each step the
+scheduler decides how many tokens each request computes within `max_num_batched_tokens`, the
+step "executes" for the time the cost model below gives, then every request whose tokens are all
+computed gets one output token, finished requests leave, and the gauges publish the state after
+the step. New requests join the waiting queue at any time; the next step sees them.
 
-- A request arrives *waiting*. Waiting requests are admitted strictly in FIFO order while
-  fewer than `max_num_seqs` are running and the head request's KV (prompt + tokens already
-  generated) fits in the free KV budget (`kv_cache_tokens`); the head blocks those behind it.
-- Admitted requests prefill through one shared pipeline, in admission order, at
-  `prefill_tokens_per_s` (chunked prefill shares the GPU's prefill throughput), so the time
-  to first token grows with the prompt and with the prefills ahead of it. The end of
-  prefill emits the first token.
-- Each running request then emits one token every `inter_token_latency` seconds (each on
-  its own clock, anchored at its first token, so timing error does not accumulate).
-- A running request holds prompt + generated tokens of KV. When a token needs a KV slot
-  and none is free, the most recently admitted running request is preempted (vLLM's
-  recompute preemption): its KV is freed, it goes back to the front of the waiting queue,
-  and when re-admitted it prefills prompt + generated tokens again before continuing.
-- A request finishes with reason ``length`` after `max_tokens` tokens (there is no EOS),
-  or ``abort`` when its client goes away.
+Step cost model (what a step lasts; a model of the GPU's time, not of its arithmetic):
 
-All state lives on the asyncio loop that serves the requests; none of it is thread-safe.
+    step_s = inter_token_latency + prefill_tokens / prefill_tokens_per_s
+
+- `inter_token_latency` is the fixed cost of one forward pass. A decode step is memory-bound
+  (reading the weights and the KV cache), so at these batch sizes it costs about the same for 1
+  or 256 sequences; the simulator takes a decode's own cost as 0, so a step with only decodes
+  lasts exactly `inter_token_latency` at any batch size, and a decoding request gets a token
+  every `inter_token_latency`, as `--sim-inter-token-latency` says.
+- `prefill_tokens` (prompt chunks and recomputes in the step) add compute at
+  `prefill_tokens_per_s`. A prompt of N tokens therefore costs N / prefill_tokens_per_s plus one
+  `inter_token_latency` per step it spans (N / max_num_batched_tokens, rounded up): the tutorial's
+  3000 tokens at 8000 tokens/s, alone on the engine, take 0.375 s + 2 × 0.03 s.
+- Decodes sharing a step with a prefill chunk wait for it: their gap grows to
+  inter_token_latency + chunk / prefill_tokens_per_s (vLLM's stall under chunked prefill); the
+  budget bounds it (2048 tokens at 8000 tokens/s: 0.256 s).
+- Steps chain on a nominal clock (each starts when the previous one was due to end), so the event
+  loop's lateness does not accumulate. `itl_gaps`/`itl_abs_deviation` compare each decode gap with
+  the gap the cost model meant (`inter_token_latency` when only decodes run): the timing error.
+
+Idle, the engine has no timer and no task: `add_request` starts the next step.
+
+`max_num_batched_tokens` defaults to 2048, vLLM's default for `vllm serve` on GPUs under 70 GiB
+(and any A100): the tier whose `max_num_seqs` default (256) the simulator already uses, and the
+size of GPU the lab simulates (24576 KV tokens, a 24 GB L4/A10's cache). With it the tutorial's
+3000-token prompts take two steps each, so prefill still paces admission at
+`prefill_tokens_per_s`, as before. H100-class GPUs get 8192 (with `max_num_seqs` 1024).
+
+Requests finish with reason ``length`` after `max_tokens` tokens or at `max_model_len` (there
+is no EOS), or ``abort`` when their client goes away. All state lives on the asyncio loop that serves the
+requests; none of it is thread-safe.
 """
 
 from __future__ import annotations
@@ -26,12 +44,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
+
+from .scheduler import Scheduler, Sequence, StepPlan  # Sequence: api.py takes it from here
 
 # Names exactly as vLLM V1 exposes them (prometheus_client adds `_total` to counters).
 METRIC_NAMES = {
@@ -67,7 +86,10 @@ def stored_metric_names() -> set[str]:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """One engine's model and simulated hardware. Times in seconds."""
+    """One engine's model and simulated hardware. Times in seconds.
+
+    `max_num_seqs` 256 and `max_num_batched_tokens` 2048 are vLLM's `vllm serve` defaults for a
+    GPU under 70 GiB (module docstring); `block_size` 16 is vLLM's KV block on CUDA."""
 
     model: str = "sim-model"
     served_model_names: tuple[str, ...] = ()
@@ -79,6 +101,8 @@ class EngineConfig:
     engine_id: str = "0"
     default_max_tokens: int = 16
     startup_delay: float = 0.0
+    max_num_batched_tokens: int = 2048
+    block_size: int = 16
 
     @property
     def model_name(self) -> str:
@@ -90,23 +114,40 @@ class EngineConfig:
         """Every name a request may use for this engine's model."""
         return self.served_model_names or (self.model,)
 
+    @property
+    def num_kv_blocks(self) -> int:
+        """Whole blocks in the KV cache, as vLLM counts them (a partial block is no block)."""
+        return self.kv_cache_tokens // self.block_size
+
+    def step_seconds(self, prefill_tokens: int) -> float:
+        """How long a step lasts (module docstring): the forward pass, plus its prefill tokens."""
+        return self.inter_token_latency + prefill_tokens / self.prefill_tokens_per_s
+
     def validate(self) -> None:
         """Raise ValueError naming the first setting a real vLLM would refuse to start with."""
-        if self.max_num_seqs < 1:
-            raise ValueError(f"max_num_seqs must be ≥ 1, got {self.max_num_seqs}")
-        if self.max_model_len < 2:
-            raise ValueError(f"max_model_len must be ≥ 2, got {self.max_model_len}")
-        if self.kv_cache_tokens < self.max_model_len:
+        self._validate_sizes()
+        if self.num_kv_blocks * self.block_size < self.max_model_len:
             raise ValueError(
-                f"KV cache of {self.kv_cache_tokens} tokens cannot hold one request of max_model_len "
-                f"{self.max_model_len} — raise --sim-kv-cache-tokens or lower --max-model-len"
+                f"KV cache of {self.kv_cache_tokens} tokens ({self.num_kv_blocks} blocks of {self.block_size}) "
+                f"cannot hold one request of max_model_len {self.max_model_len} — raise --sim-kv-cache-tokens "
+                "or lower --max-model-len"
+            )
+        if self.max_num_batched_tokens < self.max_num_seqs:  # vLLM's SchedulerConfig refuses it too
+            raise ValueError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be greater than or equal to "
+                f"max_num_seqs ({self.max_num_seqs}) — raise --max-num-batched-tokens or lower --max-num-seqs"
             )
         if self.prefill_tokens_per_s <= 0:
             raise ValueError(f"prefill_tokens_per_s must be > 0, got {self.prefill_tokens_per_s}")
         if self.inter_token_latency < 0:
             raise ValueError(f"inter_token_latency must be ≥ 0, got {self.inter_token_latency}")
-        if self.default_max_tokens < 1:
-            raise ValueError(f"default_max_tokens must be ≥ 1, got {self.default_max_tokens}")
+
+    def _validate_sizes(self) -> None:
+        for name, minimum in (("max_num_seqs", 1), ("max_model_len", 2), ("max_num_batched_tokens", 1),
+                              ("block_size", 1), ("default_max_tokens", 1)):
+            value = getattr(self, name)
+            if value < minimum:
+                raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
 
 
 class _WithoutCreated:
@@ -157,38 +198,8 @@ class EngineMetrics:
         self.decode = histogram("vllm:request_decode_time_seconds", "Time spent decoding.", _LATENCY_BUCKETS).labels(*labels)
 
 
-@dataclass(eq=False)
-class Sequence:
-    """One request inside the engine. Times are the loop's monotonic clock."""
-
-    request_id: str
-    prompt_tokens: int
-    max_tokens: int
-    arrival: float
-    state: str = "waiting"  # waiting | running | finished
-    generated: int = 0
-    kv_held: int = 0
-    admitted_order: int = 0
-    scheduled_at: float | None = None
-    first_token_at: float | None = None
-    last_token_at: float | None = None
-    finished_at: float | None = None
-    finish_reason: str | None = None
-    prefill_start: float = 0.0
-    prefill_end: float = 0.0
-    next_token_at: float = 0.0
-    preemptions: int = 0
-    decoding: bool = False  # a token came since the last (re-)admission
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    handle: asyncio.TimerHandle | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.state == "finished"
-
-
 class Engine:
-    """A simulated vLLM engine: admit, prefill, decode, preempt, and count it all."""
+    """A simulated vLLM engine: steps of vLLM V1's scheduler on the event loop, and their metrics."""
 
     def __init__(self, config: EngineConfig, registry: CollectorRegistry | None = None) -> None:
         config.validate()
@@ -196,16 +207,19 @@ class Engine:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.metrics = EngineMetrics(self.registry, config.model_name, config.engine_id)
         self.started_at = time.time()
-        self._waiting: deque[Sequence] = deque()
-        self._running: list[Sequence] = []
-        self._kv_used = 0
-        self._prefill_free_at = 0.0
+        self.scheduler = Scheduler(
+            max_num_seqs=config.max_num_seqs, max_num_batched_tokens=config.max_num_batched_tokens,
+            num_blocks=config.num_kv_blocks, block_size=config.block_size, max_model_len=config.max_model_len,
+        )
         self._ids = itertools.count()
-        self._admissions = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._step_handle: asyncio.Handle | None = None  # None: idle, no step due
+        self._step_start = 0.0  # nominal start of the step being planned
+        self._published: tuple[int, int, float] = (0, 0, 0.0)
+        self.steps = 0
         self.finished_requests = 0
         self.aborted_requests = 0
-        # Timing quality: decode gaps seen and their summed |gap - inter_token_latency|.
+        # Timing quality: decode gaps seen and their summed |gap - the gap the cost model meant|.
         self.itl_gaps = 0
         self.itl_abs_deviation = 0.0
         self.last_scrape_accept: str | None = None
@@ -213,52 +227,57 @@ class Engine:
     # -- state -------------------------------------------------------------------------
     @property
     def num_running(self) -> int:
-        return len(self._running)
+        return len(self.scheduler.running)
 
     @property
     def num_waiting(self) -> int:
-        return len(self._waiting)
+        return len(self.scheduler.waiting)
 
     @property
     def kv_used(self) -> int:
-        return self._kv_used
+        """KV tokens held, in whole blocks (a block is taken by its first token)."""
+        return self.scheduler.used_blocks * self.config.block_size
 
     @property
     def kv_usage(self) -> float:
-        """KV cache in use, 0–1."""
-        return self._kv_used / self.config.kv_cache_tokens
+        """KV cache in use, 0–1: used blocks over all blocks, as vLLM's block pool reports it."""
+        return self.scheduler.used_blocks / self.scheduler.num_blocks
+
+    @property
+    def idle(self) -> bool:
+        """No step running or due: no timer on the loop."""
+        return self._step_handle is None
 
     def refresh_gauges(self) -> None:
-        """Set the gauges from the scheduler's state (called before every exposition)."""
-        self.metrics.running.set(len(self._running))
-        self.metrics.waiting.set(len(self._waiting))
-        self.metrics.kv_usage.set(self.kv_usage)
+        """Set the gauges to the state after the last step (vLLM publishes its scheduler stats
+        once per step, after it); called before every exposition."""
+        running, waiting, usage = self._published
+        self.metrics.running.set(running)
+        self.metrics.waiting.set(waiting)
+        self.metrics.kv_usage.set(usage)
 
     def stats(self) -> dict[str, object]:
-        """The scheduler's state as plain data, for `/sim/state` and tests."""
+        """The scheduler's state now as plain data, for `/sim/state` and tests."""
         return {
             "model": self.config.model_name, "engine": self.config.engine_id,
-            "running": len(self._running), "waiting": len(self._waiting),
-            "kv_used": self._kv_used, "kv_total": self.config.kv_cache_tokens,
-            "kv_usage": round(self.kv_usage, 4), "finished": self.finished_requests,
+            "running": self.num_running, "waiting": self.num_waiting,
+            "kv_used": self.kv_used, "kv_total": self.config.num_kv_blocks * self.config.block_size,
+            "kv_blocks_used": self.scheduler.used_blocks, "kv_blocks_total": self.scheduler.num_blocks,
+            "kv_usage": round(self.kv_usage, 4), "steps": self.steps, "finished": self.finished_requests,
             "aborted": self.aborted_requests, "last_scrape_accept": self.last_scrape_accept,
             "itl_gaps": self.itl_gaps, "itl_abs_deviation": self.itl_abs_deviation,
         }
 
     # -- requests ----------------------------------------------------------------------
     def add_request(self, prompt_tokens: int, max_tokens: int, request_id: str | None = None) -> Sequence:
-        """Queue a request (on the running loop) and schedule what can run."""
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise RuntimeError("an Engine serves one event loop; this request came from another")
-        seq = Sequence(
-            request_id=request_id or f"req-{next(self._ids)}", prompt_tokens=prompt_tokens,
-            max_tokens=max_tokens, arrival=loop.time(),
-        )
-        self._waiting.append(seq)
-        self._schedule()
+        """Queue a request (on the running loop); an idle engine starts a step for it."""
+        loop = self._bind_loop()
+        if not 0 < prompt_tokens < self.config.max_model_len or max_tokens < 1:
+            raise ValueError(f"a request needs 1 ≤ prompt_tokens < max_model_len ({self.config.max_model_len}) "
+                             f"and max_tokens ≥ 1; got {prompt_tokens} and {max_tokens}")
+        seq = Sequence(request_id or f"req-{next(self._ids)}", prompt_tokens, max_tokens, arrival=loop.time())
+        self.scheduler.add(seq)
+        self._wake()
         return seq
 
     async def tokens(self, seq: Sequence) -> AsyncIterator[int]:
@@ -275,119 +294,95 @@ class Engine:
                 return
 
     def abort(self, seq: Sequence) -> None:
-        """Drop a request whose client went away (no-op once finished)."""
+        """Drop a request whose client went away (no-op once finished): its blocks are free for
+        the next step."""
         if seq.finished:
             return
-        if seq.state == "waiting":
-            try:
-                self._waiting.remove(seq)
-            except ValueError:
-                pass
-        else:
-            self._release(seq)
-            self._running.remove(seq)
-        self._finish(seq, "abort")
+        self.scheduler.remove(seq)
+        self._finish(seq)
         self.aborted_requests += 1
-        self._schedule()
+        self._wake()
+        if self.idle:
+            self._publish()
 
-    # -- scheduler ---------------------------------------------------------------------
-    def _loop_time(self) -> float:
+    # -- the step loop -----------------------------------------------------------------
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("an Engine serves one event loop; this request came from another")
+        return loop
+
+    def _wake(self) -> None:
+        """Start a step soon when idle with work to do (a running step picks new work up itself)."""
+        if self.idle and self.scheduler.has_work:
+            assert self._loop is not None
+            self._step_start = self._loop.time()
+            self._step_handle = self._loop.call_soon(self._begin_step)
+
+    def _begin_step(self) -> None:
+        """Schedule one step and set a timer for its end; with nothing to schedule, go idle."""
         assert self._loop is not None
-        return self._loop.time()
-
-    def _schedule(self) -> None:
-        """Admit waiting requests in FIFO order while a slot and their KV are free."""
-        cfg = self.config
-        while self._waiting and len(self._running) < cfg.max_num_seqs:
-            head = self._waiting[0]
-            need = head.prompt_tokens + head.generated
-            if self._kv_used + need > cfg.kv_cache_tokens:
-                break
-            self._waiting.popleft()
-            self._admit(head, need)
-
-    def _admit(self, seq: Sequence, kv_tokens: int) -> None:
-        now = self._loop_time()
-        seq.state = "running"
-        seq.decoding = False
-        seq.admitted_order = next(self._admissions)
-        seq.kv_held = kv_tokens
-        self._kv_used += kv_tokens
-        self._running.append(seq)
-        if seq.scheduled_at is None:
-            seq.scheduled_at = now
-        seq.prefill_start = max(now, self._prefill_free_at)
-        seq.prefill_end = seq.prefill_start + kv_tokens / self.config.prefill_tokens_per_s
-        self._prefill_free_at = seq.prefill_end
-        seq.next_token_at = seq.prefill_end
-        assert self._loop is not None
-        seq.handle = self._loop.call_at(seq.prefill_end, self._on_token, seq)
-
-    def _release(self, seq: Sequence) -> None:
-        if seq.handle is not None:
-            seq.handle.cancel()
-            seq.handle = None
-        self._kv_used -= seq.kv_held
-        seq.kv_held = 0
-        # Give back the prefill pipeline's time if this was the last reservation, unfinished.
-        now = self._loop_time()
-        if seq.prefill_end == self._prefill_free_at and now < seq.prefill_end:
-            self._prefill_free_at = max(now, seq.prefill_start)
-
-    def _preempt(self, seq: Sequence) -> None:
-        self._release(seq)
-        self._running.remove(seq)
-        seq.state = "waiting"
-        seq.preemptions += 1
-        self._waiting.appendleft(seq)
-        self.metrics.preemptions.inc()
-
-    def _on_token(self, seq: Sequence) -> None:
-        seq.handle = None
-        if seq.state != "running":
+        self._step_handle = None
+        plan = self.scheduler.schedule()
+        if plan.preempted:
+            self.metrics.preemptions.inc(len(plan.preempted))
+        if not plan.tokens:  # nothing running or waiting (one request alone always fits)
+            self._publish()
             return
-        cfg = self.config
-        while self._kv_used + 1 > cfg.kv_cache_tokens:
-            victim = max(self._running, key=lambda s: s.admitted_order)
-            self._preempt(victim)
-            if victim is seq:
-                return
-        now = self._loop_time()
+        for seq in plan.admitted:
+            if seq.scheduled_at is None:  # a late loop's nominal clock may trail the arrival
+                seq.scheduled_at = max(self._step_start, seq.arrival)
+        end = self._step_start + self.config.step_seconds(plan.prefill_tokens)
+        self._step_handle = self._loop.call_at(end, self._end_step, plan, end)
+
+    def _end_step(self, plan: StepPlan, end: float) -> None:
+        """The step's time is up: apply it, count its tokens, publish, and start the next one."""
+        assert self._loop is not None
+        now = self._loop.time()
+        out = self.scheduler.update(plan)
+        for seq in out.sampled:
+            self._on_token(seq, now, end, after_decode=seq in plan.decodes)
+        self.steps += 1
+        self._publish()
+        self._step_start = end
+        self._begin_step()
+
+    def _publish(self) -> None:
+        """Take the state the gauges show until the next step ends."""
+        self._published = (self.num_running, self.num_waiting, self.kv_usage)
+        self.refresh_gauges()
+
+    # -- tokens and finishes -----------------------------------------------------------
+    def _on_token(self, seq: Sequence, now: float, due: float, after_decode: bool) -> None:
+        """Count a sampled token; `after_decode`: it followed a token, not a (re)prefill."""
         m = self.metrics
         if seq.first_token_at is None:
+            scheduled = seq.scheduled_at if seq.scheduled_at is not None else now
             seq.first_token_at = now
             m.ttft.observe(now - seq.arrival)
-            m.queue.observe((seq.scheduled_at or now) - seq.arrival)
-            m.prefill.observe(now - (seq.scheduled_at or now))
+            m.queue.observe(scheduled - seq.arrival)
+            m.prefill.observe(now - scheduled)
             m.prompt_tokens.inc(seq.prompt_tokens)
         elif seq.last_token_at is not None:
             gap = now - seq.last_token_at
             m.itl.observe(gap)
-            if seq.decoding:  # not the first token after a preemption
+            if after_decode and seq.last_token_due is not None:
                 self.itl_gaps += 1
-                self.itl_abs_deviation += abs(gap - cfg.inter_token_latency)
-        seq.decoding = True
-        seq.last_token_at = now
-        seq.generated += 1
-        seq.kv_held += 1
-        self._kv_used += 1
+                self.itl_abs_deviation += abs(gap - (due - seq.last_token_due))
+        seq.last_token_at, seq.last_token_due = now, due
         m.generation_tokens.inc()
-        if seq.generated >= seq.max_tokens:
-            self._release(seq)
-            self._running.remove(seq)
-            self._finish(seq, "length")
+        if seq.finished:
             self.finished_requests += 1
-            self._schedule()
-            return
-        seq.wake.set()
-        seq.next_token_at += cfg.inter_token_latency
-        assert self._loop is not None
-        seq.handle = self._loop.call_at(seq.next_token_at, self._on_token, seq)
+            self._finish(seq)
+        else:
+            seq.wake.set()
 
-    def _finish(self, seq: Sequence, reason: str) -> None:
-        now = self._loop_time() if self._loop is not None else time.monotonic()
-        seq.state = "finished"
-        seq.finish_reason = reason
+    def _finish(self, seq: Sequence) -> None:
+        """Record the end of a request the scheduler finished (`length`) or removed (`abort`)."""
+        now = self._loop.time() if self._loop is not None else time.monotonic()
+        reason = seq.finish_reason or "abort"
         seq.finished_at = now
         m = self.metrics
         m.success[reason].inc()
