@@ -10,7 +10,7 @@ JUNIT ?= reports/junit.xml
 STAMP := $(VENV)/.installed
 # Settings the harness reads from the environment, also when given as make variables
 # (exported only when set, so an unset one stays unset).
-$(foreach v,KEEP EXTRA_VALUES VLLM_CHART CHART_VERSION REPORTS_DIR KUBECONFIG EDITION,$(if $(value $(v)),$(eval export $(v))))
+$(foreach v,KEEP EXTRA_VALUES VLLM_CHART CHART_VERSION REPORTS_DIR KUBECONFIG EDITION ENGINE FIX_DEFECTS,$(if $(value $(v)),$(eval export $(v))))
 
 .PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e e2e-beyond bench preflight clean gate tutorial-diff
 

@@ -7,6 +7,8 @@ carries with honest token timing. Every measurement is bounded (about 10 s each)
 (b) The engine's capacity on one core: the most concurrent streaming requests for which
     the inter-token gaps stay within 5 % of the configured latency on average, measured
     at the client (end to end) and inside the engine (its timers).
+(c) For each GPU engine preset (docs/engines.md): whether one engine at the preset's decode
+    step holds the streams the page's load puts on it (what it runs at once + the queue).
 
     .venv/bin/python scripts/bench.py [--seconds 10] [--itl 0.05] [--json reports/bench.json]
 """
@@ -30,12 +32,15 @@ import httpx
 
 from vllm_stack_e2e.lab.processes import ManagedProcess, ProcessSpec
 from vllm_stack_e2e.net import free_port
+from vllm_stack_e2e.sim import presets
 from vllm_stack_e2e.sim.host import engine_argv, wait_http_ok
+from vllm_stack_e2e.steps import step6_scale_up
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 CLIENT_CPU, SERVER_CPU = 0, 1
 ERROR_BUDGET = 0.05
+PAGE_THRESHOLD = 5  # the page's trigger threshold: the queue step 6 holds above it
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
@@ -233,6 +238,34 @@ def _best(measured: list[Level]) -> Level | None:
     return passing[-1] if passing else None
 
 
+def measure_ab(args: argparse.Namespace, work: Path, rows: list[Row]) -> tuple[list[Level], list[Level]]:
+    """(a) the load generator's requests/s, (b) the streams one engine carries at --itl."""
+    print(f"(a) requests/s against a zero-latency engine on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}, "
+          f"{args.concurrency} connections, {args.seconds:.0f} s each", flush=True)
+    proc, url = start_engine(work, "engine-zero", {"inter-token-latency": 0, "prefill-tokens-per-s": 1e12,
+                                                   "kv-cache-tokens": 10**8}, max_num_seqs=4096)
+    try:
+        plain = run_generator(url, args.seconds, args.concurrency, False, work)
+        streamed = run_generator(url, args.seconds, args.concurrency, True, work)
+        ceiling = run_wrk(url, args.seconds, args.concurrency, work)
+    finally:
+        proc.stop()
+    rows.append(Row("load generator, non-streaming", f"{plain:.0f} req/s",
+                    f"1 core, c={args.concurrency}, max_tokens 1"))
+    rows.append(Row("load generator, streaming", f"{streamed:.0f} req/s", "same, SSE parsed per chunk"))
+    if ceiling:
+        rows.append(Row("wrk (ceiling)", f"{ceiling:.0f} req/s", f"1 core, c={args.concurrency}, same request"))
+        rows.append(Row("generator / wrk", f"{plain / ceiling:.0%}", "non-streaming"))
+    else:
+        rows.append(Row("wrk (ceiling)", "n/a", "wrk not installed: apt-get install -y wrk"))
+    levels = [int(x) for x in args.levels.split(",")]
+    print(f"(b) streams one engine carries on CPU {SERVER_CPU} at ITL {args.itl * 1000:.0f} ms "
+          f"(error budget {ERROR_BUDGET:.0%}), {args.seconds:.0f} s per level", flush=True)
+    engine_levels = capacity(work, args.itl, args.seconds, levels, "wrk") if shutil.which("wrk") else []
+    client_levels = capacity(work, args.itl, args.seconds, [lv for lv in levels if lv <= 800], "httpx")
+    return engine_levels, client_levels
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=10.0, help="length of each measurement (default 10)")
@@ -241,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--levels", default="100,200,400,600,800,1200,1600",
                    help="stream counts tried for (b), in order, until one is over budget")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--presets-only", action="store_true", help="measure only (c), the engine presets")
     args = p.parse_args(argv)
     if (os.cpu_count() or 1) < 2:
         print("note: fewer than 2 CPUs — client and server share a core", file=sys.stderr)
@@ -249,29 +283,26 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="vllm-bench-") as tmp:
         work = Path(tmp)
-        print(f"(a) requests/s against a zero-latency engine on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}, "
-              f"{args.concurrency} connections, {args.seconds:.0f} s each", flush=True)
-        proc, url = start_engine(work, "engine-zero", {"inter-token-latency": 0, "prefill-tokens-per-s": 1e12,
-                                                       "kv-cache-tokens": 10**8}, max_num_seqs=4096)
-        try:
-            plain = run_generator(url, args.seconds, args.concurrency, False, work)
-            streamed = run_generator(url, args.seconds, args.concurrency, True, work)
-            ceiling = run_wrk(url, args.seconds, args.concurrency, work)
-        finally:
-            proc.stop()
-        rows.append(Row("load generator, non-streaming", f"{plain:.0f} req/s",
-                        f"1 core, c={args.concurrency}, max_tokens 1"))
-        rows.append(Row("load generator, streaming", f"{streamed:.0f} req/s", "same, SSE parsed per chunk"))
-        if ceiling:
-            rows.append(Row("wrk (ceiling)", f"{ceiling:.0f} req/s", f"1 core, c={args.concurrency}, same request"))
-            rows.append(Row("generator / wrk", f"{plain / ceiling:.0%}", "non-streaming"))
-        else:
-            rows.append(Row("wrk (ceiling)", "n/a", "wrk not installed: apt-get install -y wrk"))
-        levels = [int(x) for x in args.levels.split(",")]
-        print(f"(b) streams one engine carries on CPU {SERVER_CPU} at ITL {args.itl * 1000:.0f} ms "
-              f"(error budget {ERROR_BUDGET:.0%}), {args.seconds:.0f} s per level", flush=True)
-        engine_levels = capacity(work, args.itl, args.seconds, levels, "wrk") if shutil.which("wrk") else []
-        client_levels = capacity(work, args.itl, args.seconds, [lv for lv in levels if lv <= 800], "httpx")
+        engine_levels, client_levels = [], []
+        if not args.presets_only:
+            engine_levels, client_levels = measure_ab(args, work, rows)
+        # (c) Each GPU preset's own timing at the streams the page's load puts on one engine (what it
+        # runs at once, plus the queue step 6 drives): can the lab rehearse it honestly?
+        preset_levels = []
+        for preset in (pr for pr in presets.PRESETS.values() if pr.gpu is not None):
+            need = preset.running_at_most(step6_scale_up.REQUEST_TOKENS) + 2 * PAGE_THRESHOLD
+            print(f"(c) {preset.name}: {need} streams at ITL {preset.inter_token_latency * 1000:.0f} ms", flush=True)
+            preset_levels.append((preset, need, capacity(work, preset.inter_token_latency, args.seconds, [need], "httpx")))
+    for preset, need, measured in preset_levels:
+        level = measured[0] if measured else None
+        verdict = "holds" if level is not None and level.ok else "does NOT hold"
+        rows.append(Row(f"preset {preset.name}", f"{need} streams",
+                        f"{verdict} at ITL {preset.inter_token_latency * 1000:.0f} ms on 1 core"
+                        + (f": client error {level.client_error:.1%}, engine error {level.engine_error:.1%}, "
+                           f"{level.tokens_per_s:.0f} tokens/s" if level is not None and level.client_error is not None
+                           else "")
+                        + ("" if verdict == "holds" else " — the lab cannot rehearse this preset's timing; its "
+                           "queue still forms, late tokens only make it longer")))
     for name, measured, how in (
         ("engine capacity, 1 core", engine_levels, "wrk holds the streams; engine timer error and p99 duration"),
         ("streams the generator follows", client_levels, "httpx client on 1 core; per-token error at the client"),

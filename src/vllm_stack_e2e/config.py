@@ -71,6 +71,8 @@ class RunConfig:
     # How often the cluster's HPA controller syncs: the backend says (the lab its own setting; a
     # cluster Kubernetes' default or HPA_SYNC_SECONDS).
     hpa_sync_seconds: float = DEFAULT_HPA_SYNC_SECONDS
+    # ENGINE: the lab's simulated engine, sized like a GPU serving a model (sim.presets); None off the lab.
+    engine: str | None = "lab"
 
     def __post_init__(self) -> None:
         if not self.namespace:
@@ -147,15 +149,33 @@ def parse_extra_values(text: str) -> tuple[tuple[str | None, str], ...]:
     return tuple(out)
 
 
+def resolve_engine(cluster: str, text: str) -> str | None:
+    """The engine preset of a run: on the lab the one named (default `lab`); off the lab none — a GPU
+    cluster runs the engine the chart deploys, so naming one there is refused."""
+    name = text.strip()
+    if cluster != "lab":
+        if name:
+            raise ConfigError(f"ENGINE={name!r} sizes the lab's simulated engine; CLUSTER={cluster} runs the engine "
+                              "the chart deploys on your GPUs — unset ENGINE")
+        return None
+    from .sim import presets
+
+    try:
+        return presets.get(name or presets.DEFAULT).name
+    except KeyError as exc:
+        raise ConfigError(f"unknown ENGINE={name!r}: choose one of {', '.join(presets.PRESETS)} (docs/engines.md)") from exc
+
+
 def resolve(cluster: str | None = None, profile: str | None = None, keep: bool = False,
             kubeconfig: str | None = None, chart: str | None = None, chart_version: str | None = None,
-            reports_dir: str | None = None, edition: str | None = None, fix_defects: str | None = None) -> RunConfig:
+            reports_dir: str | None = None, edition: str | None = None, fix_defects: str | None = None,
+            engine: str | None = None) -> RunConfig:
     """Options first, then environment (CLUSTER, PROFILE, KUBECONFIG, VLLM_CHART, CHART_VERSION,
     EXTRA_VALUES — overlays appended to every step-4 upgrade, to try a fix or break a claim —,
     EDITION — the tutorial's edition, docs/tutorial.md —, FIX_DEFECTS — upstream defects whose
     harness fix the run applies, e.g. 6,7, docs/upstream-defects.md —, HPA_SYNC_SECONDS — the
     cluster's HPA sync period, 15 unless its kube-controller-manager says otherwise; the lab says
-    its own)."""
+    its own —, ENGINE — the lab's simulated engine preset, docs/engines.md)."""
     cluster = (cluster or os.environ.get("CLUSTER") or "lab").strip()
     if cluster not in BACKENDS:
         raise ConfigError(f"unknown CLUSTER={cluster!r}: choose one of {', '.join(BACKENDS)} "
@@ -190,8 +210,9 @@ def resolve(cluster: str | None = None, profile: str | None = None, keep: bool =
     if sync <= 0:
         raise ConfigError(f"HPA_SYNC_SECONDS={sync_text!r} is not a positive number of seconds: give your cluster's "
                           "kube-controller-manager --horizontal-pod-autoscaler-sync-period (default 15)")
+    engine = resolve_engine(cluster, engine if engine is not None else os.environ.get("ENGINE", ""))
     config = RunConfig(cluster=cluster, profile=profile, keep=keep, kubeconfig=kube_path, edition=asked, fix_defects=fixes,
-                       hpa_sync_seconds=sync,
+                       hpa_sync_seconds=sync, engine=engine,
                        chart=chart or os.environ.get("VLLM_CHART"), chart_version=version,
                        extra_values=extra)
     if reports_dir or os.environ.get("REPORTS_DIR"):

@@ -16,6 +16,7 @@ from .helm import STANDIN_CHART
 from .backends.base import Backend, ChartRef
 from .config import OWNER_LABEL, RUN_LABEL, RunConfig
 from .prom import Prometheus
+from .sim import presets
 
 Echo = Callable[[str], None]
 
@@ -179,9 +180,12 @@ class Stack:
         return f"http://127.0.0.1:{port}/v1"
 
     def namespace_object(self) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": self.namespace,
-                             "labels": {RUN_LABEL: self.config.run_id, OWNER_LABEL: "vllm-stack-e2e"}}}
+        """The run's namespace; on the lab annotated with the engine preset its engines simulate."""
+        meta: dict[str, Any] = {"name": self.namespace,
+                                "labels": {RUN_LABEL: self.config.run_id, OWNER_LABEL: "vllm-stack-e2e"}}
+        if self.config.engine:
+            meta["annotations"] = {presets.ANNOTATION: self.config.engine}
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
     def close(self) -> None:
         for forward in self._forwards.values():

@@ -379,6 +379,17 @@ class Deployment(View):
     def ready_replicas(self) -> int:
         return int(self.status.get("readyReplicas") or 0)
 
+    def flag(self, name: str) -> str | None:
+        """A flag's value in the first container's command and args (`--name V` or `--name=V`)."""
+        containers = ((self.spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        words = [str(w) for c in containers[:1] for w in (c.get("command") or []) + (c.get("args") or [])]
+        for i, word in enumerate(words):
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+        return None
+
 
 class ScaledObject(View):
     @property

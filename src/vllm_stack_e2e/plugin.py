@@ -21,6 +21,7 @@ from . import kube as k
 from . import preflight as pre
 from . import waits
 from .backends import Backend, make_backend
+from .sim import presets
 from .errors import ConfigError, HarnessError
 from .steps import step3_keda as keda_step
 from .steps import step1_observability as obs_step
@@ -52,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--edition", default=None,
                     help="the tutorial's edition: observability-script or integrated-monitoring (default: the page "
                          "published for the chart under test); env EDITION")
+    group.addoption("--engine", default=None,
+                    help="the lab's simulated engine: lab (default), h100-llama-3.1-8b, l4-qwen2.5-1.5b "
+                         "(docs/engines.md); env ENGINE")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,7 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
             cluster=config.getoption("cluster"), profile=config.getoption("profile"),
             keep=config.getoption("keep") or os.environ.get("KEEP") == "1", chart=config.getoption("chart"),
             chart_version=config.getoption("chart_version"), reports_dir=config.getoption("reports_dir"),
-            edition=config.getoption("edition"), fix_defects=config.getoption("fix_defects"))
+            edition=config.getoption("edition"), fix_defects=config.getoption("fix_defects"),
+            engine=config.getoption("engine"))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_RESULTS] = {}
@@ -373,6 +378,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "run_id": run_cfg.run_id, "started": config.stash[_STARTED], "ended": time.time(),
         "exit_status": int(exitstatus), "backend": run_cfg.cluster, "profile": run_cfg.profile,
         "hpa_sync_seconds": run_cfg.hpa_sync_seconds,
+        "engine": presets.get(run_cfg.engine).record() if run_cfg.engine else None,
         "namespace": run_cfg.namespace, "facts": getattr(stack, "facts_cache", {}) or {},
         "edition": stack.edition_record(),
         "left_behind": stack.left_behind,  # cluster-wide objects helm leaves by design: named, not failures

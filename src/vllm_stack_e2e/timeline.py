@@ -38,6 +38,7 @@ class Sample:
     # The Deployment's metadata.generation as read: it grows with every spec change the API server
     # writes, so it orders spec.replicas observations from several sources (vllm_stack_e2e.kube.ordered).
     generation: int | None = None
+    running: float | None = None  # requests the engines run (vllm:num_requests_running), beside the queue
 
 
 def _condition_words(obj: k.Obj | None, kind: str) -> str | None:
@@ -71,11 +72,15 @@ class Timeline:
     keda_unread: str | None = None  # why the last KEDA reading failed, if it did
     started_at: float = 0.0  # wall clock of start()
     queue_query: str = "sum(vllm:num_requests_waiting)"
+    running_query: str | None = None
     threshold: float | None = None
     interval: float = 1.0
     samples: list[Sample] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
+    # The load's concurrency over time (wall time, in-flight limit) and its ceiling, when a load ran.
+    concurrency: list[tuple[float, int]] = field(default_factory=list)
+    ceiling: int | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -84,12 +89,14 @@ class Timeline:
         read_at = time.time()  # the Deployment's reading time: the reads after it take a while
         hpa = self.kube.get(*k.HPA, self.hpa, self.namespace)
         so = self.kube.get(*k.SCALEDOBJECT, self.scaledobject, self.namespace)
-        queue = None
+        queue = running = None
         if self.prometheus is not None:
             try:
-                queue = self.prometheus().scalar(self.queue_query)
+                prom = self.prometheus()
+                queue = prom.scalar(self.queue_query)
+                running = prom.scalar(self.running_query) if self.running_query else None
             except Exception:  # noqa: BLE001 — a missing reading is recorded as None
-                queue = None
+                pass
         keda_asked = time.time()
         reading = self._keda()
         keda_answered = time.time()
@@ -113,6 +120,7 @@ class Timeline:
             keda_asked=keda_asked if reading else None, keda_answered=keda_answered if reading else None,
             hpa_scaling_active=_condition_words(hpa, "ScalingActive"),
             generation=((dep or {}).get("metadata") or {}).get("generation"),
+            running=running,
         )
 
     def _keda(self) -> kedametrics.KedaReading | None:
@@ -153,6 +161,11 @@ class Timeline:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def load_concurrency(self, samples: list[tuple[float, float | None, int]], ceiling: int) -> None:
+        """Keep a finished load's concurrency (load.AdaptiveResult.samples) and ceiling for the plot."""
+        self.concurrency.extend((t, c) for t, _, c in samples)
+        self.ceiling = ceiling
+
     def span(self, name: str, start: float, end: float | None = None) -> None:
         self.spans.append(Span(name, start, end))
 
@@ -163,6 +176,7 @@ class Timeline:
         return {"name": self.name, "namespace": self.namespace, "deployment": self.deployment,
                 "threshold": self.threshold, "queue_query": self.queue_query, "keda_unread": self.keda_unread,
                 "samples": [asdict(s) for s in self.samples], "spans": [asdict(s) for s in self.spans],
+                "concurrency": self.concurrency, "ceiling": self.ceiling,
                 "events": self.events}
 
     def save(self, path: Path) -> Path:

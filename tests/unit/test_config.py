@@ -12,7 +12,8 @@ from vllm_stack_e2e.errors import ConfigError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLUSTER", "PROFILE", "KUBECONFIG", "VLLM_CHART", "CHART_VERSION", "REPORTS_DIR", "EDITION"):
+    for name in ("CLUSTER", "PROFILE", "KUBECONFIG", "VLLM_CHART", "CHART_VERSION", "REPORTS_DIR", "EDITION",
+                 "ENGINE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -39,6 +40,7 @@ def test_current_defaults_to_the_tutorial_profile(tmp_path: Path, monkeypatch: p
     ({"profile": "slow"}, ["unknown PROFILE='slow'", "tutorial", "fast"]),
     ({"chart_version": "latest"}, ["CHART_VERSION='latest'", "exact version"]),
     ({"chart_version": "^0.1"}, ["CHART_VERSION='^0.1'", "exact version"]),
+    ({"engine": "a100"}, ["unknown ENGINE='a100'", "lab", "h100-llama-3.1-8b", "docs/engines.md"]),
 ])
 def test_bad_input_is_one_line_naming_it(kwargs: dict[str, str], words: list[str]) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -110,3 +112,17 @@ def test_the_hpa_sync_period_is_the_clusters(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HPA_SYNC_SECONDS", "soon")
     with pytest.raises(ConfigError, match=r"^HPA_SYNC_SECONDS='soon' is not a positive number of seconds"):
         cfg.resolve("lab")
+
+
+def test_the_lab_simulates_the_engine_preset_asked_for() -> None:
+    assert cfg.resolve().engine == "lab"
+    assert cfg.resolve(engine="h100-llama-3.1-8b").engine == "h100-llama-3.1-8b"
+
+
+def test_an_engine_preset_on_a_gpu_cluster_is_refused(tmp_path: Path) -> None:
+    """On a GPU cluster the engine is what the chart deploys: a preset there would be a lie in the report."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    assert cfg.resolve(cluster="current", kubeconfig=str(kubeconfig)).engine is None
+    with pytest.raises(ConfigError, match="^ENGINE='lab' sizes the lab's simulated engine; CLUSTER=current"):
+        cfg.resolve(cluster="current", kubeconfig=str(kubeconfig), engine="lab")

@@ -396,3 +396,19 @@ def test_the_plot_draws_kedas_scaler_value_beside_the_queue(tmp_path: Path) -> N
     out = rep.plot_timeline({"name": "keda", "samples": samples, "spans": [], "events": [], "threshold": 5},
                             tmp_path / "keda.png")
     assert out.stat().st_size > 1000
+
+
+def test_a_timeline_tells_the_load_and_the_engines_beside_the_queue(tmp_path: Path) -> None:
+    """Step 6's report line: the load's concurrency against its ceiling, the engines' running
+    requests, and the time from the load's start to the queue above the threshold."""
+    samples = [{"t": 100.0 + i, "spec_replicas": 1, "ready_replicas": 1, "hpa_desired": 1, "queue": float(max(i - 3, 0)),
+                "running": float(min(i, 7)), "so_active": "True"} for i in range(12)]
+    timeline = {"name": "load", "samples": samples, "threshold": 5, "events": [],
+                "spans": [{"name": "load:ramp", "start": 101.0, "end": 111.0}],
+                "concurrency": [[101.0, 4], [102.0, 12], [103.0, 20]], "ceiling": 25}
+    summary = rep.summarize_timeline(timeline)
+    assert (summary.peak_concurrency, summary.ceiling, summary.peak_running) == (20, 25, 7.0)
+    assert summary.queue_after_load == 8.0, "the first sample with a queue above 5 is at 109 (queue 6)"
+    line = rep.render._timeline_line(summary)
+    assert "load concurrency up to 20 (ceiling 25); engines running up to 7; queue above the threshold 8.0 s" in line
+    assert rep.plot_timeline(timeline, tmp_path / "load.png").stat().st_size > 1000

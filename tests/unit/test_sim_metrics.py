@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from vllm_stack_e2e.sim.api import engine_app
-from vllm_stack_e2e.sim.engine import METRIC_NAMES, Engine, EngineConfig, stored_metric_names
+from vllm_stack_e2e.sim.engine import INFO_METRICS, METRIC_NAMES, Engine, EngineConfig, stored_metric_names
 from vllm_stack_e2e.sim.host import serve
 
 # What each Prometheus sends when scraping (recorded from 2.42.0 and 3.16.0 scraping the simulator).
@@ -58,7 +58,18 @@ def test_prometheus_3_scrape_gets_names_with_colons(client):
 
 def test_every_sample_carries_model_name_and_engine(client):
     lines = [ln for ln in client.get("/metrics").text.splitlines() if ln and not ln.startswith("#")]
+    info = [ln for ln in lines if ln.startswith(INFO_METRICS)]
+    lines = [ln for ln in lines if not ln.startswith(INFO_METRICS)]
     assert lines and all('model_name="m"' in ln and 'engine="0"' in ln for ln in lines)
+    assert info and all('engine="0"' in ln and "model_name" not in ln for ln in info)
+
+
+def test_the_kv_cache_size_is_in_cache_config_info_as_vllm_exports_it(client):
+    """num_gpu_blocks × block_size = the KV cache in tokens (what the load's ceiling reads)."""
+    line = next(ln for ln in client.get("/metrics").text.splitlines() if ln.startswith("vllm:cache_config_info{"))
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+    assert int(labels["num_gpu_blocks"]) * int(labels["block_size"]) == int(labels["kv_cache_size_tokens"])
+    assert line.endswith(" 1.0")
 
 
 def test_counters_are_exposed_with_total_and_without_created_series(client):

@@ -16,6 +16,9 @@ class _Prom:
     def targets(self) -> list:  # noqa: ANN201
         return []
 
+    def query(self, _promql):  # noqa: ANN001, ANN201
+        return []
+
     def reach_value(self, promql, predicate, budget, description, interval=0.5):  # noqa: ANN001, ANN201
         return waits.until(waits.polling(lambda: None, 0.05), predicate, budget, description)
 
@@ -46,7 +49,7 @@ def test_step_6s_budgets_are_derived_from_what_is_deployed() -> None:
     HPA syncs — each plus the stated margin, each printed with its sum."""
     from vllm_stack_e2e import floors
 
-    load = step6_scale_up.LoadRun(None, target=5, budget=0)  # type: ignore[arg-type]
+    load = step6_scale_up.LoadRun(None, target=5, budget=0, max_concurrency=96)  # type: ignore[arg-type]
     assert load.ramp_seconds == 12.0, "4 → 96 concurrent requests, 8 more each second"
     rise = floors.queue_rise(load.ramp_seconds, 6.0)
     assert rise.seconds == 12 + 2 * 6 + floors.MARGIN
@@ -54,3 +57,58 @@ def test_step_6s_budgets_are_derived_from_what_is_deployed() -> None:
     assert follow.seconds == 2 * (3 + 15) + floors.MARGIN
     assert str(follow) == "46s = 2 × (KEDA poll 3s + HPA sync 15s) + margin 10s"
     assert floors.first_hpa_reading(15).seconds == 40
+
+
+def _capacity_stack(cache_info: list[dict[str, str]], args: list[str] | None = None) -> SimpleNamespace:
+    from vllm_stack_e2e.prom import Sample
+
+    prom = SimpleNamespace(query=lambda _q: [Sample(labels, 1.0, 0.0) for labels in cache_info])
+    dep = {"spec": {"template": {"spec": {"containers": [{"command": ["vllm", "serve", "m"], "args": args or []}]}}}}
+    return SimpleNamespace(namespace="run", prometheus=lambda: prom, kube=SimpleNamespace(get=lambda *_a: dep),
+                           config=SimpleNamespace(engine_deployment="d"))
+
+
+def test_the_engines_capacity_is_their_kv_cache_in_whole_blocks_per_request() -> None:
+    """24576 KV tokens (1536 blocks of 16) hold 7 requests of 3000 + 80 (+16) tokens, 194 blocks each;
+    the smallest engine counts; a smaller --max-num-seqs lowers it."""
+    info = [{"num_gpu_blocks": "1536", "block_size": "16", "engine": "0"},
+            {"num_gpu_blocks": "4096", "block_size": "16", "engine": "0"}]
+    capacity = step6_scale_up.engine_capacity(_capacity_stack(info))  # type: ignore[arg-type]
+    assert capacity.running == 7 and "24576 tokens" in capacity.why and "194 blocks" in capacity.why
+    seqs = step6_scale_up.engine_capacity(_capacity_stack(info, ["--max-num-seqs", "4"]))  # type: ignore[arg-type]
+    assert seqs.running == 4 and "--max-num-seqs 4" in seqs.why
+    unknown = step6_scale_up.engine_capacity(_capacity_stack([{"engine": "0"}]))  # type: ignore[arg-type]
+    assert unknown.running is None and "cache_config_info" in unknown.why
+
+
+def test_the_load_ceiling_follows_the_capacity_and_says_why() -> None:
+    small = step6_scale_up.load_ceiling(step6_scale_up.Capacity(7, "KV"), target=5, at_least=2)
+    assert small.concurrency == 2 * 7 + 10 + 1 and "2 engines × 7 running" in str(small)
+    h100 = step6_scale_up.load_ceiling(step6_scale_up.Capacity(140, "KV"), target=25, at_least=5)
+    assert h100.concurrency == 5 * 140 + 51
+    many = step6_scale_up.load_ceiling(step6_scale_up.Capacity(140, "KV"), target=25, at_least=8)
+    assert many.concurrency == step6_scale_up.LOAD_LIMIT and "cut from 1171" in many.why
+    unknown = step6_scale_up.load_ceiling(step6_scale_up.Capacity(None, "no cache_config_info"), 5, 2)
+    assert unknown.concurrency == step6_scale_up.DEFAULT_CEILING and "no cache_config_info" in unknown.why
+
+
+def test_the_ramp_reaches_a_large_ceiling_in_twelve_steps() -> None:
+    run = step6_scale_up.LoadRun(None, target=5, budget=0, max_concurrency=400)  # type: ignore[arg-type]
+    assert run.step_size == 33 and run.ramp_seconds == 12.0
+
+
+def test_a_queue_that_never_rose_is_told_with_the_load_and_the_engines() -> None:
+    """The step-6 message tells "the load was too small" from "the metric is missing"."""
+    from vllm_stack_e2e.timeline import Sample
+
+    def sample(queue: float | None, running: float | None) -> Sample:
+        return Sample(t=0, spec_replicas=1, ready_replicas=1, hpa_desired=1, hpa_current=1, hpa_metric=None,
+                      queue=queue, so_ready="True", so_active="True", so_fallback="False", running=running)
+
+    tl = SimpleNamespace(samples=[sample(0, 40), sample(0, 96)])
+    seen = waits.Seen("queue above 5", 30.0, False, 0.0, 30.0, 0.0, "0")
+    up = step6_scale_up.ScaleUp(threshold=5, at_least=2, budget=30, queue=seen, grew=None,
+                                load={"samples": [(0.0, 0.0, 40), (1.0, 0.0, 96)]}, timeline=tl,  # type: ignore[arg-type]
+                                ceiling=step6_scale_up.Ceiling(96, "the harness's default"))
+    assert "load concurrency up to 96 of ceiling 96 (the harness's default); engines running at most 96; " \
+           "queue at most 0" in up.explain()

@@ -53,7 +53,7 @@ from kubernetes.client.exceptions import ApiException
 from .. import kube as k
 from .. import labelselector
 from ..redaction import redact_argv
-from ..sim import routerflags
+from ..sim import presets, routerflags
 from . import build, manifests, monitoring, podspec, probes
 from . import paths as p
 from .kubeproxy import FACE_FORWARDS
@@ -314,13 +314,28 @@ class DataPlane:
         env = self._env(pod)
         if env is None:
             return None
-        env["VLLM_SIM_ENGINE_ID"] = "0"
+        env = {**self._preset_env(pod["metadata"]["namespace"]), **env, "VLLM_SIM_ENGINE_ID": "0"}
         # The pod's `vllm serve …` (or `/opt/venv/bin/vllm serve …`) runs the simulator with the same
         # arguments; no program named `vllm` is installed or called (a test tool never takes over
         # the name of the tool it tests).
         serve = argv.index("serve")
         return self._spawn(pod, "engine", [self.python, "-m", "vllm_stack_e2e.sim", *argv[serve:]], env,
                            port=podspec.listen_port(argv))
+
+    def _preset_env(self, namespace: str) -> dict[str, str]:
+        """The simulated GPU of the namespace's engines: the engine preset its run chose (annotation
+        sim.presets.ANNOTATION); none (the lab's defaults) when it names none."""
+        ns = self.kube.get("v1", "Namespace", namespace) or {}
+        name = ((ns.get("metadata") or {}).get("annotations") or {}).get(presets.ANNOTATION)
+        if not name:
+            return {}
+        try:
+            preset = presets.get(name)
+        except KeyError as exc:
+            log.warning("namespace %s: %s; its engines get the lab's defaults", namespace, exc.args[0])
+            return {}
+        log.info("namespace %s: engine preset %s (%s)", namespace, preset.name, preset.derivation())
+        return preset.env()
 
     def _env(self, pod: k.Obj) -> dict[str, str] | None:
         """The container's environment as the kubelet would give it, and the simulator's bind address

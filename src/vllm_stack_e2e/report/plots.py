@@ -27,6 +27,10 @@ class TimelineSummary:
     threshold: float | None
     scale_up_after_load: float | None  # seconds from the first load span to spec.replicas growing
     events: tuple[tuple[float, str], ...]
+    queue_after_load: float | None = None  # seconds from the first load span to the queue above the threshold
+    peak_concurrency: int | None = None  # the load's most concurrent requests
+    ceiling: int | None = None  # ... and the most it was allowed
+    peak_running: float | None = None  # the engines' most running requests
 
 
 def load_timelines(run: Mapping[str, Any], run_dir: Path) -> list[dict[str, Any]]:
@@ -74,14 +78,24 @@ def summarize_timeline(timeline: Mapping[str, Any]) -> TimelineSummary:
         grown = next((s["t"] for s in samples if s["t"] >= start and isinstance(s.get("spec_replicas"), int)
                       and s["spec_replicas"] > base), None)
         reaction = grown - start if grown is not None else None
+    queued = None
+    threshold = float(timeline["threshold"]) if isinstance(timeline.get("threshold"), (int, float)) else None
+    if load and threshold is not None:
+        crossed = next((float(s["t"]) for s in samples if float(s["t"]) >= min(load)
+                        and isinstance(s.get("queue"), (int, float)) and s["queue"] > threshold), None)
+        queued = crossed - min(load) if crossed is not None else None
+    offered = [int(c) for _, c in timeline.get("concurrency") or []]
+    running = [float(s["running"]) for s in samples if isinstance(s.get("running"), (int, float))]
     return TimelineSummary(
         name=str(timeline.get("name", "timeline")), samples=len(samples),
         seconds=(float(samples[-1]["t"]) - t0) if samples else 0.0,
         peak_spec=max(spec) if spec else None, peak_ready=max(ready) if ready else None,
         peak_queue=max(queue) if queue else None,
-        threshold=float(timeline["threshold"]) if isinstance(timeline.get("threshold"), (int, float)) else None,
-        scale_up_after_load=reaction,
-        events=tuple((float(t) - t0, redact_text(str(text))) for t, text in timeline.get("events") or []))
+        threshold=threshold, scale_up_after_load=reaction,
+        events=tuple((float(t) - t0, redact_text(str(text))) for t, text in timeline.get("events") or []),
+        queue_after_load=queued, peak_concurrency=max(offered) if offered else None,
+        ceiling=int(timeline["ceiling"]) if isinstance(timeline.get("ceiling"), int) else None,
+        peak_running=max(running) if running else None)
 
 
 def condition_intervals(times: Sequence[float], states: Sequence[Any], wanted: str,
@@ -172,14 +186,28 @@ def plot_timeline(timeline: Mapping[str, Any], out: Path) -> Path:
     if any(not math.isnan(v) for v in scaler):
         handles.append(qax.plot(times, scaler, color="tab:brown", lw=1.3, ls=(0, (4, 2)),
                                 label="KEDA scaler value (trigger 0)")[0])
+    # Beside the queue, in the same unit (requests): what the engines ran and what the load offered —
+    # so a queue at 0 reads as "the load was too small" or "the metric is missing" at a glance.
+    running = [_num(s.get("running")) for s in samples]
+    if any(not math.isnan(v) for v in running):
+        handles.append(qax.plot(times, running, color="tab:cyan", lw=1.3, label="engines' running requests")[0])
+    offered = [(float(t) - t0, float(c)) for t, c in timeline.get("concurrency") or []]
+    if offered:
+        handles.append(qax.step([t for t, _ in offered], [c for _, c in offered], where="post", color="dimgray",
+                                lw=1.2, ls=(0, (1, 1)), label="load concurrency")[0])
+    ceiling = timeline.get("ceiling")
+    if ceiling:
+        handles.append(qax.axhline(float(ceiling), color="dimgray", ls=":", lw=1.0,
+                                   label=f"load ceiling {int(ceiling)}"))
     threshold = summary.threshold
     if threshold is not None:
         handles.append(qax.axhline(threshold, color="darkred", ls="--", lw=1.3, label=f"queue threshold {threshold:g}"))
         qax.text(0.995, threshold, f"threshold {threshold:g} ", transform=qax.get_yaxis_transform(), ha="right",
                  va="bottom", fontsize=8, color="darkred")
-    qtop = max([v for v in queue + scaler if not math.isnan(v)] + [threshold or 0.0, 1.0])
+    qtop = max([v for v in queue + scaler + running + [c for _, c in offered] if not math.isnan(v)]
+               + [threshold or 0.0, float(ceiling or 0), 1.0])
     qax.set_ylim(0, qtop * 1.18)
-    qax.set_ylabel("queue length", color="tab:orange")
+    qax.set_ylabel("requests (queue, running, load)", color="tab:orange")
     qax.tick_params(axis="y", colors="tab:orange")
 
     # Events: vertical markers, labels inside the top of the plot (consecutive repeats unlabelled;

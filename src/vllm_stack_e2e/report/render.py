@@ -89,6 +89,7 @@ class Content:
         rows = [("Backend", self.facts.get("backend", str(run.get("backend", "?")))),
                 ("Chart", self.chart_line), *self.versions,
                 ("Profile", str(run.get("profile", "?"))), ("Namespace", str(run.get("namespace", "?"))),
+                *([("Simulated engine", self.engine_line)] if isinstance(run.get("engine"), dict) else []),
                 *([("Tutorial edition", f"{run['edition'].get('name')} — {run['edition'].get('why')}")]
                   if isinstance(run.get("edition"), dict) else []),
                 *([("What ran", " + ".join(SET_WORDS.get(s, s) for s in run["sets"]))] if run.get("sets") else []),
@@ -98,6 +99,14 @@ class Content:
                 ("pytest exit status", str(run.get("exit_status", "?"))),
                 ("JUnit XML", f"{JUNIT_COPY} ({self.junit_note})" if self.junit else self.junit_note)]
         return rows
+
+    @property
+    def engine_line(self) -> str:
+        """The lab's engine preset (run.json `engine`): what its simulated GPU holds and how fast it runs."""
+        e = self.run["engine"]
+        return (f"{e.get('name')} — {e.get('summary')}: KV {e.get('kv_cache_tokens')} tokens, max_num_seqs "
+                f"{e.get('max_num_seqs')}, {e.get('max_num_batched_tokens')} tokens per step, prefill "
+                f"{e.get('prefill_tokens_per_s'):g} tokens/s, decode step {e.get('inter_token_latency'):g} s")
 
     def waiting_line(self, duration: float | None) -> str:
         """Where the run's time went: named waits on the cluster (controllers, KEDA, the HPA,
@@ -175,6 +184,13 @@ def _timeline_line(summary: TimelineSummary) -> str:
     if summary.peak_queue is not None:
         parts.append(f"peak queue {summary.peak_queue:g}"
                      + (f" (threshold {summary.threshold:g})" if summary.threshold is not None else ""))
+    if summary.peak_concurrency is not None:
+        parts.append(f"load concurrency up to {summary.peak_concurrency}"
+                     + (f" (ceiling {summary.ceiling})" if summary.ceiling is not None else ""))
+    if summary.peak_running is not None:
+        parts.append(f"engines running up to {summary.peak_running:g}")
+    if summary.queue_after_load is not None:
+        parts.append(f"queue above the threshold {summary.queue_after_load:.1f} s after load started")
     if summary.scale_up_after_load is not None:
         parts.append(f"replicas grew {summary.scale_up_after_load:.1f} s after load started")
     return "; ".join(parts)

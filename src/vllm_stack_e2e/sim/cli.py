@@ -16,6 +16,9 @@ vLLM flags the simulator has no use for (`--tensor-parallel-size 1`, `--enable-c
 For the vLLM flags a pod command may carry, the variables `VLLM_SIM_HOST`, `VLLM_SIM_PORT`,
 `VLLM_SIM_MAX_NUM_SEQS`, `VLLM_SIM_MAX_MODEL_LEN` and `VLLM_SIM_MAX_NUM_BATCHED_TOKENS` win over
 the flags, so the lab can run a pod's command verbatim and still choose the bind address and size.
+`VLLM_SIM_DEFAULT_MAX_NUM_SEQS` and `VLLM_SIM_DEFAULT_MAX_NUM_BATCHED_TOKENS` are the GPU's
+defaults instead (an engine preset's, `sim.presets`): the command's flags win over them, as over
+vLLM's own defaults.
 """
 
 from __future__ import annotations
@@ -69,6 +72,23 @@ ENV_OVERRIDES = {"host": "VLLM_SIM_HOST", "port": "VLLM_SIM_PORT", "max_num_seqs
                  "max_num_batched_tokens": "VLLM_SIM_MAX_NUM_BATCHED_TOKENS"}
 
 
+# vLLM flags whose default depends on the GPU (vLLM picks them by device memory): a flag the command
+# gives wins; else the environment's default (an engine preset, sim.presets); else vLLM's for a GPU
+# under 70 GiB.
+GPU_DEFAULTS = {"max_num_seqs": ("VLLM_SIM_DEFAULT_MAX_NUM_SEQS", 256),
+                "max_num_batched_tokens": ("VLLM_SIM_DEFAULT_MAX_NUM_BATCHED_TOKENS", 2048)}
+
+
+def _int_env(env: dict[str, str], var: str, default: int) -> int:
+    raw = env.get(var)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"error: {var}={raw!r} is not an integer — fix or unset it") from None
+
+
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vllm-sim serve", description="Simulated vLLM engine (OpenAI API + metrics).")
     p.add_argument("model_tag", nargs="?", help="model name or path, as for vLLM")
@@ -76,11 +96,13 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address, loopback only (env VLLM_SIM_HOST wins)")
     p.add_argument("--port", type=int, default=8000, help="port (env VLLM_SIM_PORT wins)")
     p.add_argument("--served-model-name", nargs="+", default=None, metavar="NAME", help="names the API answers to")
-    p.add_argument("--max-num-seqs", type=int, default=256, metavar="N", help="running requests at most (env VLLM_SIM_MAX_NUM_SEQS wins)")
+    p.add_argument("--max-num-seqs", type=int, default=None, metavar="N",
+                   help="running requests at most (default 256, or env VLLM_SIM_DEFAULT_MAX_NUM_SEQS; "
+                        "env VLLM_SIM_MAX_NUM_SEQS wins over the flag)")
     p.add_argument("--max-model-len", type=int, default=16384, metavar="N", help="prompt + output tokens at most (env VLLM_SIM_MAX_MODEL_LEN wins)")
-    # 2048: vLLM's `vllm serve` default on GPUs under 70 GiB, the tier of --max-num-seqs 256 (engine.py).
-    p.add_argument("--max-num-batched-tokens", type=int, default=2048, metavar="N",
-                   help="tokens one scheduler step computes at most (env VLLM_SIM_MAX_NUM_BATCHED_TOKENS wins)")
+    p.add_argument("--max-num-batched-tokens", type=int, default=None, metavar="N",
+                   help="tokens one scheduler step computes at most (default 2048, or env "
+                        "VLLM_SIM_DEFAULT_MAX_NUM_BATCHED_TOKENS; env VLLM_SIM_MAX_NUM_BATCHED_TOKENS wins over the flag)")
     p.add_argument("--api-key", nargs="+", default=None, metavar="KEY",
                    help="require `Authorization: Bearer KEY` (else env VLLM_API_KEY, as vLLM)")
     for knob in KNOBS:
@@ -106,6 +128,9 @@ def parse_serve(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple
     """Parse `serve` arguments; returns the options (env applied) and the ignored vLLM flags."""
     env = dict(os.environ) if env is None else env
     args, ignored = _serve_parser().parse_known_args(list(argv))
+    for dest, (var, builtin) in GPU_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, _int_env(env, var, builtin))
     for dest, var in ENV_OVERRIDES.items():
         raw = env.get(var)
         if raw:

@@ -65,6 +65,8 @@ METRIC_NAMES = {
         "vllm:request_prefill_time_seconds", "vllm:request_decode_time_seconds",
     ),
 }
+# Info gauges (value 1, facts in their labels; no model_name label, as vLLM's).
+INFO_METRICS = ("vllm:cache_config_info",)
 LABELS = ("model_name", "engine")
 FINISH_REASONS = ("stop", "length", "abort")
 
@@ -78,7 +80,7 @@ _LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30
 
 def stored_metric_names() -> set[str]:
     """The sample names a scrape of an engine yields (histograms as _bucket/_sum/_count)."""
-    names = set(METRIC_NAMES["gauge"]) | set(METRIC_NAMES["counter"])
+    names = set(METRIC_NAMES["gauge"]) | set(METRIC_NAMES["counter"]) | set(INFO_METRICS)
     for hist in METRIC_NAMES["histogram"]:
         names |= {f"{hist}_bucket", f"{hist}_sum", f"{hist}_count"}
     return names
@@ -187,6 +189,7 @@ class EngineMetrics:
         self.preemptions = Counter("vllm:num_preemptions", "Preemptions of running requests.", LABELS,
                                    registry=registry).labels(*labels)
 
+
         def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
             return Histogram(name, doc, LABELS, buckets=buckets, registry=registry)
 
@@ -197,6 +200,18 @@ class EngineMetrics:
         self.prefill = histogram("vllm:request_prefill_time_seconds", "Time spent prefilling.", _LATENCY_BUCKETS).labels(*labels)
         self.decode = histogram("vllm:request_decode_time_seconds", "Time spent decoding.", _LATENCY_BUCKETS).labels(*labels)
 
+    def cache_config(self, config: "EngineConfig") -> None:
+        """vLLM's `vllm:cache_config_info`: an info gauge (value 1) whose labels carry the KV cache's
+        size — `num_gpu_blocks` × `block_size` tokens — with no `model_name` label, as vLLM's has none."""
+        info = Gauge("vllm:cache_config_info", "Information of the LLMEngine CacheConfig", CACHE_CONFIG_LABELS,
+                     registry=self.registry)
+        info.labels(engine=config.engine_id, block_size=str(config.block_size), num_gpu_blocks=str(config.num_kv_blocks),
+                    kv_cache_size_tokens=str(config.num_kv_blocks * config.block_size)).set(1)
+
+
+# Of the labels vLLM's carries (every CacheConfig field), those the simulator can state truthfully.
+CACHE_CONFIG_LABELS = ("engine", "block_size", "num_gpu_blocks", "kv_cache_size_tokens")
+
 
 class Engine:
     """A simulated vLLM engine: steps of vLLM V1's scheduler on the event loop, and their metrics."""
@@ -206,6 +221,7 @@ class Engine:
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.metrics = EngineMetrics(self.registry, config.model_name, config.engine_id)
+        self.metrics.cache_config(config)
         self.started_at = time.time()
         self.scheduler = Scheduler(
             max_num_seqs=config.max_num_seqs, max_num_batched_tokens=config.max_num_batched_tokens,

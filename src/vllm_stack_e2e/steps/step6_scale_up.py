@@ -27,15 +27,89 @@ MAX_TOKENS = 80
 STREAM = True
 
 
+# The load's ceiling when the engines' capacity cannot be read (no `vllm:cache_config_info`): what
+# the harness used before it read capacity, enough for the lab's small engine.
+DEFAULT_CEILING = 96
+# The most concurrent streams the load generator is asked to hold (one client process, async): a
+# ceiling above it is cut to it, and the run says so.
+LOAD_LIMIT = 1024
+# Tokens one of the load's requests holds in KV at its end: prompt, output, the chat template's few.
+REQUEST_TOKENS = PROMPT_LEN + MAX_TOKENS + 16
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many of the load's requests one engine runs at once, at most, and where that was read."""
+
+    running: int | None  # None: unknown
+    why: str
+
+
+def engine_capacity(stack: Stack) -> Capacity:
+    """The run's engines' capacity for the load's requests: their KV cache (vLLM's `vllm:cache_config_info`,
+    `num_gpu_blocks` × `block_size`, the smallest engine's) in whole blocks per request, and the
+    engine command's `--max-num-seqs` when it gives one (vLLM exports no metric of it). The step's
+    token budget can only lower how many run, so this is an upper bound."""
+    found = stack.prometheus().query(f'{{__name__=~"vllm[:_]cache_config_info",namespace="{stack.namespace}"}}')
+    sizes = []
+    for sample in found:
+        try:
+            sizes.append((int(sample.labels["num_gpu_blocks"]), int(sample.labels["block_size"])))
+        except (KeyError, ValueError):
+            continue
+    if not sizes:
+        return Capacity(None, "the engines export no vllm:cache_config_info with num_gpu_blocks and block_size")
+    blocks, block_size = min(sizes)
+    per_request = math.ceil(REQUEST_TOKENS / block_size)
+    running = blocks // per_request
+    why = (f"KV {blocks} blocks × {block_size} = {blocks * block_size} tokens / {per_request} blocks per "
+           f"{PROMPT_LEN}+{MAX_TOKENS}-token request = {running}")
+    flag = Deployment(stack.kube.get(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace)).flag("--max-num-seqs")
+    seqs = int(flag) if flag and flag.isdigit() else None
+    if seqs is not None and seqs < running:
+        running, why = seqs, f"{why}; --max-num-seqs {seqs}"
+    return Capacity(max(running, 1), why + " running per engine at most")
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The load's most concurrent requests, and why that many."""
+
+    concurrency: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.concurrency} ({self.why})"
+
+
+def load_ceiling(capacity: Capacity, target: float, at_least: int) -> Ceiling:
+    """Enough concurrent requests to queue more than `target` with `at_least` engines each running
+    all it can: at_least × running + 2 × target + 1, cut to LOAD_LIMIT."""
+    if capacity.running is None:
+        return Ceiling(DEFAULT_CEILING, f"the harness's default: {capacity.why}")
+    wanted = at_least * capacity.running + math.ceil(2 * target) + 1
+    why = f"{at_least} engines × {capacity.running} running + 2 × queue {target:g} + 1; {capacity.why}"
+    if wanted > LOAD_LIMIT:
+        return Ceiling(LOAD_LIMIT, f"cut from {wanted} to the load generator's limit of {LOAD_LIMIT}: {why}")
+    return Ceiling(wanted, why)
+
+
 def queue_query(stack: Stack) -> str:
     return f'sum(vllm:num_requests_waiting{{namespace="{stack.namespace}"}})'
+
+
+def running_query(stack: Stack) -> str:
+    """The engines' running requests: their series carry `model_name`; the router's own gauge of the
+    same name (per `server`) does not, and would count every request twice."""
+    return f'sum(vllm:num_requests_running{{namespace="{stack.namespace}",model_name!=""}})'
 
 
 def timeline(stack: Stack, name: str, threshold: float | None = None) -> Timeline:
     cfg = stack.config
     tl = Timeline(name=name, kube=stack.kube, namespace=stack.namespace, deployment=cfg.engine_deployment,
                   scaledobject=cfg.scaledobject, hpa=cfg.hpa, prometheus=stack.prometheus,
-                  keda=stack.backend.keda_metrics, queue_query=queue_query(stack), threshold=threshold)
+                  keda=stack.backend.keda_metrics, queue_query=queue_query(stack),
+                  running_query=running_query(stack), threshold=threshold)
     stack.timelines[name] = tl
     return tl
 
@@ -47,29 +121,47 @@ class LoadRun:
     stack: Stack
     target: float
     budget: float
-    max_concurrency: int = 96
+    max_concurrency: int | None = None  # None: from the engines' capacity (load_ceiling), read once
+    at_least: int = 2  # engines the capacity-derived ceiling must be able to queue past `target`
     start_concurrency: int = 4
-    step: int = 8  # the ramp reaches its ceiling of 96 in 12 s: the queue budget counts it
+    step: int | None = None  # None: the ceiling in RAMP_STEPS steps, 8 at least
     step_interval: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _job: load.Background | None = None
+    _ceiling: Ceiling | None = None
     error: str | None = None  # why the load stopped on its own (e.g. the router listed no model)
+    result: load.AdaptiveResult | None = None  # once stopped
+
+    RAMP_STEPS = 12  # the ramp reaches its ceiling in 12 steps of step_interval: the queue budget counts it
+
+    @property
+    def ceiling(self) -> Ceiling:
+        """The most concurrent requests the load sends, and why (printed when the load starts)."""
+        if self._ceiling is None:
+            self._ceiling = (Ceiling(self.max_concurrency, "set by the scenario") if self.max_concurrency is not None
+                             else load_ceiling(engine_capacity(self.stack), self.target, self.at_least))
+        return self._ceiling
+
+    @property
+    def step_size(self) -> int:
+        return self.step or max(8, math.ceil((self.ceiling.concurrency - self.start_concurrency) / self.RAMP_STEPS))
 
     def start(self) -> "LoadRun":
         query = queue_query(self.stack)
+        ceiling, step = self.ceiling.concurrency, self.step_size
         config = load.LoadConfig(base_url=self.stack.router_base(), num_requests=100_000, prompt_len=PROMPT_LEN,
                                  max_tokens=MAX_TOKENS, stream=STREAM, timeout=self.budget + 60)
         self._job = load.Background("load", lambda: load.drive(
             config, lambda: self.stack.prometheus().scalar(query), target=self.target, hold=self.budget,
-            start_concurrency=self.start_concurrency, step=self.step, step_interval=self.step_interval,
-            max_concurrency=self.max_concurrency,
+            start_concurrency=self.start_concurrency, step=step, step_interval=self.step_interval,
+            max_concurrency=ceiling,
             max_requests=20_000, budget=self.budget, probe_interval=1.0, stop=self._stop))
         return self
 
     @property
     def ramp_seconds(self) -> float:
         """How long the load takes to reach its ceiling from its first concurrency."""
-        steps = math.ceil(max(self.max_concurrency - self.start_concurrency, 0) / self.step)
+        steps = math.ceil(max(self.ceiling.concurrency - self.start_concurrency, 0) / self.step_size)
         return steps * self.step_interval
 
     @property
@@ -91,10 +183,11 @@ class LoadRun:
         if self._job is None:
             return None
         try:
-            return self._job.join(timeout=60)
+            self.result = self._job.join(timeout=60)
         except load.LoadError as exc:
             self.error = str(exc)
             return None
+        return self.result
 
 
 @dataclass
@@ -110,6 +203,21 @@ class ScaleUp:
     load: dict[str, Any]
     timeline: Timeline
     load_error: str | None = None  # the load could not run (no model listed, router unreachable)
+    ceiling: Ceiling | None = None  # the load's most concurrent requests, and why
+
+    @property
+    def load_line(self) -> str:
+        """The load against the engines: its concurrency (peak, ceiling and why) and, from the timeline,
+        the requests the engines ran and queued at their peak — "the load was too small" told apart
+        from "the metric is missing"."""
+        peak = max((int(c) for _, _, c in self.load.get("samples") or []), default=None)
+        running = [s.running for s in self.timeline.samples if s.running is not None]
+        queued = [s.queue for s in self.timeline.samples if s.queue is not None]
+        parts = [f"load concurrency up to {peak if peak is not None else '?'}"
+                 + (f" of ceiling {self.ceiling}" if self.ceiling else ""),
+                 f"engines running at most {max(running):g}" if running else "engines' running requests never read",
+                 f"queue at most {max(queued):g}" if queued else "queue never read"]
+        return "; ".join(parts)
 
     @property
     def crossed_at(self) -> float | None:
@@ -135,7 +243,7 @@ class ScaleUp:
         if self.load_error and not self.queue.reached:
             return f"the load could not drive the queue: {self.load_error}; {self.queue.explain()}"
         if not self.queue.reached:
-            return f"the load never got the queue above {self.threshold:g}: {self.queue.explain()}"
+            return f"the load never got the queue above {self.threshold:g}: {self.queue.explain()}; {self.load_line}"
         assert self.grew is not None
         return self.grew.explain()
 
@@ -159,17 +267,18 @@ def scale_up_budget(stack: Stack, polling_interval: float) -> floors.Budget:
 
 
 def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least: int, polling_interval: float,
-                         max_concurrency: int = 96) -> ScaleUp:
+                         max_concurrency: int | None = None) -> ScaleUp:
     """Drive the queue above `threshold`, then watch for spec.replicas ≥ `at_least`: the observation.
     Each wait's budget is derived from what is deployed and printed (vllm_stack_e2e.floors)."""
     cfg = stack.config
     follow = scale_up_budget(stack, polling_interval)
-    run = LoadRun(stack, target=threshold, budget=0.0, max_concurrency=max_concurrency)
+    run = LoadRun(stack, target=threshold, budget=0.0, max_concurrency=max_concurrency, at_least=at_least)
     rise = run.rise
     run.budget = rise.seconds + follow.seconds + floors.MARGIN
     run.start()
-    stack.echo(f"driving load through svc/{cfg.router_service} until the queue is above {threshold:g}; budgets: "
-               f"queue {rise}; replicas {follow}")
+    stack.echo(f"driving load through svc/{cfg.router_service} until the queue is above {threshold:g}; concurrency "
+               f"up to {run.ceiling}, +{run.step_size} every {run.step_interval:g}s; budgets: queue {rise}; "
+               f"replicas {follow}")
     started = time.time()
     grew = None
     try:
@@ -194,8 +303,10 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
         if result is not None:
             for phase in result.phases:
                 tl.span(f"load:{phase.name}", phase.start, phase.end)
+            tl.load_concurrency(result.samples, run.ceiling.concurrency)
     return ScaleUp(threshold=threshold, at_least=at_least, budget=follow.seconds, queue=queue, grew=grew,
-                   load=result.to_dict() if result else {"started": started}, timeline=tl, load_error=run.error)
+                   load=result.to_dict() if result else {"started": started}, timeline=tl, load_error=run.error,
+                   ceiling=run.ceiling)
 
 
 def _queue_against(tl: Timeline, threshold: float) -> str:

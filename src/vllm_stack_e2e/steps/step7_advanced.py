@@ -467,7 +467,7 @@ def hpa_behavior(stack: Stack) -> HpaBehavior:
     tl = step6_scale_up.timeline(stack, "step7b-hpa-behavior", threshold=threshold).start()
     try:
         grown = step6_scale_up.drive_until_replicas(stack, tl, threshold * maximum, at_least=maximum,
-                                                    polling_interval=so.polling_interval, max_concurrency=160)
+                                                    polling_interval=so.polling_interval)
         run = HpaBehavior(expected=expected, deployed=deployed, maximum=maximum, timeline=tl, grown=grown)
         tl.event("load stopped")
         if grown.grew_within_budget():
