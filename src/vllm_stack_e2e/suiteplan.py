@@ -102,6 +102,10 @@ PLAN: tuple[Job, ...] = (
                                       "tests/harness/test_lab_port_forward.py"),
         after=("shared",), uses=STACK, engines=True,
         why="API keys, cluster DNS from KEDA's namespace, port-forwards that close as a kubelet's"),
+    Job("current-backend", "harness", ("tests/harness/test_current_backend_on_the_lab.py",),
+        after=("shared", "tutorial-current-edition"), uses=STACK, engines=True, lane="subchart",
+        why="the page on CLUSTER=current with the lab's kubeconfig: the GPU-cluster path's own code, the lab "
+            "backend's claims and defects (compared with tutorial-current-edition's), no connection off loopback"),
     Job("servicemonitors", "harness", ("tests/harness/test_lab_servicemonitors.py",), after=("shared",),
         uses=STACK, lane="subchart",
         why="prometheus-operator's selection on the lab, with its own operator and Prometheus: the subchart's "
@@ -125,5 +129,16 @@ def plan_jobs(plan: Sequence[Job], only: Sequence[str] = ()) -> list[Job]:
         raise SystemExit(f"error: no run named {', '.join(unknown)} in the plan — `python -m vllm_stack_e2e.suite "
                          f"--list` names them")
     chosen = {j.name for j in plan if j.name in only or j.name == "lab"}
-    return [dataclasses.replace(j, after=tuple(name for name in j.after if name in chosen))
-            for j in plan if j.name in chosen]
+    deps = {j.name: j.after for j in plan}
+
+    def kept(names: Sequence[str]) -> tuple[str, ...]:
+        """`names` with each run left out replaced by what it comes after, so the order between
+        the chosen runs holds (e.g. `shared` stays after `lab` without the runs in between)."""
+        out: list[str] = []
+        for name in names:
+            for found in ((name,) if name in chosen else kept(deps.get(name, ()))):
+                if found not in out:
+                    out.append(found)
+        return tuple(out)
+
+    return [dataclasses.replace(j, after=kept(j.after)) for j in plan if j.name in chosen]

@@ -100,16 +100,21 @@ class InnerRun:
 
     def outcomes(self) -> dict[str, str]:
         """test name → passed | failed | error | skipped | xfailed, from the run's JUnit XML."""
-        found: dict[str, str] = {}
-        for case in ET.parse(self.junit).getroot().iter("testcase"):
-            name = case.get("name", "?")
-            kinds = {child.tag: child for child in case}
-            if "error" in kinds:
-                found[name] = "error"
-            elif "failure" in kinds:
-                found[name] = "failed"
-            elif "skipped" in kinds:
-                found[name] = "xfailed" if kinds["skipped"].get("type") == "pytest.xfail" else "skipped"
-            else:
-                found[name] = "passed"
-        return found
+        return junit_outcomes(self.junit)
+
+
+def junit_outcomes(junit: Path) -> dict[str, str]:
+    """test name → passed | failed | error | skipped | xfailed, from a JUnit XML file."""
+    found: dict[str, str] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "?")
+        kinds = {child.tag: child for child in case}
+        if "error" in kinds:
+            found[name] = "error"
+        elif "failure" in kinds:
+            found[name] = "failed"
+        elif "skipped" in kinds:
+            found[name] = "xfailed" if kinds["skipped"].get("type") == "pytest.xfail" else "skipped"
+        else:
+            found[name] = "passed"
+    return found

@@ -14,8 +14,13 @@ from vllm_stack_e2e.backends.current import CurrentBackend
 
 
 class FakeKube:
-    def __init__(self, pods: list[dict[str, Any]]) -> None:
+    def __init__(self, pods: list[dict[str, Any]], nodes: dict[str, dict[str, Any]] | None = None) -> None:
         self.pods, self.deleted, self.proxied = pods, [], []
+        self.nodes = nodes or {}
+
+    def get(self, _api: str, kind: str, name: str, _namespace: str | None = None) -> dict[str, Any] | None:
+        assert kind == "Node"
+        return self.nodes.get(name)
 
     def list(self, _api: str, _kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         app = label_selector.split("=", 1)[1]
@@ -30,8 +35,9 @@ class FakeKube:
         return "keda_build_info 1\n"
 
 
-def pod(name: str, app: str, phase: str = "Running") -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": "keda", "labels": {"app": app}}, "status": {"phase": phase}}
+def pod(name: str, app: str, phase: str = "Running", node: str = "gpu-1") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "keda", "labels": {"app": app}}, "spec": {"nodeName": node},
+            "status": {"phase": phase, "podIP": "10.244.0.7"}}
 
 
 @pytest.fixture
@@ -71,3 +77,13 @@ def test_a_crash_on_a_cluster_deletes_exactly_the_components_pods(cluster, compo
                      pod("keda-admission-webhooks-1", "keda-admission-webhooks")])
     said = cluster(kube).disrupt_keda(component)
     assert kube.deleted == [("keda", f"{app}-1")] and f"{app}-1" in said
+
+
+def test_on_a_kwok_node_the_pod_proxy_is_not_dialled_and_says_why(cluster) -> None:
+    """The lab read as a cluster (CLUSTER=current with its kubeconfig): no kubelet serves a KWOK
+    node's pods, so the API server would dial a simulated pod IP off loopback; the read is refused."""
+    kwok = {"lab-0": {"metadata": {"name": "lab-0", "annotations": {"kwok.x-k8s.io/node": "fake"}}}}
+    kube = FakeKube([pod("keda-operator-1", "keda-operator", node="lab-0")], kwok)
+    with pytest.raises(RuntimeError, match="KWOK node lab-0: the API server's pod proxy would dial pod IP 10.244.0.7"):
+        cluster(kube).keda_metrics()
+    assert kube.proxied == []

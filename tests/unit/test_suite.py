@@ -77,3 +77,18 @@ def test_the_suite_runs_a_small_plan_and_reports_where_the_time_went(tmp_path: P
     assert "where the time went" in text and "| ok " in text and "| bad " in text
     assert "one is not two" in text, "a failed run's log ends in the suite's output"
     assert (tmp_path / "out" / "suite.json").is_file() and sys.executable
+
+
+def test_runs_chosen_with_only_keep_their_order_through_the_runs_left_out() -> None:
+    """`make test ONLY=shared,tutorial-current-edition,current-backend,shared-down`: `shared` must still
+    wait for the lab's cluster (it came after it through runs not chosen) — started beside the
+    cluster's creation it raced kwokctl and failed."""
+    jobs = {j.name: j for j in suiteplan.plan_jobs(
+        suiteplan.PLAN, ["shared", "tutorial-current-edition", "current-backend", "shared-down"])}
+    assert jobs["shared"].after == ("lab",)
+    assert jobs["tutorial-current-edition"].after == ("shared",)
+    assert jobs["current-backend"].after == ("shared", "tutorial-current-edition")
+    assert set(jobs["shared-down"].after) == {"shared", "tutorial-current-edition", "current-backend"}
+    assert jobs["lab"].after == ()
+    alone = {j.name: j for j in suiteplan.plan_jobs(suiteplan.PLAN, ["unit"])}
+    assert alone["unit"].after == (), "the unit tests need no lab"

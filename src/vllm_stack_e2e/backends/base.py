@@ -16,6 +16,7 @@ from ..helm import Helm, is_stand_in
 from ..kube import Kube
 
 Echo = Callable[[str], None]
+KWOK_NODE = "kwok.x-k8s.io/node"  # annotation of a node KWOK simulates ("fake")
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,15 @@ class Backend(ABC):
         running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
         if not running:
             raise RuntimeError("no Running pod app=keda-operator in namespace keda")
-        return self.kube.pod_proxy_get("keda", running[0]["metadata"]["name"], self.KEDA_METRICS_PORT, "metrics")
+        pod = running[0]
+        node = self.kube.get("v1", "Node", str((pod.get("spec") or {}).get("nodeName") or ""))
+        if ((node or {}).get("metadata") or {}).get("annotations", {}).get(KWOK_NODE) == "fake":
+            # A KWOK node (the lab, read as a cluster): no kubelet runs its pods, so the API server's
+            # proxy would dial the pod's IP, an address no process on this machine serves.
+            raise RuntimeError(f"pod keda/{pod['metadata']['name']} is on KWOK node {node['metadata']['name']}: the "  # type: ignore[index]
+                               f"API server's pod proxy would dial pod IP {(pod.get('status') or {}).get('podIP')}, "
+                               "which nothing serves — not read")
+        return self.kube.pod_proxy_get("keda", pod["metadata"]["name"], self.KEDA_METRICS_PORT, "metrics")
 
     # ---- facts for reports ------------------------------------------------------------------
     @abstractmethod

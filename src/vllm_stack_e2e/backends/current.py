@@ -66,7 +66,10 @@ class CurrentBackend(Backend):
             raise CommandError(f"observability/{name} failed (exit {proc.returncode}): {last}")
 
     def install_observability(self) -> bool:
-        if self.helm.status("kube-prom-stack", namespace="monitoring"):
+        """observability/install.sh, unless a Prometheus is already there: the script's release, or any
+        `monitoring/prometheus-operated` (a cluster's own kube-prometheus-stack; the lab's)."""
+        if self.helm.status("kube-prom-stack", namespace="monitoring") \
+                or self.kube.get(*k.SERVICE, "prometheus-operated", "monitoring"):
             return False
         self._script("install.sh")
         return True

@@ -71,9 +71,8 @@ def queue_between(tl: Timeline, start: float, end: float) -> QueueSpan:
 def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun | None = None) -> None:
     """Stop the scenario's load (its phases go on the timeline), then the timeline, and save it."""
     loaded = run.stop() if run is not None else None
-    if loaded is not None:
-        for phase in loaded.phases:
-            tl.span(f"load:{phase.name}", phase.start, phase.end)
+    if loaded is not None and run is not None:
+        step6_scale_up.record_load(tl, run, loaded)
     tl.stop()
     tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
 

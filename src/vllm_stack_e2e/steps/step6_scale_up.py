@@ -301,12 +301,17 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
     finally:
         result = run.stop()
         if result is not None:
-            for phase in result.phases:
-                tl.span(f"load:{phase.name}", phase.start, phase.end)
-            tl.load_concurrency(result.samples, run.ceiling.concurrency)
+            record_load(tl, run, result)
     return ScaleUp(threshold=threshold, at_least=at_least, budget=follow.seconds, queue=queue, grew=grew,
                    load=result.to_dict() if result else {"started": started}, timeline=tl, load_error=run.error,
                    ceiling=run.ceiling)
+
+
+def record_load(tl: Timeline, run: LoadRun, result: load.AdaptiveResult) -> None:
+    """A finished load on the timeline: its phases as spans, its concurrency and ceiling."""
+    for phase in result.phases:
+        tl.span(f"load:{phase.name}", phase.start, phase.end)
+    tl.load_concurrency(result.samples, run.ceiling.concurrency)
 
 
 def _queue_against(tl: Timeline, threshold: float) -> str:
