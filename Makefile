@@ -35,10 +35,10 @@ venv: $(STAMP)
 
 # apt lists are needed to fetch Debian's prometheus (.deb unpacked into the cache, no service).
 # Debian packages the tests use: shellcheck (lints observability/*.sh and the workflows' scripts),
-# iproute2 + util-linux (the lab gives KEDA its own network and mount namespace), socat (the lab's
-# pods' port-forwards close as a kubelet's do when the client leaves). Installed when
-# missing and root; otherwise the tests that need them say so.
-DEBIAN_TOOLS := shellcheck:shellcheck ip:iproute2 unshare:util-linux socat:socat
+# iproute2 + util-linux (the lab gives KEDA its own network and mount namespace; `ss` samples the
+# CLUSTER=current rehearsal's connections), socat (the lab's pods' port-forwards close as a kubelet's
+# do when the client leaves). Installed when missing and root; otherwise the tests that need them say so.
+DEBIAN_TOOLS := shellcheck:shellcheck ip:iproute2 ss:iproute2 unshare:util-linux socat:socat
 tools: venv
 	@apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]' || { [ "$$(id -u)" = 0 ] && apt-get update -qq || true; }
 	@missing=$$(for t in $(DEBIAN_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done); \
