@@ -156,6 +156,12 @@ class Kube:
         res = self.resource(api_version, kind).subresources["status"]
         res.patch(body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json")
 
+    def scale(self, api_version: str, kind: str, name: str, namespace: str | None, replicas: int) -> None:
+        """Set spec.replicas through the scale subresource (as `kubectl scale` and the HPA do)."""
+        res = self.resource(api_version, kind).subresources["scale"]
+        res.patch(body={"spec": {"replicas": replicas}}, name=name, namespace=namespace,
+                  content_type="application/merge-patch+json")
+
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete an object; False when it was already gone."""
         try:

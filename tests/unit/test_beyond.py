@@ -139,3 +139,23 @@ def test_unread_keda_metrics_are_a_failure_on_the_lab_and_a_stated_skip_on_a_clu
     on_cluster = beyond.KedaErrors("phase", None, "403 Forbidden", lab=False)
     assert on_cluster.skip_reason is not None and "403 Forbidden" in on_cluster.skip_reason
     assert beyond.KedaErrors("phase", 0, lab=False).skip_reason is None
+
+
+def test_a_reset_puts_back_a_count_the_hpa_left_after_keda_was_disabled():
+    """3 → 1 (helm) → 3 (the HPA's last act before KEDA deleted it): the reset scales it to 1 and says so;
+    a Deployment already at replicaCount is left alone."""
+    from vllm_stack_e2e.steps import step7_advanced
+
+    scaled, lines = [], []
+
+    def stack_at(replicas: int) -> SimpleNamespace:
+        dep = {"metadata": {"name": "d"}, "spec": {"replicas": replicas}}
+        kube = SimpleNamespace(get=lambda *_a: dep, scale=lambda *a: scaled.append(a))
+        return SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
+                               config=SimpleNamespace(engine_deployment="d"))
+
+    step7_advanced.back_to_replica_count(stack_at(1))
+    assert scaled == [] and lines == []
+    step7_advanced.back_to_replica_count(stack_at(3))
+    assert scaled == [("apps/v1", "Deployment", "d", "run", 1)]
+    assert "left at 3 replicas after KEDA was disabled" in lines[0]
