@@ -215,7 +215,7 @@ def keda_enabled(keda: Stack) -> Iterator[Stack]:
         upgrade_step.wait_hpa(stack)
         yield stack
     finally:
-        if not stack.config.keep and (disabled := cleanup_step.disable_keda(stack)) is not None:
+        if not stack.config.keep and (disabled := cleanup_step.keda_off(stack)) is not None:
             disabled.expect()
 
 

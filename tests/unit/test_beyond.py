@@ -159,3 +159,45 @@ def test_a_reset_puts_back_a_count_the_hpa_left_after_keda_was_disabled():
     step7_advanced.back_to_replica_count(stack_at(3))
     assert scaled == [("apps/v1", "Deployment", "d", "run", 1)]
     assert "left at 3 replicas after KEDA was disabled" in lines[0]
+
+
+def test_keda_off_for_housekeeping_gets_past_a_conflict_on_the_replicas():
+    """The session's teardown and a reset: helm's apply conflicts with kube-controller-manager's scale
+    of spec.replicas; the ScaledObject is deleted, the Deployment scaled to 1, the upgrade run again.
+    Any other helm error still raises."""
+    import pytest
+
+    from vllm_stack_e2e.helm import HelmError
+    from vllm_stack_e2e.steps import step8_cleanup
+
+    calls, lines = [], []
+    conflict = HelmError("`helm upgrade` failed (exit 1): Error: UPGRADE FAILED: conflict occurred while applying "
+                         "object d: Apply failed with 1 conflict: conflict with \"kube-controller-manager\" with "
+                         "subresource \"scale\" using apps/v1: .spec.replicas", exit_code=1, stderr_tail="",
+                         not_found=False)
+    outcomes = [conflict, "done"]
+
+    def disable(_stack, _budget, extra=()):  # noqa: ANN001, ANN202
+        calls.append("upgrade")
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    gone = SimpleNamespace(expect=lambda: None)
+    kube = SimpleNamespace(delete=lambda *a: calls.append(("delete", a[1])), reach=lambda *a, **k: gone,
+                           scale=lambda *a: calls.append(("scale", a[-1])))
+    stack = SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
+                            config=SimpleNamespace(engine_deployment="d", scaledobject="so", hpa="h"))
+    original = step8_cleanup.disable_keda
+    step8_cleanup.disable_keda = disable  # type: ignore[assignment]
+    try:
+        assert step8_cleanup.keda_off(stack) == "done"  # type: ignore[arg-type]
+        assert calls == ["upgrade", ("delete", "ScaledObject"), ("scale", 1), "upgrade"]
+        assert "conflicts with the HPA's scale" in lines[0]
+        outcomes[:] = [HelmError("`helm upgrade` failed (exit 1): Error: timed out", exit_code=1, stderr_tail="",
+                                 not_found=False)]
+        with pytest.raises(HelmError, match="timed out"):
+            step8_cleanup.keda_off(stack)  # type: ignore[arg-type]
+    finally:
+        step8_cleanup.disable_keda = original  # type: ignore[assignment]

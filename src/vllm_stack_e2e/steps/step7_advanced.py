@@ -704,7 +704,7 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
     # would drop the engines' ServiceMonitor, and Prometheus drops a removed job's series without
     # staleness markers — the engines the last scenario scaled away would linger for five minutes.
-    disabled = step8_cleanup.disable_keda(stack, budget, extra=extra)
+    disabled = step8_cleanup.keda_off(stack, budget, extra=extra)
     if disabled is not None:
         disabled.expect()
         back_to_replica_count(stack)

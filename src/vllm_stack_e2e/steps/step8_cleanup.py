@@ -52,6 +52,29 @@ def disable_keda(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ())
                          f"engine Deployment back to the chart's replicaCount {REPLICA_COUNT}"))
 
 
+def keda_off(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ()) -> KedaDisabled | None:
+    """`disable_keda` for the harness's own housekeeping (a scenario's reset, the session's teardown),
+    never for the page's step-8 claim. A stack left scaled out by its HPA can refuse the upgrade:
+    helm's server-side apply of `replicas: 1` conflicts with kube-controller-manager's ownership of
+    `spec.replicas` (its scale subresource). Then the ScaledObject is deleted directly (KEDA deletes
+    its HPA), the Deployment scaled to replicaCount — the value the chart sets, so the apply no
+    longer conflicts — and the upgrade run again; each step printed."""
+    from ..helm import HelmError
+
+    try:
+        return disable_keda(stack, budget, extra=extra)
+    except HelmError as exc:
+        if "conflict" not in str(exc) or ".spec.replicas" not in str(exc):
+            raise
+    cfg = stack.config
+    stack.echo(f"keda off: helm's apply of replicas {REPLICA_COUNT} conflicts with the HPA's scale of "
+               f"{cfg.engine_deployment}; deleting ScaledObject {cfg.scaledobject} and scaling to {REPLICA_COUNT} first")
+    stack.kube.delete(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
+    stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, k.GONE, budget, f"HPA {cfg.hpa} deleted").expect()
+    stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, REPLICA_COUNT)
+    return disable_keda(stack, budget, extra=extra)
+
+
 @dataclass
 class KedaUninstalled:
     workloads_left: list[str]
