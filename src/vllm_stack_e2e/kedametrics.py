@@ -13,6 +13,7 @@ Every series carries `namespace` and `scaledObject`; the per-trigger ones also `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -67,6 +68,14 @@ def parse(text: str, namespace: str, scaledobject: str) -> KedaReading:
             elif sample.name == SCALER_ERRORS:
                 reading.scaler_errors[index] = reading.scaler_errors.get(index, 0.0) + sample.value
     return reading
+
+
+def read(fetch: Callable[[], str], namespace: str, scaledobject: str) -> tuple[KedaReading | None, str | None]:
+    """One reading of the operator (`fetch` returns its /metrics text), or None and why not."""
+    try:
+        return parse(fetch(), namespace, scaledobject), None
+    except Exception as exc:  # noqa: BLE001 — a missing reading is recorded as None, and why
+        return None, f"{type(exc).__name__}: {exc}"[:200]
 
 
 def new_errors(counts: list[float | None]) -> float | None:

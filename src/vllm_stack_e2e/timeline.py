@@ -126,12 +126,7 @@ class Timeline:
     def _keda(self) -> kedametrics.KedaReading | None:
         if self.keda is None:
             return None
-        try:
-            reading = kedametrics.parse(self.keda(), self.namespace, self.scaledobject)
-        except Exception as exc:  # noqa: BLE001 — a missing reading is recorded as None, and why
-            self.keda_unread = f"{type(exc).__name__}: {exc}"[:200]
-            return None
-        self.keda_unread = None
+        reading, self.keda_unread = kedametrics.read(self.keda, self.namespace, self.scaledobject)
         return reading
 
     def keda_errors_read(self, after: float, before: float) -> list[float]:

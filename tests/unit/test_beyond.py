@@ -141,24 +141,52 @@ def test_unread_keda_metrics_are_a_failure_on_the_lab_and_a_stated_skip_on_a_clu
     assert beyond.KedaErrors("phase", 0, lab=False).skip_reason is None
 
 
+def _keda_off_stack(replicas: int, calls: list, lines: list) -> SimpleNamespace:
+    """A stack for step8_cleanup.keda_off: a fake Kube that records deletes and scales."""
+    dep = {"metadata": {"name": "d"}, "spec": {"replicas": replicas}}
+    gone = SimpleNamespace(expect=lambda: None)
+    kube = SimpleNamespace(get=lambda *_a: dep, delete=lambda *a: calls.append(("delete", a[1])),
+                           reach=lambda *a, **k: gone, scale=lambda *a: calls.append(("scale", a)))
+    return SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
+                           config=SimpleNamespace(engine_deployment="d", scaledobject="so", hpa="h"))
+
+
+def _with_disable(outcomes: list, calls: list):  # noqa: ANN202
+    """step8_cleanup.disable_keda replaced: each call takes the next outcome (raised if an exception)."""
+    from vllm_stack_e2e.steps import step8_cleanup
+
+    def disable(_stack, _budget, extra=()):  # noqa: ANN001, ANN202
+        calls.append("upgrade")
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    original = step8_cleanup.disable_keda
+    step8_cleanup.disable_keda = disable  # type: ignore[assignment]
+    return lambda: setattr(step8_cleanup, "disable_keda", original)
+
+
+DISABLED = SimpleNamespace(expect=lambda: None)
+
+
 def test_a_reset_puts_back_a_count_the_hpa_left_after_keda_was_disabled():
-    """3 → 1 (helm) → 3 (the HPA's last act before KEDA deleted it): the reset scales it to 1 and says so;
+    """3 → 1 (helm) → 3 (the HPA's last act before KEDA deleted it): keda_off scales it to 1 and says so;
     a Deployment already at replicaCount is left alone."""
-    from vllm_stack_e2e.steps import step7_advanced
+    from vllm_stack_e2e.steps import step8_cleanup
 
-    scaled, lines = [], []
-
-    def stack_at(replicas: int) -> SimpleNamespace:
-        dep = {"metadata": {"name": "d"}, "spec": {"replicas": replicas}}
-        kube = SimpleNamespace(get=lambda *_a: dep, scale=lambda *a: scaled.append(a))
-        return SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
-                               config=SimpleNamespace(engine_deployment="d"))
-
-    step7_advanced.back_to_replica_count(stack_at(1))
-    assert scaled == [] and lines == []
-    step7_advanced.back_to_replica_count(stack_at(3))
-    assert scaled == [("apps/v1", "Deployment", "d", "run", 1)]
-    assert "left at 3 replicas after KEDA was disabled" in lines[0]
+    calls, lines = [], []
+    restore = _with_disable([DISABLED, DISABLED], calls)
+    try:
+        step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
+        scaled = [c[1] for c in calls if isinstance(c, tuple) and c[0] == "scale"]
+        assert scaled == [] and lines == []
+        step8_cleanup.keda_off(_keda_off_stack(3, calls, lines))  # type: ignore[arg-type]
+        scaled = [c[1] for c in calls if isinstance(c, tuple) and c[0] == "scale"]
+        assert scaled == [("apps/v1", "Deployment", "d", "run", 1)]
+        assert "left at 3 replicas after KEDA was disabled" in lines[0]
+    finally:
+        restore()
 
 
 def test_keda_off_for_housekeeping_gets_past_a_conflict_on_the_replicas():
@@ -175,29 +203,16 @@ def test_keda_off_for_housekeeping_gets_past_a_conflict_on_the_replicas():
                          "object d: Apply failed with 1 conflict: conflict with \"kube-controller-manager\" with "
                          "subresource \"scale\" using apps/v1: .spec.replicas", exit_code=1, stderr_tail="",
                          not_found=False)
-    outcomes = [conflict, "done"]
-
-    def disable(_stack, _budget, extra=()):  # noqa: ANN001, ANN202
-        calls.append("upgrade")
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    gone = SimpleNamespace(expect=lambda: None)
-    kube = SimpleNamespace(delete=lambda *a: calls.append(("delete", a[1])), reach=lambda *a, **k: gone,
-                           scale=lambda *a: calls.append(("scale", a[-1])))
-    stack = SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
-                            config=SimpleNamespace(engine_deployment="d", scaledobject="so", hpa="h"))
-    original = step8_cleanup.disable_keda
-    step8_cleanup.disable_keda = disable  # type: ignore[assignment]
+    outcomes = [conflict, DISABLED]
+    restore = _with_disable(outcomes, calls)
     try:
-        assert step8_cleanup.keda_off(stack) == "done"  # type: ignore[arg-type]
-        assert calls == ["upgrade", ("delete", "ScaledObject"), ("scale", 1), "upgrade"]
+        step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
+        assert [c if isinstance(c, str) else (c[0], c[1][-1] if c[0] == "scale" else c[1]) for c in calls] == \
+            ["upgrade", ("delete", "ScaledObject"), ("scale", 1), "upgrade"]
         assert "conflicts with the HPA's scale" in lines[0]
         outcomes[:] = [HelmError("`helm upgrade` failed (exit 1): Error: timed out", exit_code=1, stderr_tail="",
                                  not_found=False)]
         with pytest.raises(HelmError, match="timed out"):
-            step8_cleanup.keda_off(stack)  # type: ignore[arg-type]
+            step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
     finally:
-        step8_cleanup.disable_keda = original  # type: ignore[assignment]
+        restore()

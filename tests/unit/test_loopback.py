@@ -19,14 +19,14 @@ TIME-WAIT 0 0 10.0.2.15:40000 93.184.216.34:443
 
 def test_only_connections_leaving_loopback_are_kept_and_ours_are_told_apart() -> None:
     """A child process whose command line names the harness's package stands in for a lab process."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)",
-                              "vllm_stack_e2e-standin"], stdout=subprocess.PIPE, text=True)
+    # The child lives until its stdin closes (no timer to wait out).
+    child = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
+                              "vllm_stack_e2e-standin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdout.readline().strip() == "up"  # exec'd: its command line is set
     try:
         found = loopback.parse(SS.format(me=child.pid))
     finally:
-        child.kill()
-        child.wait()
+        child.communicate(timeout=10)
     assert [(c.state, c.peer) for c in found] == [("SYN-SENT", "10.244.0.7:8080"), ("ESTAB", "10.0.2.2:51515"),
                                                  ("TIME-WAIT", "93.184.216.34:443")]
     mine, sshd, closing = found

@@ -53,6 +53,7 @@ class Backend(ABC):
         self.echo = echo
         self._kube: Kube | None = None
         self._helm: Helm | None = None
+        self._kwok_nodes: dict[str, bool] = {}  # node name → KWOK simulates it
 
     # ---- reaching the cluster ---------------------------------------------------------
     @property
@@ -166,14 +167,22 @@ class Backend(ABC):
         if not running:
             raise RuntimeError("no Running pod app=keda-operator in namespace keda")
         pod = running[0]
-        node = self.kube.get("v1", "Node", str((pod.get("spec") or {}).get("nodeName") or ""))
-        if ((node or {}).get("metadata") or {}).get("annotations", {}).get(KWOK_NODE) == "fake":
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        if self._kwok_node(node):
             # A KWOK node (the lab, read as a cluster): no kubelet runs its pods, so the API server's
             # proxy would dial the pod's IP, an address no process on this machine serves.
-            raise RuntimeError(f"pod keda/{pod['metadata']['name']} is on KWOK node {node['metadata']['name']}: the "  # type: ignore[index]
+            raise RuntimeError(f"pod keda/{pod['metadata']['name']} is on KWOK node {node}: the "
                                f"API server's pod proxy would dial pod IP {(pod.get('status') or {}).get('podIP')}, "
                                "which nothing serves — not read")
         return self.kube.pod_proxy_get("keda", pod["metadata"]["name"], self.KEDA_METRICS_PORT, "metrics")
+
+    def _kwok_node(self, name: str) -> bool:
+        """Whether KWOK simulates the node (annotation kwok.x-k8s.io/node: fake); asked once per node,
+        since the timeline reads KEDA's metrics every second."""
+        if name not in self._kwok_nodes:
+            node = self.kube.get("v1", "Node", name) or {}
+            self._kwok_nodes[name] = ((node.get("metadata") or {}).get("annotations") or {}).get(KWOK_NODE) == "fake"
+        return self._kwok_nodes[name]
 
     # ---- facts for reports ------------------------------------------------------------------
     @abstractmethod

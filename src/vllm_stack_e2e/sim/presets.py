@@ -56,8 +56,6 @@ class Preset:
 
     name: str
     summary: str
-    max_num_seqs: int
-    max_num_batched_tokens: int
     prefill_tokens_per_s: float
     inter_token_latency: float  # seconds a decode step lasts
     timing_source: str
@@ -69,6 +67,21 @@ class Preset:
     overhead_gib: float = 0.0
     overhead_source: str = ""
     kv_tokens_fixed: int | None = None
+
+    @property
+    def large_gpu(self) -> bool:
+        """vLLM's tier for `vllm serve`'s defaults: 70 GiB or more and not an A100 (docs/metrics.md)."""
+        return self.gpu is not None and self.gpu.memory_gib >= 70 and "A100" not in self.gpu.name
+
+    @property
+    def max_num_seqs(self) -> int:
+        """vLLM's default for the GPU's tier (the lab's engine: the smaller tier's)."""
+        return 1024 if self.large_gpu else 256
+
+    @property
+    def max_num_batched_tokens(self) -> int:
+        """vLLM's step budget for the GPU's tier, as `vllm serve` sets it."""
+        return 8192 if self.large_gpu else 2048
 
     @property
     def kv_cache_tokens(self) -> int:
@@ -123,11 +136,11 @@ QWEN_25_15B = Model("Qwen/Qwen2.5-1.5B-Instruct", 1.544, layers=28, kv_heads=2, 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     # The lab's own engine (the default): small on purpose, so the fast profile's queue forms within
     # seconds of load — about 7 of the tutorial's 3000-token requests run at once.
-    Preset("lab", "the lab's small engine, sized so a fast profile's queue forms in seconds", max_num_seqs=256,
-           max_num_batched_tokens=2048, prefill_tokens_per_s=8000.0, inter_token_latency=0.03,
+    Preset("lab", "the lab's small engine, sized so a fast profile's queue forms in seconds",
+           prefill_tokens_per_s=8000.0, inter_token_latency=0.03,
            timing_source="the simulator's defaults", kv_tokens_fixed=24576),
     Preset("h100-llama-3.1-8b", "one H100 80GB serving the page's Llama-3.1-8B-Instruct with vLLM's defaults",
-           max_num_seqs=1024, max_num_batched_tokens=8192, prefill_tokens_per_s=32000.0, inter_token_latency=0.012,
+           prefill_tokens_per_s=32000.0, inter_token_latency=0.012,
            timing_source="vllm bench serve, Qwen3-8B bf16 on one H100, vLLM 0.30.0: TTFT of a 2048/8192-token "
                          "prompt 61/254 ms (≈ 32k tokens/s); ITL 11.9 ms at 32 streams of 2k context, 12.0 ms at 128 "
                          "of short context",
@@ -135,7 +148,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            overhead_source="logged non-KV memory: 2.3 GiB (vLLM 0.9.1, 442,160 tokens on an A100 80GB) to 4.2 GiB "
                            "(vLLM 0.30.0, Qwen3-8B on an H100)"),
     Preset("l4-qwen2.5-1.5b", "one L4 24GB serving Qwen2.5-1.5B-Instruct with vLLM's defaults",
-           max_num_seqs=256, max_num_batched_tokens=2048, prefill_tokens_per_s=16000.0, inter_token_latency=0.019,
+           prefill_tokens_per_s=16000.0, inter_token_latency=0.019,
            timing_source="derived, not measured: prefill at 40 % of the L4's 121 TFLOPS (3.1 GFLOP per token); "
                          "decode from Qwen2.5-0.5B on an L4 (vLLM 0.23.0, 7.1 ms at 32 streams) scaled by "
                          "weight bytes over 300 GB/s",

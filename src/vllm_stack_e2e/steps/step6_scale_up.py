@@ -130,7 +130,6 @@ class LoadRun:
     _job: load.Background | None = None
     _ceiling: Ceiling | None = None
     error: str | None = None  # why the load stopped on its own (e.g. the router listed no model)
-    result: load.AdaptiveResult | None = None  # once stopped
 
     RAMP_STEPS = 12  # the ramp reaches its ceiling in 12 steps of step_interval: the queue budget counts it
 
@@ -183,11 +182,10 @@ class LoadRun:
         if self._job is None:
             return None
         try:
-            self.result = self._job.join(timeout=60)
+            return self._job.join(timeout=60)
         except load.LoadError as exc:
             self.error = str(exc)
             return None
-        return self.result
 
 
 @dataclass

@@ -671,21 +671,6 @@ def forget_recommendations(stack: Stack, since: float, window: float) -> None:
                 f"until {time.strftime('%H:%M:%S', time.localtime(until))}").expect()
 
 
-def back_to_replica_count(stack: Stack) -> None:
-    """With KEDA off and its HPA gone, the Deployment at the chart's replicaCount — set through the
-    scale subresource when it is not. The HPA can act once more between helm's apply of
-    `replicas: 1` and KEDA's deletion of the HPA: a scenario that ends scaled out under load then
-    leaves the Deployment at the HPA's count for good (seen on the lab after KEDA's operator was
-    restarted: 3 → 1 → 3, then no HPA). A scenario's reset is the harness's, not the page's: it puts
-    the count back and says so."""
-    cfg = stack.config
-    dep = k.Deployment(stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace))
-    if dep.exists and dep.spec_replicas != step8_cleanup.REPLICA_COUNT:
-        stack.echo(f"reset: Deployment {cfg.engine_deployment} left at {dep.spec_replicas} replicas after KEDA was "
-                   f"disabled (its HPA acted after helm's apply); scaling it to {step8_cleanup.REPLICA_COUNT}")
-        stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, step8_cleanup.REPLICA_COUNT)
-
-
 def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budget: float = 180,
           also: tuple[str, ...] = ()) -> k.Obj:
     """Start a scenario from a known state: keda off (the Deployment back to replicaCount), the engines
@@ -704,10 +689,7 @@ def reset(stack: Stack, scenario: str | None, extra: tuple[str, ...] = (), budge
     # The scenario's harness fixes hold while KEDA is off too: without defect 6's, this upgrade
     # would drop the engines' ServiceMonitor, and Prometheus drops a removed job's series without
     # staleness markers — the engines the last scenario scaled away would linger for five minutes.
-    disabled = step8_cleanup.keda_off(stack, budget, extra=extra)
-    if disabled is not None:
-        disabled.expect()
-        back_to_replica_count(stack)
+    step8_cleanup.keda_off(stack, budget, extra=extra)
     stack.kube.wait_for(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
                         k.spec_replicas("==", 1) & k.ready_replicas_at_least(1),
                         budget, f"Deployment {stack.config.engine_deployment} back to 1 Ready replica")

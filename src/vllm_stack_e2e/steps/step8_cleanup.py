@@ -52,27 +52,40 @@ def disable_keda(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ())
                          f"engine Deployment back to the chart's replicaCount {REPLICA_COUNT}"))
 
 
-def keda_off(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ()) -> KedaDisabled | None:
-    """`disable_keda` for the harness's own housekeeping (a scenario's reset, the session's teardown),
-    never for the page's step-8 claim. A stack left scaled out by its HPA can refuse the upgrade:
-    helm's server-side apply of `replicas: 1` conflicts with kube-controller-manager's ownership of
-    `spec.replicas` (its scale subresource). Then the ScaledObject is deleted directly (KEDA deletes
-    its HPA), the Deployment scaled to replicaCount — the value the chart sets, so the apply no
-    longer conflicts — and the upgrade run again; each step printed."""
+def keda_off(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ()) -> None:
+    """KEDA off and the Deployment at the chart's replicaCount, for the harness's own housekeeping (a
+    scenario's reset, the session's teardown) — never for the page's step-8 claim, which calls
+    `disable_keda` and is judged as it is. A stack its HPA left scaled out under load meets two races:
+    - helm's server-side apply of `replicas: 1` conflicts with kube-controller-manager's ownership of
+      `spec.replicas` (its scale subresource): the ScaledObject is deleted directly (KEDA deletes its
+      HPA), the Deployment scaled to replicaCount — the chart's value, so the apply no longer
+      conflicts — and the upgrade run again;
+    - the HPA acts once more between helm's apply and KEDA's deletion of it (3 → 1 → 3, then no HPA;
+      seen on the lab after KEDA's operator was restarted): the count is put back once the HPA is gone.
+    Each step is printed. Nothing to do when the release is already gone."""
     from ..helm import HelmError
 
+    cfg = stack.config
     try:
-        return disable_keda(stack, budget, extra=extra)
+        disabled = disable_keda(stack, budget, extra=extra)
     except HelmError as exc:
         if "conflict" not in str(exc) or ".spec.replicas" not in str(exc):
             raise
-    cfg = stack.config
-    stack.echo(f"keda off: helm's apply of replicas {REPLICA_COUNT} conflicts with the HPA's scale of "
-               f"{cfg.engine_deployment}; deleting ScaledObject {cfg.scaledobject} and scaling to {REPLICA_COUNT} first")
-    stack.kube.delete(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
-    stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, k.GONE, budget, f"HPA {cfg.hpa} deleted").expect()
-    stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, REPLICA_COUNT)
-    return disable_keda(stack, budget, extra=extra)
+        stack.echo(f"keda off: helm's apply of replicas {REPLICA_COUNT} conflicts with the HPA's scale of "
+                   f"{cfg.engine_deployment}; deleting ScaledObject {cfg.scaledobject} and scaling to {REPLICA_COUNT} "
+                   "first")
+        stack.kube.delete(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
+        stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, k.GONE, budget, f"HPA {cfg.hpa} deleted").expect()
+        stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, REPLICA_COUNT)
+        disabled = disable_keda(stack, budget, extra=extra)
+    if disabled is None:
+        return
+    disabled.expect()
+    dep = k.Deployment(stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace))
+    if dep.exists and dep.spec_replicas != REPLICA_COUNT:
+        stack.echo(f"keda off: Deployment {cfg.engine_deployment} left at {dep.spec_replicas} replicas after KEDA was "
+                   f"disabled (its HPA acted after helm's apply); scaling it to {REPLICA_COUNT}")
+        stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, REPLICA_COUNT)
 
 
 @dataclass
