@@ -4,7 +4,8 @@ docs/upstream-defects.md), each as a Finding with the fix."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,4 +160,45 @@ def check_values(
             model_url=(models.get(model) or {}).get("modelURL"),
             bundled_prometheus_release=release if bundled else None,
         )
+    return findings
+
+
+# Prometheus durations as a ServiceMonitor writes them: "30s", "1m30s", "500ms".
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(text: object) -> float | None:
+    """A Prometheus duration in seconds; None when it is not one (left to prometheus-operator)."""
+    value = str(text or "").strip()
+    parts = _DURATION_PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def check_servicemonitors(documents: Iterable[Mapping[str, Any]], *, source: str = "values") -> list[Finding]:
+    """Rendered ServiceMonitors whose endpoint waits longer for a scrape than its interval:
+    prometheus-operator (v0.90.1, pkg/prometheus/resource_selector.go) rejects such a ServiceMonitor
+    whole and leaves its job out of Prometheus's configuration — one InvalidConfiguration event,
+    nothing else (docs/observability.md) — so Prometheus stops scraping what it selects and a
+    queue trigger reads an empty result, which KEDA takes for 0."""
+    findings: list[Finding] = []
+    for doc in documents:
+        if doc.get("kind") != "ServiceMonitor":
+            continue
+        name = (doc.get("metadata") or {}).get("name", "?")
+        for endpoint in (doc.get("spec") or {}).get("endpoints") or []:
+            interval, timeout = endpoint.get("interval"), endpoint.get("scrapeTimeout")
+            every, wait = duration_seconds(interval), duration_seconds(timeout)
+            if every is None or wait is None or wait <= every:
+                continue
+            findings.append(Finding(
+                "warning",
+                f"{source}: ServiceMonitor {name} port {endpoint.get('port', '?')} has scrapeTimeout {timeout} "
+                f"above its interval {interval}: prometheus-operator rejects the whole ServiceMonitor (one "
+                "InvalidConfiguration event), Prometheus stops scraping it, and a trigger on its metrics reads an "
+                "empty result, which KEDA takes for 0",
+                f"set serviceMonitor.scrapeTimeout to at most serviceMonitor.interval ({interval}) in the same values",
+            ))
     return findings

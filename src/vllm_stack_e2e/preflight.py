@@ -71,25 +71,65 @@ def value_plans(config: cfg.RunConfig, backend_overlays: list[str], edition: str
     """Every values plan a run applies: step 2, step 4, and step 4 + each scenario (of `edition`)."""
     backend = backend_overlays[0] if backend_overlays else None
     plans = {"step 2": values.plan_for(2, config.profile, backend, edition=edition),
-             "step 4": values.plan_for(4, config.profile, backend, edition=edition)}
+             "step 4": values.plan_for(4, config.profile, backend, extra=config.extra_values_for(None),
+                                       edition=edition)}
     for scenario in SCENARIOS:
-        plans[f"step 4 + {scenario}"] = values.plan_for(4, config.profile, backend, scenario, edition=edition)
+        extra = (*values.with_variant(config.profile, scenario, (), edition), *config.extra_values_for(scenario))
+        plans[f"step 4 + {scenario}"] = values.plan_for(4, config.profile, backend, scenario, extra, edition=edition)
     return plans
 
 
 def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[str],
-                 edition: str | None = None) -> dict[str, values.ValuesPlan]:
-    """Every values file parses; the values as written have no known trap."""
+                 edition: str | None = None, chart: str | Path = STANDIN_CHART) -> dict[str, values.ValuesPlan]:
+    """Every values file parses; the values as written have no known trap; what helm renders from
+    each plan (with `chart`, a local directory: the stand-in follows the chart's contract) has no
+    ServiceMonitor prometheus-operator would refuse."""
     try:
         plans = value_plans(config, backend_overlays, edition)
     except ConfigError as exc:
         report.add("error", str(exc), "fix the file and run again")
         return {}
+    refused: dict[str, tuple[Finding, list[str]]] = {}  # one line per endpoint, naming every plan with it
     for label, plan in plans.items():
-        if label in ("step 2",):
-            continue
-        report.extend(checks.check_values(values.load_values(plan.base), source=plan.base.name))
+        if label not in ("step 2",):
+            report.extend(checks.check_values(values.load_values(plan.base), source=plan.base.name))
+        for finding in check_rendered(plan, label, chart, config.fix_defects if label != "step 2" else ()):
+            source, what = finding.message.split(": ", 1)
+            if what in refused:
+                refused[what][1].append(label)
+            else:
+                refused[what] = (finding, [source])
+    for what, (finding, where) in refused.items():
+        report.add(finding.severity, f"{where[0]}" + (f", also {', '.join(where[1:])}" if where[1:] else "")
+                   + f": {what}", finding.fix, finding.defect)
     return plans
+
+
+def check_rendered(plan: values.ValuesPlan, label: str, chart: str | Path, fix: tuple[int, ...] = ()) -> list[Finding]:
+    """Checks of what helm renders from one plan, with the harness's fixes for `fix` applied as the
+    run applies them (last); a plan helm refuses is left to helm's own error, at install."""
+    import tempfile
+
+    from . import fixes
+    from .helm import Helm
+
+    helm = Helm()
+    source = f"{label} ({' + '.join(p.name for p in plan.sources)})"
+    try:
+        if fix:
+            with tempfile.TemporaryDirectory(prefix="vse-preflight-") as folder:
+                path, _seen = fixes.overlay(plan, fix, chart=str(chart), namespace="default", release="vllm",
+                                            folder=Path(folder), name="preflight", helm=helm)
+                if path is not None:
+                    plan = values.plan_values([*plan.sources, path], plan.sets)
+                    source = f"{label} ({' + '.join(p.name for p in plan.sources[:-1])} + the fix for "
+                    source += f"FIX_DEFECTS={','.join(map(str, fix))})"
+                documents = helm.template(chart, files=plan.files, sets=plan.sets)
+        else:
+            documents = helm.template(chart, files=plan.files, sets=plan.sets)
+    except HarnessError:
+        return []
+    return checks.check_servicemonitors(documents, source=source)
 
 
 def check_chart(report: Report, chart_ref: str, plans: dict[str, values.ValuesPlan], local: bool) -> None:
@@ -196,7 +236,8 @@ def run(config: cfg.RunConfig, backend=None, prom: Prometheus | None = None) -> 
                else config.edition)
     if edition:
         report.facts["edition"] = edition
-    plans = check_values(report, config, overlays, edition)
+    local_chart = chart.ref if chart is not None and Path(chart.ref).is_dir() else STANDIN_CHART
+    plans = check_values(report, config, overlays, edition, local_chart)
     if report.errors or backend is None or chart is None:
         return report
     report.facts["chart"] = chart.describe()
@@ -205,7 +246,6 @@ def run(config: cfg.RunConfig, backend=None, prom: Prometheus | None = None) -> 
     report.facts["kubernetes"] = kube_version
     allocatable = sum(int((n.get("status") or {}).get("allocatable", {}).get("nvidia.com/gpu", 0) or 0)
                       for n in backend.kube.list("v1", "Node"))
-    local_chart = chart.ref if Path(chart.ref).is_dir() else STANDIN_CHART
     check_gpus(report, allocatable, plans, str(local_chart))
     check_keda_compat(report, backend.keda_version() or backend.facts().get("keda"), kube_version)
     if prom is not None:
