@@ -40,6 +40,7 @@ class Stack:
     preflight: Any = None  # preflight.Report of the run
     facts_cache: dict[str, str] = field(default_factory=dict)
     timelines: dict[str, Any] = field(default_factory=dict)  # name -> Timeline, for evidence
+    upgraded_at: float | None = None  # wall clock of the last step4_upgrade.upgrade (step 4, a scenario)
     crds_before: set[str] | None = None  # the cluster's CRDs before the run's first install (step 1)
     left_behind: dict[str, list[str]] = field(default_factory=dict)  # what -> cluster-wide objects left (not failures)
     _chart: ChartRef | None = None

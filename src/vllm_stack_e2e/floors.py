@@ -54,6 +54,14 @@ def queue_rise(ramp: float, lag: float) -> Budget:
                                            f"+ margin {MARGIN:g}s")
 
 
+def scrape_change(lag: float) -> Budget:
+    """After a helm upgrade, until a ServiceMonitor it added or removed shows in what Prometheus
+    scrapes: prometheus-operator's reconcile and Prometheus's reload (seconds on the lab), then one
+    reading lag (scrape interval + 1 s) — within the margin."""
+    return Budget(lag + MARGIN, f"1 reading lag ({lag:g}s: scrape interval + 1s) + margin {MARGIN:g}s "
+                                f"(the operator's reconcile and Prometheus's reload)")
+
+
 def replicas_follow(poll: float, sync: float) -> Budget:
     """From the queue above the threshold (as Prometheus shows it) to spec.replicas raised: KEDA's
     metrics server reads Prometheus when the HPA asks, on its sync; KEDA's own poll decides

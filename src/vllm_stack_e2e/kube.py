@@ -216,12 +216,15 @@ class Kube:
             return f"<logs unavailable: {getattr(exc, 'reason', exc)}>"
 
     # ---- waits (through the one wait engine, vllm_stack_e2e.waits) ----------------------
-    def states(self, api_version: str, kind: str, name: str, namespace: str | None) -> waits.Source[Obj | None]:
-        """A watch on one object as a wait source: its state now, then every change (None when absent)."""
+    def states(self, api_version: str, kind: str, name: str, namespace: str | None,
+               since: Obj | None = None) -> waits.Source[Obj | None]:
+        """A watch on one object as a wait source: its state now, then every change (None when absent).
+        `since` (a state read earlier): start from it instead, and replay every change the API server
+        wrote after it, in its order — what happened while the caller was busy is not lost."""
         res = self.resource(api_version, kind)
 
         def follow(deadline: float) -> Iterator[Obj | None]:
-            current = self.get(api_version, kind, name, namespace)
+            current = since if since is not None else self.get(api_version, kind, name, namespace)
             yield current
             while (remaining := deadline - time.monotonic()) > 0:
                 rv = (current or {}).get("metadata", {}).get("resourceVersion")
@@ -312,9 +315,11 @@ class Kube:
                                hint).expect()
 
     def hold(self, api_version: str, kind: str, name: str, namespace: str | None,
-             predicate: Predicate, window: float, description: str = "") -> waits.Held[Obj | None]:
-        """Watch one object for `window` seconds: whether `predicate` held all along, and every state."""
-        held = waits.holds(self.states(api_version, kind, name, namespace), predicate, window,
+             predicate: Predicate, window: float, description: str = "", since: Obj | None = None
+             ) -> waits.Held[Obj | None]:
+        """Watch one object for `window` seconds: whether `predicate` held all along, and every state
+        (from `since`, a state read earlier, when given: see `states`)."""
+        held = waits.holds(self.states(api_version, kind, name, namespace, since), predicate, window,
                            description or f"{kind} {name} {predicate}", show=brief)
         if not held.held:
             held.breaking = summarize(held.history[-1][1]) if held.history else held.breaking
@@ -417,6 +422,10 @@ class ScaledObject(View):
     @property
     def fallback(self) -> Obj | None:
         return self.spec.get("fallback")
+
+    @property
+    def max_replicas(self) -> int:
+        return int(self.spec.get("maxReplicaCount", 100))  # KEDA's default (docs/keda.md)
 
 
 class Hpa(View):

@@ -393,4 +393,4 @@ class Prometheus:
 
 
 def _show(value: float | None) -> str:
-    return "none (empty result)" if value is None else f"{value:g}"
+    return "the query matched no series" if value is None else f"{value:g}"

@@ -25,6 +25,7 @@ class Step6:
     scale_up: scaling.ScaleUp
     within_max: waits.Held[k.Obj | None] | None  # None: the replicas never grew, nothing left to settle
     maximum: int
+    series: scaling.SeriesMatch  # what the trigger's own query matched after the load, an engine up
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
     it a little longer while the stack settles after the load: two engines Ready, then a window as
     long as the longer of one poll and one HPA sync (a late scale-up past the maximum) and a reading
     lag and two polls and 5 s (the second engine's series reach KEDA: the page's per-pod query then
-    returns two elements, defect 3). The timeline samples the ScaledObject throughout."""
+    returns two elements, defect 3). Right after the load it reads what the trigger's own query
+    matches (scaling.trigger_series). The timeline samples the ScaledObject throughout."""
     stack = keda_enabled
     so = k.ScaledObject(stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace))
     threshold = float(tutorial_keda["triggers"][0]["metadata"]["threshold"])
@@ -41,6 +43,7 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
     tl = scaling.timeline(stack, "step6-scale-up", threshold=threshold)
     with tl:
         run = scaling.drive_until_replicas(stack, tl, threshold, at_least=2, polling_interval=so.polling_interval)
+        series = scaling.trigger_series(stack, str(so.triggers[0]["metadata"]["query"]))
         within = None
         if run.grew is not None and run.grew.reached:
             poll, sync = so.polling_interval, stack.config.profile_settings.hpa_sync_seconds
@@ -53,7 +56,14 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
                                      description=f"spec.replicas ≤ {maximum} ({window:.0f}s)")
     tl.save(stack.config.run_dir / "timelines" / "step6-scale-up.json")
     stack.echo(f"step 6: {run.explain()}")
-    return Step6(run, within, maximum)
+    return Step6(run, within, maximum, series)
+
+
+@pytest.mark.upstream_defect(6)
+def test_trigger_query_matches_a_scraped_series(step6: Step6) -> None:
+    """A queue of 0 is a reading only when the query matched a series someone scrapes: KEDA reads
+    an empty result as 0, and a series no longer scraped as its last value."""
+    assert step6.series.matched, step6.series.explain()
 
 
 @pytest.mark.upstream_defect(6)

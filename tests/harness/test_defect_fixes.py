@@ -18,7 +18,7 @@ from _inner import InnerRun, reports_for
 
 pytestmark = pytest.mark.e2e
 
-FIXED = ("test_scaledobject_ready", "test_hpa_reads_its_external_metric",
+FIXED = ("test_scaledobject_ready", "test_hpa_reads_its_external_metric", "test_trigger_query_matches_a_scraped_series",
          "test_queue_rises_above_threshold_under_load", "test_replicas_grow_under_load")
 TWO_STACKS = {"test_a_second_stack_of_the_page_installs_beside_the_first": "xfailed",
               "test_the_second_stack_queues": "passed",

@@ -112,3 +112,65 @@ def test_a_queue_that_never_rose_is_told_with_the_load_and_the_engines() -> None
                                 ceiling=step6_scale_up.Ceiling(96, "the harness's default"))
     assert "load concurrency up to 96 of ceiling 96 (the harness's default); engines running at most 96; " \
            "queue at most 0" in up.explain()
+
+
+class _SeriesProm:
+    """A Prometheus whose trigger query matches `series` series and whose freshness count reads
+    `fresh` (None: no series scraped within the lag); it records the queries it was asked."""
+
+    def __init__(self, series: int, fresh: float | None) -> None:
+        self.series, self.fresh, self.asked = series, fresh, []
+
+    def targets(self) -> list:  # noqa: ANN201
+        return [SimpleNamespace(labels={"namespace": "run"}, scrape_interval=3.0)]
+
+    def query(self, promql):  # noqa: ANN001, ANN201
+        self.asked.append(promql)
+        return [object()] * self.series
+
+    def scalar(self, promql):  # noqa: ANN001, ANN201
+        self.asked.append(promql)
+        return self.fresh
+
+
+def _series_stack(prom: _SeriesProm, upgraded_at: float) -> SimpleNamespace:
+    return SimpleNamespace(namespace="run", prometheus=lambda: prom, upgraded_at=upgraded_at)
+
+
+def test_a_series_scraped_within_the_lag_is_a_reading() -> None:
+    prom = _SeriesProm(1, 1.0)
+    match = step6_scale_up.trigger_series(_series_stack(prom, 0.0), "vllm:num_requests_waiting")  # type: ignore[arg-type]
+    assert match.matched, match.explain()
+    assert match.query == 'vllm:num_requests_waiting{namespace="run"}', "scoped: other stacks share the cluster"
+    assert 'count(time() - timestamp(vllm:num_requests_waiting{namespace="run"}) <= 4)' in prom.asked, prom.asked
+    assert match.fresh.window == 0, "the upgrade is long past: the reading costs no wait"
+
+
+def test_an_empty_result_says_the_query_matched_no_series() -> None:
+    match = step6_scale_up.trigger_series(_series_stack(_SeriesProm(0, None), 0.0), "vllm:num_requests_waiting")  # type: ignore[arg-type]
+    assert not match.matched
+    assert "matched no series while an engine ran — KEDA reads that as 0" in match.explain(), match.explain()
+
+
+def test_a_series_no_longer_scraped_is_not_a_reading() -> None:
+    """Defect 6's shape: the job was dropped by a reload, no staleness markers, the last value stays
+    for the 5-minute lookback — the query still matches, the series is old."""
+    match = step6_scale_up.trigger_series(_series_stack(_SeriesProm(1, None), 0.0), "vllm:num_requests_waiting")  # type: ignore[arg-type]
+    assert not match.matched
+    assert "matched 1 series, but at +0s none of them had been scraped in the last 4s" in match.explain(), \
+        match.explain()
+
+
+def test_the_reading_waits_until_a_change_of_the_upgrade_has_reached_prometheus() -> None:
+    """Read right after an upgrade, a removed ServiceMonitor's series would still look fresh: the
+    freshness is held until floors.scrape_change + one lag after the upgrade."""
+    import time
+
+    from vllm_stack_e2e import floors
+
+    prom = _SeriesProm(1, 1.0)
+    lag = 4.0
+    upgraded = time.time() - floors.scrape_change(lag).seconds - lag + 1.5  # 1.5 s still to go
+    match = step6_scale_up.trigger_series(_series_stack(prom, upgraded), "sum(vllm:num_requests_waiting)")  # type: ignore[arg-type]
+    assert match.matched and 0.5 < match.fresh.window <= 1.5, (match.fresh.window, match.explain())
+    assert len(match.fresh.history) >= 2, f"held with readings, not a single look: {match.fresh.history}"

@@ -146,7 +146,8 @@ def test_merge_order_rejects_unknown_choices(kwargs: dict, match: str) -> None:
 
 
 def test_available_lists_each_kind() -> None:
-    assert V.available("scenario") == ["fallback", "hpa-behavior", "keda-disabled", "scale-to-zero"]
+    assert V.available("scenario") == ["fallback", "hpa-behavior", "keda-disabled", "scale-to-zero",
+                                       "upgrade-replica-count", "upgrade-unrelated"]
     assert V.available("profile") == ["tutorial", "fast"]
     assert V.available("backend") == ["current", "lab", "cpu-engine"]
 

@@ -32,6 +32,7 @@ STEP_TITLES: dict[str, str] = {
     "beyond: broken neighbour": "another namespace's broken ScaledObject does not delay scaling",
     "beyond: keda disruption": "KEDA's operator, then its metrics API server, crash mid-scale",
     "beyond: fallback with zero": "fallback with scale to zero: source down at 2+, then at zero",
+    "beyond: upgrade scaled out": "helm upgrades while the HPA holds the maximum keep its replicas",
     "lab": "lab smoke test",
 }
 FAILING = ("failed", "error")

@@ -554,6 +554,121 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
         _finish(stack, tl, run)
 
 
+# ---- an upgrade while scaled out ---------------------------------------------------------------
+# The upgrades, in order: each overlay holds the changes before it, so each changes one thing more.
+UPGRADES = (("a pod annotation (an unrelated setting)", "upgrade-unrelated"),
+            ("the chart's replicaCount", "upgrade-replica-count"))
+
+
+@dataclass
+class UpgradePhase:
+    """One `helm upgrade` while the HPA holds the Deployment scaled out, and what followed it: the
+    Deployment and the HPA as the API server wrote them, from just before helm ran to a window after."""
+
+    change: str
+    scenario: str  # the values overlay (values/scenario-<name>.yaml)
+    before: int  # spec.replicas when helm ran
+    error: str = ""  # helm's refusal, when it refused
+    replicas: waits.Held[k.Obj | None] | None = None  # spec.replicas ≥ before
+    hpa: waits.Held[k.Obj | None] | None = None  # the same HPA (uid), desiredReplicas ≥ before
+
+    def explain(self) -> str:
+        if self.error:
+            return f"{self.change}: helm upgrade refused — {self.error}"
+        parts = []
+        for name, held in (("Deployment", self.replicas), ("HPA", self.hpa)):
+            if held is not None:
+                seq = " → ".join(dict.fromkeys(_replicas_words(o) for _t, o in held.history))
+                parts.append(f"{name} {'held' if held.held else 'broke at +%.0fs' % (held.broke_at or 0)}: {seq}")
+        return f"{self.change} at {self.before} replicas: " + "; ".join(parts)
+
+
+def _replicas_words(obj: k.Obj | None) -> str:
+    if obj is None:
+        return "gone"
+    if obj.get("kind") == "HorizontalPodAutoscaler":
+        return f"desired {k.Hpa(obj).desired_replicas} (uid …{obj['metadata']['uid'][-6:]})"
+    return f"spec.replicas {k.Deployment(obj).spec_replicas}"
+
+
+@dataclass
+class ScaledOutUpgrade:
+    maximum: int  # the ScaledObject's maxReplicaCount: the count the load holds the HPA at
+    scaled: waits.Seen[k.Obj | None] | None = None  # premise: spec.replicas == maximum under load
+    phases: list[UpgradePhase] = field(default_factory=list)
+    timeline: Timeline | None = None
+    not_run: str = ""
+
+
+def upgrade_while_scaled_out(stack: Stack) -> ScaledOutUpgrade:
+    """From step 4's stack (with the fixes scaling past one replica needs): load that holds the queue
+    above threshold × (maximum − 1), so the HPA holds maxReplicaCount; then, the load still on, each
+    of UPGRADES as a user runs it (`helm upgrade` with the page's values and one setting changed).
+    Each upgrade is watched from the state read just before helm ran (kube.hold's `since`: every
+    change the API server wrote, in its order) for a hold window after it."""
+    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
+    so = k.ScaledObject(reset(stack, None, extra=extra))
+    cfg = stack.config
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    result = ScaledOutUpgrade(so.max_replicas)
+    window = hold_window(stack, so.polling_interval)
+    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
+    tl = step6_scale_up.timeline(stack, "beyond-upgrade-scaled-out", threshold=threshold).start()
+    result.timeline = tl
+    run = step6_scale_up.LoadRun(stack, target=threshold * (result.maximum - 1), budget=0.0,
+                                 at_least=result.maximum)
+    rise = run.rise
+    scale = rise.seconds + 2 * follow.seconds
+    run.budget = scale + len(UPGRADES) * (window + cfg.profile_settings.install_seconds)
+    run.start()
+    try:
+        result.scaled = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                                         k.spec_replicas("==", result.maximum), scale,
+                                         f"the HPA holds {result.maximum} replicas under load (budget {scale:.0f}s: "
+                                         f"queue {rise}, then twice replicas {follow})")
+        if not result.scaled.reached or run.failed():
+            result.not_run = (f"the load never took the model to {result.maximum} replicas: "
+                              f"{run.failed() or result.scaled.explain()}")
+            return result
+        tl.event(f"{result.maximum} replicas")
+        for change, scenario in UPGRADES:
+            result.phases.append(_upgrade_and_watch(stack, tl, change, scenario, extra, window))
+        return result
+    finally:
+        _finish(stack, tl, run)
+
+
+def _upgrade_and_watch(stack: Stack, tl: Timeline, change: str, scenario: str, extra: tuple[str, ...],
+                       window: float) -> UpgradePhase:
+    from ..helm import HelmError
+    from ..redaction import redact_text
+    from .step4_upgrade import upgrade
+
+    cfg = stack.config
+    deployment = stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
+    hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace)
+    phase = UpgradePhase(change, scenario, k.Deployment(deployment).spec_replicas)
+    uid = ((hpa or {}).get("metadata") or {}).get("uid")
+    tl.event(f"helm upgrade: {change}")
+    try:
+        upgrade(stack, scenario=scenario, extra=extra)
+    except HelmError as exc:
+        phase.error = redact_text(str(exc)).splitlines()[0][:400]
+        tl.event("helm upgrade refused")
+    phase.replicas = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                                     k.spec_replicas("≥", phase.before), window,
+                                     f"spec.replicas ≥ {phase.before} after the upgrade ({window:.0f}s)",
+                                     since=deployment)
+    same = waits.Check(lambda o: o is not None and o["metadata"]["uid"] == uid
+                       and k.Hpa(o).desired_replicas >= phase.before,
+                       f"the same HPA, desiredReplicas ≥ {phase.before}")
+    # The HPA's changes since it was read are replayed in the API server's order: the window has passed.
+    phase.hpa = stack.kube.hold(*k.HPA, cfg.hpa, stack.namespace, same, 1.0,
+                                f"HPA {cfg.hpa} kept through the upgrade", since=hpa)
+    stack.echo(f"beyond: upgrade while scaled out — {phase.explain()}")
+    return phase
+
+
 # ---- two stacks on one cluster ---------------------------------------------------------------------
 SECOND_RELEASE = "vllm2"  # the release name a second stack takes when the page's `vllm` is refused
 

@@ -4,6 +4,7 @@ Scenarios (step 7) and cleanup (step 8) are upgrades too: the step-4 values plus
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .. import kube as k
@@ -17,10 +18,12 @@ def upgrade(stack: Stack, scenario: str | None = None, extra: tuple[str, ...] = 
     stack.echo(f"helm upgrade {stack.config.release} {chart.ref}" + (f" (scenario {scenario})" if scenario else ""))
     # The chart without its crds/ when the backend has one (backends.base.ChartRef.templates_ref):
     # an upgrade never touches CRDs, and helm would parse them on every call.
-    return stack.backend.helm.upgrade(
+    release = stack.backend.helm.upgrade(
         stack.config.release, chart.upgrade_ref, files=plan.files, sets=list(plan.sets), namespace=stack.namespace,
         wait=False, version=chart.version if chart.repo else None,
         timeout=stack.config.profile_settings.install_seconds)
+    stack.upgraded_at = time.time()
+    return release
 
 
 def wait_scaledobject_ready(stack: Stack, budget: float = 120) -> k.Obj:

@@ -259,6 +259,57 @@ def reading_lag(stack: Stack) -> float:
     return (max(intervals) if intervals else DEFAULT_SCRAPE_SECONDS) + 1.0
 
 
+@dataclass
+class SeriesMatch:
+    """What the trigger's own query returned while an engine ran: KEDA reads an empty result as 0
+    (`ignoreNullValues` defaults to true), and a series nobody scrapes any more keeps its last
+    value for Prometheus's 5-minute lookback — so "the queue reads 0" is only a reading when the
+    query matched a series that is being scraped."""
+
+    query: str  # the trigger's query as deployed, scoped to the run's namespace
+    series: int  # how many series it matched at the reading
+    fresh: waits.Held[float | None]  # series of its metric scraped within `lag`, until a step-4 change shows
+    lag: float
+
+    @property
+    def matched(self) -> bool:
+        return self.series > 0 and self.fresh.held
+
+    def explain(self) -> str:
+        if self.series == 0:
+            return (f"the trigger's query `{self.query}` matched no series while an engine ran — KEDA reads that "
+                    f"as 0 (ignoreNullValues defaults to true), whatever the queue is")
+        if not self.fresh.held:
+            return (f"the trigger's query `{self.query}` matched {self.series} series, but at "
+                    f"+{self.fresh.broke_at:.0f}s none of them had been scraped in the last {self.lag:g}s "
+                    f"({self.fresh.breaking}): Prometheus no longer scrapes the engines, and KEDA reads their "
+                    f"last value until the series go stale")
+        return (f"the trigger's query `{self.query}` matched {self.series} series, scraped within {self.lag:g}s "
+                f"throughout {self.fresh.window:.0f}s")
+
+
+def trigger_series(stack: Stack, query: str) -> SeriesMatch:
+    """Read the trigger's `query` (scoped to the run's namespace: other stacks may share the
+    cluster) and whether its metric's series are being scraped, holding that until a change of the
+    last upgrade has surely reached Prometheus (floors.scrape_change after the upgrade, then one
+    lag for a series left behind to age past it) — so a ServiceMonitor the upgrade removed is seen
+    however soon after it the reading comes. Costs nothing when that time has already passed."""
+    from ..defects import scope_to_namespace
+    from ..prom import colon_names
+
+    prom = stack.prometheus()
+    lag = reading_lag(stack)
+    scoped = scope_to_namespace(query, stack.namespace)
+    names = colon_names(query) or ["vllm:num_requests_waiting"]
+    fresh_query = f"count(time() - timestamp({scope_to_namespace(names[0], stack.namespace)}) <= {lag:g})"
+    settled = (stack.upgraded_at or 0.0) + floors.scrape_change(lag).seconds + lag
+    window = max(0.0, settled - time.time())
+    fresh = waits.holds(waits.polling(lambda: prom.scalar(fresh_query), 1.0), lambda v: v is not None and v >= 1,
+                        window, f"series of {names[0]} scraped within {lag:g}s ({window:.0f}s)",
+                        show=lambda v: "no series scraped within the lag" if v is None else f"{v:g} series")
+    return SeriesMatch(scoped, len(prom.query(scoped)), fresh, lag)
+
+
 def scale_up_budget(stack: Stack, polling_interval: float) -> floors.Budget:
     """Step 6's budget for the replicas to follow a queue above the threshold (floors.replicas_follow)."""
     return floors.replicas_follow(polling_interval, stack.config.profile_settings.hpa_sync_seconds)

@@ -1,0 +1,44 @@
+"""Beyond the page — an upgrade while scaled out: with KEDA's HPA holding maxReplicaCount under
+load, users `helm upgrade` to change a setting, as they do. The Deployment must keep the replicas
+the HPA gave it and the HPA its state — first for an unrelated setting (a pod annotation: the pod
+template changes and rolls), then with the chart's replicaCount changed too, which the chart leaves
+out of the Deployment while KEDA is on. A chart that wrote spec.replicas back while KEDA scales
+would reset the count (kedacore/keda#4578) or, with helm's server-side apply, be refused
+(docs/beyond.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.steps import beyond
+
+pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
+
+
+@pytest.fixture(scope="module")
+def scaled_out(keda_enabled: Stack) -> beyond.ScaledOutUpgrade:
+    return beyond.upgrade_while_scaled_out(keda_enabled)
+
+
+def _phase(run: beyond.ScaledOutUpgrade, index: int) -> beyond.UpgradePhase:
+    if run.not_run:
+        pytest.fail(f"not run: {run.not_run}")
+    return run.phases[index]
+
+
+def test_the_load_holds_the_model_at_its_maximum(scaled_out: beyond.ScaledOutUpgrade) -> None:
+    """The premise: the HPA scaled the model to maxReplicaCount before any upgrade."""
+    assert scaled_out.scaled is not None and scaled_out.scaled.reached, scaled_out.not_run
+
+
+@pytest.mark.parametrize("index", range(len(beyond.UPGRADES)), ids=[s for _c, s in beyond.UPGRADES])
+def test_an_upgrade_keeps_the_replicas_the_hpa_gave(scaled_out: beyond.ScaledOutUpgrade, index: int) -> None:
+    phase = _phase(scaled_out, index)
+    assert not phase.error and phase.replicas is not None and phase.replicas.held, phase.explain()
+
+
+@pytest.mark.parametrize("index", range(len(beyond.UPGRADES)), ids=[s for _c, s in beyond.UPGRADES])
+def test_an_upgrade_keeps_the_hpa_and_its_decision(scaled_out: beyond.ScaledOutUpgrade, index: int) -> None:
+    phase = _phase(scaled_out, index)
+    assert not phase.error and phase.hpa is not None and phase.hpa.held, phase.explain()
