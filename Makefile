@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # (exported only when set, so an unset one stays unset).
 $(foreach v,KEEP EXTRA_VALUES VLLM_CHART CHART_VERSION REPORTS_DIR KUBECONFIG EDITION ENGINE FIX_DEFECTS,$(if $(value $(v)),$(eval export $(v))))
 
-.PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e e2e-beyond bench preflight clean gate tutorial-diff
+.PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e e2e-beyond bench preflight clean gate tutorial-diff upstream-report
 
 help:
 	@echo "make e2e        the tutorial's steps 1-8 end to end, nothing else (CLUSTER=lab by default; CLUSTER=current for your kube context)"
@@ -24,6 +24,7 @@ help:
 	@echo "make gate CHART_VERSION=x.y.z   release gate on your cluster (verdict.json; exit 0 only on pass)"
 	@echo "make clean      remove namespaces left by earlier runs"
 	@echo "make tutorial-diff TUTORIAL=page.rst|URL [EDITION=…]   how a published page differs from the pinned edition"
+	@echo "make upstream-report [REPORT=reports/<run-id>|reports/suite-*]   an upstream issue draft per defect a run met"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -104,3 +105,9 @@ clean: venv
 tutorial-diff: venv
 	@[ -n "$(TUTORIAL)" ] || { echo "error: TUTORIAL is not set — give the page: make tutorial-diff TUTORIAL=path/or/URL/of/autoscaling-keda.rst" >&2; exit 2; }
 	$(PY) -m vllm_stack_e2e.tutorial_diff "$(TUTORIAL)" $(if $(EDITION),--edition=$(EDITION))
+
+# Upstream issue drafts: <run>/upstream/defect-<N>.md for each upstream defect the run met (preflight
+# findings, xfails), with the page's values and commands, what the run saw and the harness's fix;
+# an index on stdout. REPORT: a run folder or a suite folder; default the newest run under reports/.
+upstream-report: venv
+	$(PY) -m vllm_stack_e2e.report.upstream $(if $(REPORT),"$(REPORT)")

@@ -19,6 +19,9 @@ from .errors import ConfigError
 VALUES_ROOT = Path(__file__).resolve().parents[2] / "values"
 # kube-prometheus-stack cuts its fullname (`<release>-kube-prometheus-stack`) to this many characters.
 KPS_FULLNAME_LIMIT = 26
+#: The page, as the values files' headers and docs/tutorial.md name it.
+PAGE_TITLE = "Autoscaling with KEDA"
+PAGE_PATH = "use_cases/autoscaling-keda"  # in the vLLM Production Stack docs
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Edition:
     first_chart: tuple[int, int, int]  # the first chart version this edition is the page for
     monitoring: str  # "script": observability/install.sh; "subchart": the chart's kube-prometheus-stack
     commands: dict[str, str] = field(default_factory=dict)  # role -> the command the page gives
+    published: str = ""  # when and how upstream published this page (docs/tutorial.md)
+    commit: str = ""  # the upstream commit the pinned page was read from; empty: not recorded
 
     def values_file(self, name: str, root: Path = VALUES_ROOT) -> Path:
         """The edition's own copy of a values file when it has one, else the shared one."""
@@ -66,12 +71,12 @@ EDITIONS: dict[str, Edition] = {e.name: e for e in (
                 "observability-install": "bash install.sh",
                 "prometheus-port-forward": "kubectl port-forward svc/prometheus-operated -n monitoring 9090:9090",
                 "observability-uninstall": "bash uninstall.sh",
-            }),
+            }, published="the page as first published, for chart 0.1.9+; replaced in June 2026 by PR #965"),
     Edition("integrated-monitoring", "current edition: the chart's kube-prometheus-stack subchart",
             "≥ 0.1.11", (0, 1, 11), "subchart", {
                 **_SHARED_COMMANDS,
                 "prometheus-port-forward": "kubectl port-forward svc/vllm-kube-prometheus-stack-prometheus 9090:9090",
-            }),
+            }, published="the page since June 2026 (production-stack PR #965), for chart ≥ 0.1.11"),
 )}
 DEFAULT = "observability-script"
 

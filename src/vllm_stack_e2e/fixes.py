@@ -86,11 +86,16 @@ def overlay_values(docs: Iterable[Obj], fix: set[int], namespace: str) -> dict[s
     return out
 
 
-def write(path: Path, data: Mapping[str, Any], fix: dict[int, str]) -> Path:
+def text(data: Mapping[str, Any], fix: dict[int, str]) -> str:
+    """An overlay's file content: a header line per defect it fixes (what was seen), then the values."""
     head = "".join(f"# Harness fix for {defects.get(n).doc} — NOT part of the tutorial. Seen: {ev}\n"
                    for n, ev in sorted(fix.items()))
+    return head + yaml.safe_dump(dict(data), sort_keys=False)
+
+
+def write(path: Path, data: Mapping[str, Any], fix: dict[int, str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(head + yaml.safe_dump(dict(data), sort_keys=False))
+    path.write_text(text(data, fix))
     return path
 
 
