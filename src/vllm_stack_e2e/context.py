@@ -43,6 +43,7 @@ class Stack:
     upgraded_at: float | None = None  # wall clock of the last step4_upgrade.upgrade (step 4, a scenario)
     crds_before: set[str] | None = None  # the cluster's CRDs before the run's first install (step 1)
     left_behind: dict[str, list[str]] = field(default_factory=dict)  # what -> cluster-wide objects left (not failures)
+    reused: set[str] = field(default_factory=set)  # found installed and left in place: "keda", "observability"
     _chart: ChartRef | None = None
     _forwards: dict[str, kubectl_cli.PortForward] = field(default_factory=dict)
     _reopened: dict[str, float] = field(default_factory=dict)

@@ -341,6 +341,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == "upstream_defect" and value.get("present"):
             entry["defect"] = value["number"]
+            if value["number"] not in entry.setdefault("defects", []):  # all of them: a test may carry several
+                entry["defects"].append(value["number"])
     if report.when == "call" and hasattr(report, "wasxfail"):
         entry["outcome"] = "xpassed" if report.passed else "xfailed"
         entry["message"] = str(report.wasxfail)
@@ -384,6 +386,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "left_behind": stack.left_behind,  # cluster-wide objects helm leaves by design: named, not failures
         "chart": chart.__dict__ if chart is not None else None,
         "overlays": stack.applied,
+        "fix_defects": list(run_cfg.fix_defects),  # FIX_DEFECTS: harness fixes every step-4 upgrade applied
+        "extra_values": [list(item) for item in run_cfg.extra_values],  # EXTRA_VALUES: [scope or null, path]
+        "reused": sorted(stack.reused),  # what the run found installed and left in place (keda, observability)
         "preflight": [f.__dict__ for f in (stack.preflight.findings if stack.preflight else [])],
         "tests": list(config.stash[_RESULTS].values()),
         "sets": run_sets(config.stash[_RESULTS].values()),
@@ -399,6 +404,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     echo = _echo(config)
     try:
-        echo(f"report: {write_report(run_cfg.run_dir).html}")
+        written = write_report(run_cfg.run_dir)
+        if written.headline is not None:
+            echo(str(written.headline))
+        echo(f"report: {written.html}")
     except Exception as exc:  # noqa: BLE001 — a report problem must not change the run's outcome
         echo(f"report not written ({type(exc).__name__}: {exc}): python -m vllm_stack_e2e.report {run_cfg.run_dir}")

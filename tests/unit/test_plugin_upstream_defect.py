@@ -131,3 +131,28 @@ def test_replicas_grow():
     text = "\n".join(result.outlines)
     assert "upstream defect 7: current edition: serverAddress is a short name" in text
     assert "FIX_DEFECTS=7" in text and "upstream defect 6" not in text
+
+
+def test_every_defect_a_test_met_is_recorded_for_the_report(pytester: pytest.Pytester) -> None:
+    """A test with two markers whose defects are both deployed: run.json's entry lists both (the
+    report's headline names every fix the step needs), and keeps `defect` for older readers."""
+    pytester.makeconftest(CONFTEST.format(query="vllm:num_requests_waiting") + '''
+
+def pytest_sessionfinish(session):
+    with open("results.json", "w") as out:
+        out.write(__import__("json").dumps(plugin._results_store["results"]))
+''')
+    pytester.makepyfile(test_claims='''
+import pytest
+
+
+@pytest.mark.upstream_defect(3)
+@pytest.mark.upstream_defect(9)
+def test_replicas_come_back():
+    assert False, "the ScaledObject went Ready=False at 2 engines"
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(xfailed=1)
+    entry = json.loads((pytester.path / "results.json").read_text())["test_claims.py::test_replicas_come_back"]
+    assert entry["outcome"] == "xfailed" and sorted(entry["defects"]) == [3, 9], entry
+    assert entry["defect"] in (3, 9), entry

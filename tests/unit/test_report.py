@@ -118,7 +118,7 @@ def test_real_chart_gets_no_stand_in_banner(run_dir: Path) -> None:
 
 def test_headline_says_failed_and_why(built: rep.Report) -> None:
     assert built.status.startswith("FAILED — 3 of 11 tests failed (step 5)")
-    assert "1 known upstream defect observed (xfail)" in built.status
+    assert "1 test xfailed under known upstream defect 3" in built.status, built.status
     assert "not run: step 1, step 2, step 3, step 4, step 7a, step 7b, step 7c, step 8" in built.status
     assert f"**Result: {built.status}**" in built.markdown.read_text()
 
@@ -271,7 +271,8 @@ def test_passing_run_headline(run_dir: Path) -> None:
             test["outcome"], test["message"] = "passed", ""
     _edit_run(run_dir, tests=record["tests"], exit_status=0)
     built = rep.write_report(run_dir)
-    assert built.status.startswith("PASSED — 11 tests, none failed; 1 known upstream defect observed (xfail)")
+    assert built.status.startswith("PASSED — 11 tests, none failed; 1 test xfailed under known upstream defect 3"), \
+        built.status
     assert "## Failures" not in built.markdown.read_text()
     assert "<div class='status PASSED'>" in built.html.read_text()
 

@@ -6,7 +6,8 @@ per timeline (replicas, queue vs threshold, load phases, KEDA conditions, events
 Built from the run folder alone (`run.json`, `timelines/*.json`, the JUnit XML), so it can be
 rebuilt any time: `python -m vllm_stack_e2e.report reports/<run-id>` or `--latest`.
 
-model (run.json → tests, steps, defects) · junit · plots (timelines) · render (Markdown, HTML).
+model (run.json → tests, steps, defects) · headline (what a user of the page gets) · claims (what each
+test proves and what it does not, per backend) · junit · plots (timelines) · render (Markdown, HTML).
 """
 
 from __future__ import annotations
@@ -23,17 +24,21 @@ from ..config import REPO_ROOT
 from ..errors import ConfigError
 from ..helm import is_stand_in
 from ..redaction import redact_text
+from .claims import CLAIMS, NO_STATEMENT, Claim, ClaimRow, claim_name, claim_rows, run_scope
+from .headline import PROMISES, Headline, Promise, fixes_by_step, headline, overlays_by_step, promises
 from .junit import copy_junit, junit_failures, with_junit_messages
 from .model import (FAILING, HTML, JUNIT_COPY, MARKDOWN, OUTCOMES, PLOTS, STEP_TITLES, TUTORIAL_STEPS, VERDICT,
-                    DefectSighting, Report, StepResult, TestResult, chart_of, defect_sightings, load_run, run_status,
-                    step_key, summarize_steps, test_results)
+                    DefectSighting, Report, StepResult, TestResult, chart_of, defect_sightings, harness_fixes,
+                    load_run, reused, run_status, step_key, summarize_steps, test_results)
 from .plots import TimelineSummary, condition_intervals, load_timelines, plot_timeline, summarize_timeline
 from .render import Content, fmt_duration, render_html, render_markdown
 
-__all__ = ["FAILING", "HTML", "JUNIT_COPY", "MARKDOWN", "OUTCOMES", "PLOTS", "STEP_TITLES", "TUTORIAL_STEPS",
-           "VERDICT", "DefectSighting", "Report", "StepResult", "TestResult", "TimelineSummary", "chart_of",
-           "condition_intervals", "copy_junit", "defect_sightings", "fmt_duration", "junit_failures", "latest_run",
-           "load_run", "load_timelines", "main", "plot_timeline", "render_html", "render_markdown", "reports_root",
+__all__ = ["CLAIMS", "FAILING", "HTML", "JUNIT_COPY", "MARKDOWN", "NO_STATEMENT", "OUTCOMES", "PLOTS", "PROMISES",
+           "STEP_TITLES", "TUTORIAL_STEPS", "VERDICT", "Claim", "ClaimRow", "DefectSighting", "Headline", "Promise",
+           "Report", "StepResult", "TestResult", "TimelineSummary", "chart_of", "claim_name", "claim_rows",
+           "condition_intervals", "copy_junit", "defect_sightings", "fixes_by_step", "fmt_duration", "harness_fixes",
+           "headline", "junit_failures", "latest_run", "load_run", "load_timelines", "main", "overlays_by_step",
+           "plot_timeline", "promises", "render_html", "render_markdown", "reports_root", "reused", "run_scope",
            "run_status", "step_key", "summarize_steps", "summarize_timeline", "test_results", "with_junit_messages",
            "write_report"]
 
@@ -58,16 +63,24 @@ def write_report(run_dir: Path) -> Report:
             verdict = json.loads((run_dir / VERDICT).read_text())
         except ValueError:
             verdict = None
+    stand_in = is_stand_in(chart)
+    fixed = fixes_by_step(harness_fixes(run_dir))
+    found = reused(run, tests)
+    overlays = overlays_by_step(run)
     content = Content(run=run, run_dir=run_dir, status=run_status(run, steps), chart=chart,
-                       stand_in=is_stand_in(chart), facts=facts, steps=steps,
+                       stand_in=stand_in, facts=facts, steps=steps,
                        defects=defect_sightings(run, tests), timelines=timelines, junit=junit,
-                       junit_note=junit_note, verdict=verdict)
+                       junit_note=junit_note, verdict=verdict,
+                       headline=headline(run, promises(steps, fixed, found, overlays), stand_in=stand_in),
+                       claims=claim_rows(tests, str(run.get("backend") or "?"), fixes=fixed, reused=found,
+                                         overlays=overlays),
+                       scope=run_scope(run, stand_in=stand_in, reused=found))
     markdown, page = run_dir / MARKDOWN, run_dir / HTML
     markdown.write_text(render_markdown(content))
     page.write_text(render_html(content))
     return Report(run_dir=run_dir, markdown=markdown, html=page, plots=[p for _, p in timelines], junit=junit,
                   junit_source=str(run.get("junit") or ""), status=content.status, stand_in=content.stand_in,
-                  steps=steps, defects=content.defects)
+                  steps=steps, defects=content.defects, headline=content.headline, claims=content.claims)
 
 
 def reports_root() -> Path:
@@ -105,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.append_to is not None:
         with args.append_to.open("a") as sink:
             sink.write(report.markdown.read_text() + "\n")
+    if report.headline is not None:
+        print(report.headline)
     print(f"{report.status}\nreport: {report.html}\n        {report.markdown}")
     for png in report.plots:
         print(f"plot:   {png}")

@@ -57,6 +57,7 @@ class TestResult:
     duration: float
     message: str = ""
     defect: int | None = None  # the upstream defect its marker decided on (run.json), if any
+    defects: tuple[int, ...] = ()  # every upstream defect its markers found deployed (a test may carry several)
 
     @property
     def name(self) -> str:
@@ -126,6 +127,8 @@ class Report:
     stand_in: bool
     steps: list[StepResult]
     defects: list[DefectSighting]
+    headline: Any = None  # report.headline.Headline: what a user of the page gets
+    claims: list[Any] = field(default_factory=list)  # report.claims.ClaimRow, one per test function that ran
 
 
 # ---- reading the run folder --------------------------------------------------------------------
@@ -144,6 +147,23 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     return run
 
 
+# How an xfail reason names each defect (defects.Defect.reason; several are joined with " | ").
+_REASON_DEFECT = re.compile(r"(?:^|\| )upstream defect (\d+):")
+
+
+def defects_of(entry: Mapping[str, Any]) -> tuple[int, ...]:
+    """The upstream defects a run.json test entry names: its `defects` list (runs since it was
+    recorded), else its `defect` and those its xfail reason names (`upstream defect N: …`, one per
+    marker whose defect was deployed)."""
+    listed = entry.get("defects")
+    if isinstance(listed, list):
+        return tuple(sorted({n for n in listed if isinstance(n, int)}))
+    found = {int(n) for n in _REASON_DEFECT.findall(str(entry.get("message") or ""))}
+    if isinstance(entry.get("defect"), int):
+        found.add(entry["defect"])
+    return tuple(sorted(found))
+
+
 def test_results(run: Mapping[str, Any]) -> list[TestResult]:
     """The run's tests, in the order run.json lists them."""
     results = []
@@ -152,7 +172,8 @@ def test_results(run: Mapping[str, Any]) -> list[TestResult]:
                                   outcome=str(entry.get("outcome", "error")),
                                   duration=float(entry.get("duration") or 0.0),
                                   message=redact_text(str(entry.get("message") or "")),
-                                  defect=entry["defect"] if isinstance(entry.get("defect"), int) else None))
+                                  defect=entry["defect"] if isinstance(entry.get("defect"), int) else None,
+                                  defects=defects_of(entry)))
     return results
 
 
@@ -219,11 +240,49 @@ def run_status(run: Mapping[str, Any], steps: Sequence[StepResult]) -> str:
     else:
         parts.append(f"{len(tests)} tests, none failed")
     if xfailed:
-        parts.append(f"{len(xfailed)} known upstream defect{'s' if len(xfailed) != 1 else ''} observed (xfail)")
+        numbers = sorted({n for t in xfailed for n in (t.defects or ((t.defect,) if t.defect is not None else ()))})
+        named = (f" under known upstream defect{'s' if len(numbers) != 1 else ''} {', '.join(map(str, numbers))}"
+                 if numbers else "")
+        parts.append(f"{len(xfailed)} test{'s' if len(xfailed) != 1 else ''} xfailed{named}")
     if missing:
         parts.append("not run: " + ", ".join(missing))
     head = "FAILED" if failing or exit_status != 0 or not tests else "PASSED"
     return f"{head} — " + "; ".join(parts)
+
+
+HARNESS_FIXES = "fixes"  # the run folder's harness fix overlays: fix-<scenario>[-asked].yaml (vllm_stack_e2e.fixes)
+_FIX_HEADER = re.compile(r"^# Harness fix for \S*#defect-(\d+)", re.MULTILINE)
+
+
+def harness_fixes(run_dir: Path) -> dict[str, tuple[int, ...]]:
+    """The harness's fix overlays the run wrote (`fixes/fix-<name>.yaml`, every one of them
+    applied by the helm call that printed it): name → the defects each fixes, read from the
+    overlay's header. `<name>` is the scenario (`step4` for the page's step-4 values), with
+    `-asked` when FIX_DEFECTS asked for it."""
+    found = {}
+    for path in sorted((Path(run_dir) / HARNESS_FIXES).glob("fix-*.yaml")):
+        try:
+            numbers = tuple(sorted({int(n) for n in _FIX_HEADER.findall(path.read_text())}))
+        except OSError:
+            continue
+        if numbers:
+            found[path.stem.removeprefix("fix-")] = numbers
+    return found
+
+
+# step 8's tests that a run skips when it found the component installed (runs before run.json's `reused`)
+_REUSE_SKIPS = {"test_uninstalling_keda_removes_its_workloads_and_apiservice": "keda",
+                "test_uninstalling_observability_removes_it": "observability"}
+
+
+def reused(run: Mapping[str, Any], tests: Iterable[TestResult]) -> list[str]:
+    """What the run found installed and left in place ("keda", "observability"): run.json's `reused`,
+    else read off step 8's skips ("… was installed before this run")."""
+    if isinstance(run.get("reused"), list):
+        return sorted(str(c) for c in run["reused"])
+    found = {_REUSE_SKIPS[t.name] for t in tests
+             if t.outcome == "skipped" and t.name in _REUSE_SKIPS and "installed before this run" in t.message}
+    return sorted(found)
 
 
 def shorten(text: str, limit: int = 30) -> str:

@@ -6,11 +6,13 @@ import base64
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..redaction import redact_text
+from .claims import NO_STATEMENT, ClaimRow
+from .headline import Headline
 from .model import (BEYOND_TIMELINE, FAILING, HTML, JUNIT_COPY, PLOTS, VERDICT, DefectSighting, StepResult,
                     TestResult, is_beyond)
 from .plots import TimelineSummary
@@ -59,6 +61,9 @@ class Content:
     junit: Path | None
     junit_note: str
     verdict: dict[str, Any] | None
+    headline: Headline | None = None  # what a user of the page gets (report.headline)
+    claims: list[ClaimRow] = field(default_factory=list)  # one row per test function that ran (report.claims)
+    scope: list[str] = field(default_factory=list)  # what holds for every row: backend, chart, profile, fixes
 
     @property
     def versions(self) -> list[tuple[str, str]]:
@@ -236,11 +241,55 @@ def _html_timelines(timelines: list[tuple[TimelineSummary, Path]]) -> list[str]:
     return out
 
 
+CLAIMS_TITLE = "What this run proves, and what it does not"
+CLAIMS_NOTE = ("One row per test that ran (a parametrised test's cases folded into one). \"Proves\" is what the test "
+               "shows when it passes: a row that did not pass (xfailed, failed, skipped) showed none of it here. "
+               "\"Does not prove\" is what even a pass leaves unshown on this backend; the lines above the table "
+               "hold for every row. The statements live in src/vllm_stack_e2e/report/claims.py.")
+
+
+def _claims_heading(c: Content) -> str:
+    return f"Does not prove (on {c.run.get('backend', '?')})"
+
+
+def _md_claims(c: Content) -> list[str]:
+    out = [f"## {CLAIMS_TITLE}", "", CLAIMS_NOTE, ""]
+    out += [f"- {_md(line)}" for line in c.scope] + ([""] if c.scope else [])
+    if not c.claims:
+        return out + ["No test ran.", ""]
+    out += [f"| Step | Test | Outcome | Proves | {_claims_heading(c)} |", "|---|---|---|---|---|"]
+    for row in c.claims:
+        icon = _ICON.get(row.main_outcome, "").split(" ", 1)[0]
+        proves = row.proves if row.registered else f"⚠️ {NO_STATEMENT}"
+        does_not = row.does_not if row.registered else f"⚠️ {NO_STATEMENT}"
+        out.append(f"| {_md(row.step)} | `{row.name}` | {icon} {_md(row.outcome)} | {_md(proves)} | {_md(does_not)} |")
+    return out + [""]
+
+
+def _html_claims(c: Content) -> list[str]:
+    out = [f"<h2>{_h(CLAIMS_TITLE)}</h2>", f"<p>{_h(CLAIMS_NOTE)}</p>"]
+    if c.scope:
+        out.append("<ul class='scope'>" + "".join(f"<li>{_h(line)}</li>" for line in c.scope) + "</ul>")
+    if not c.claims:
+        return out + ["<p>No test ran.</p>"]
+    out.append(f"<table class='claims'><tr><th>Step</th><th>Test</th><th>Outcome</th><th>Proves</th>"
+               f"<th>{_h(_claims_heading(c))}</th></tr>")
+    for row in c.claims:
+        missing = "<td class='unregistered'>⚠️ " + _h(NO_STATEMENT) + "</td>"
+        out.append(f"<tr><td>{_h(row.step)}</td><td><code>{_h(row.name)}</code></td>"
+                   f"<td class='{_cls(row.main_outcome)}'>{_h(row.outcome)}</td>"
+                   + (f"<td>{_h(row.proves)}</td><td>{_h(row.does_not)}</td>" if row.registered else missing * 2)
+                   + "</tr>")
+    return out + ["</table>"]
+
+
 def render_markdown(c: Content) -> str:
     """summary.md."""
     out = [f"# vLLM stack e2e — run {c.run.get('run_id', c.run_dir.name)}", ""]
     if c.stand_in:
         out += [f"> ⚠️ **{c.stand_in_warning}**", ""]
+    if c.headline is not None:
+        out += [f"**{_md(c.headline.label)}:** {_md(c.headline.body)}", ""]
     out += [f"**Result: {c.status}**", ""]
     if c.verdict_line():
         out += [f"**Release gate verdict: {c.verdict_line()}** ({VERDICT})", ""]
@@ -251,6 +300,7 @@ def render_markdown(c: Content) -> str:
                 "Scenarios the page does not cover (marker `beyond`); judged apart from the tutorial's steps.", ""]
         out += _md_steps(c.beyond_steps)
         out += _md_timelines(c, c.beyond_timelines)
+    out += _md_claims(c)
     if c.failures:
         out += ["## Failures", ""]
         for t in c.failures:
@@ -304,6 +354,8 @@ font-weight:700;border-radius:6px;margin:12px 0}
 .status{font-size:1.25em;font-weight:700;padding:8px 12px;border-radius:6px;display:inline-block}
 .PASSED{background:#e6f6ea;color:#135e2b} .FAILED{background:#fdecec;color:#8a1010}
 .verdict{font-weight:700;margin:8px 0}
+.headline{font-size:1.1em;margin:10px 0;padding:8px 12px;border-left:4px solid #57606a;background:#f6f8fa}
+.unregistered{color:#9a6700;font-weight:600} table.claims td{font-size:.92em}
 .passed{color:#135e2b} .failed,.error{color:#b42318;font-weight:600} .skipped,.notrun{color:#6e7781}
 .xfailed{color:#9a6700} code{background:#f6f8fa;padding:1px 4px;border-radius:3px}
 img{max-width:100%;border:1px solid #d0d7de;border-radius:4px} .muted{color:#6e7781}
@@ -327,6 +379,8 @@ def render_html(c: Content) -> str:
            f"<h1>vLLM stack e2e — run {_h(c.run.get('run_id', c.run_dir.name))}</h1>"]
     if c.stand_in:
         out.append(f"<div class='standin'>⚠️ {_h(c.stand_in_warning)}</div>")
+    if c.headline is not None:
+        out.append(f"<p class='headline'><b>{_h(c.headline.label)}:</b> {_h(c.headline.body)}</p>")
     out.append(f"<div class='status {head}'>{_h(c.status)}</div>")
     if c.verdict_line():
         out.append(f"<p class='verdict'>Release gate verdict: {_h(c.verdict_line())} ({VERDICT})</p>")
@@ -336,6 +390,7 @@ def render_html(c: Content) -> str:
         out += ["<h2>Beyond the tutorial</h2>",
                 "<p>Scenarios the page does not cover (marker <code>beyond</code>); judged apart from the "
                 "tutorial's steps.</p>"] + _html_steps(c.beyond_steps) + _html_timelines(c.beyond_timelines)
+    out += _html_claims(c)
     if c.failures:
         out += ["<h2>Failures</h2>", "<ul>"]
         for t in c.failures:

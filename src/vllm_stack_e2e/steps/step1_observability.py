@@ -38,6 +38,7 @@ def install(stack: Stack) -> None:
         stack.record("observability", _ledger_name(stack))
         stack.echo("step 1: observability installed by this run")
     else:
+        stack.reused.add("observability")
         stack.echo("step 1: observability already installed; reusing it (it will be left in place)")
     note_version(stack)
 

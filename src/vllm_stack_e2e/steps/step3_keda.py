@@ -18,6 +18,7 @@ def install(stack: Stack) -> None:
         stack.record("keda", "keda", NAMESPACE)
         stack.echo("step 3: KEDA installed by this run")
     else:
+        stack.reused.add("keda")
         stack.echo("step 3: KEDA already installed; reusing it (it will be left in place)")
     wait_ready(stack)
 
