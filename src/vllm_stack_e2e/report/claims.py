@@ -186,6 +186,15 @@ CLAIMS: dict[str, Claim] = {
         f"{_LAB_METRICS} Prometheus is the lab's 3.16 (LAB_PROMETHEUS=2 for 2.x).",
         "Only this cluster's Prometheus version."),
     # ---- step 6: scaling under load ---------------------------------------------------------------------------
+    "test_trigger_query_matches_a_scraped_series": Claim(
+        "While an engine ran, the ScaledObject's own trigger query (scoped to the run's namespace) matched a "
+        "series scraped within one reading lag: the 0 KEDA reads at idle is a reading, not an empty result or "
+        "a series no longer scraped.",
+        f"{_LAB_METRICS} {_LAB_PROMETHEUS}",
+        "Read through the harness's port-forward to Prometheus, not from KEDA's namespace: whether KEDA reaches "
+        "the same Prometheus is step 5's claim.",
+        never="It reads the query once after the load, holding freshness only until an upgrade's change would "
+              "show; a scrape that breaks later is not shown."),
     "test_queue_rises_above_threshold_under_load": Claim(
         "Load through the page's router port-forward drives the engines' queue, as Prometheus reads it, above "
         "the threshold 5.",
@@ -385,6 +394,26 @@ CLAIMS: dict[str, Claim] = {
         "KEDA's error counter rose while the source was down (one case per phase): its metrics tell the failure.",
         "KEDA's operator metrics are read from its local process.",
         _CUR_KEDA_OPERATOR_METRICS,
+        never=_BEYOND_BASE),
+    "test_the_load_holds_the_model_at_its_maximum": Claim(
+        "Under load the HPA held the engine Deployment at the ScaledObject's maxReplicaCount before any upgrade: "
+        "the premise of the upgrade claims.",
+        f"{_LAB_TIMING} {_LAB_HPA_SYNC}",
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
+    "test_an_upgrade_keeps_the_replicas_the_hpa_gave": Claim(
+        "A `helm upgrade` of the release while scaled out — a pod annotation (the pod template rolls), then the "
+        "chart's replicaCount too — left spec.replicas at or above the HPA's count, every change the API server "
+        "wrote from just before helm ran to a hold window after.",
+        f"{_LAB_CHART} helm is the machine's helm 4 (server-side apply); helm 3's client-side three-way merge is "
+        "not shown.",
+        "Only this helm version's apply method and this chart's templates.",
+        never="Only the two settings changed here; a change of the engine's labels or selector is not shown."),
+    "test_an_upgrade_keeps_the_hpa_and_its_decision": Claim(
+        "Through each upgrade KEDA kept the same HPA (its uid) and the HPA's desiredReplicas never fell below the "
+        "count it had decided.",
+        f"{_LAB_KEDA} {_LAB_HPA_SYNC}",
+        "Only this cluster's KEDA version.",
         never=_BEYOND_BASE),
     "test_keda_answers_the_hpa_again_after_the_crash": Claim(
         "After KEDA's operator or metrics API server crashes mid-scale, KEDA answers the HPA's metric query "
