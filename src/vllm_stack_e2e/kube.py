@@ -472,6 +472,20 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
     "==": lambda a, b: a == b, "≥": lambda a, b: a >= b, "≤": lambda a, b: a <= b}
 
 
+def field_owners(obj: Obj | None, path: tuple[str, ...]) -> list[str]:
+    """Who owns a field, from the object's managedFields (server-side apply's record): each
+    manager as `name` (+ `/subresource`) and its operation, e.g. `kube-controller-manager/scale Update`."""
+    owners = []
+    for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
+        node: Any = entry.get("fieldsV1") or {}
+        for part in path:
+            node = node.get(f"f:{part}") if isinstance(node, dict) else None
+        if node is not None:
+            sub = f"/{entry['subresource']}" if entry.get("subresource") else ""
+            owners.append(f"{entry.get('manager', '?')}{sub} {entry.get('operation', '')}".strip())
+    return owners
+
+
 def spec_replicas(op: str, count: int) -> waits.Check[Obj | None]:
     """A Deployment's spec.replicas compared with `count` (`op`: ==, ≥, ≤)."""
     return waits.Check(lambda d: _OPS[op](Deployment(d).spec_replicas, count), f"spec.replicas {op} {count}")

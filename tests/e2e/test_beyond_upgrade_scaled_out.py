@@ -42,3 +42,13 @@ def test_an_upgrade_keeps_the_replicas_the_hpa_gave(scaled_out: beyond.ScaledOut
 def test_an_upgrade_keeps_the_hpa_and_its_decision(scaled_out: beyond.ScaledOutUpgrade, index: int) -> None:
     phase = _phase(scaled_out, index)
     assert not phase.error and phase.hpa is not None and phase.hpa.held, phase.explain()
+
+
+@pytest.mark.parametrize("index", range(len(beyond.UPGRADES)), ids=[s for _c, s in beyond.UPGRADES])
+def test_an_upgrade_leaves_spec_replicas_to_the_hpa(scaled_out: beyond.ScaledOutUpgrade, index: int) -> None:
+    """Server-side apply records who owns each field (managedFields): in no state the API server wrote
+    after helm ran may helm own spec.replicas — the chart leaves it out while KEDA is on. A chart
+    that writes it again owns it (helm 4 takes a field nobody owns; a /scale write records no owner
+    when nobody owned the field, Kubernetes 1.35) or, once the HPA has taken it back, is refused."""
+    phase = _phase(scaled_out, index)
+    assert not phase.error and not [o for o in phase.owners if o.startswith("helm")], phase.explain()

@@ -409,6 +409,12 @@ CLAIMS: dict[str, Claim] = {
         "not shown.",
         "Only this helm version's apply method and this chart's templates.",
         never="Only the two settings changed here; a change of the engine's labels or selector is not shown."),
+    "test_an_upgrade_leaves_spec_replicas_to_the_hpa": Claim(
+        "In no state the API server wrote after each upgrade did a helm field manager own the Deployment's "
+        "spec.replicas (managedFields): the chart left the count to KEDA's HPA.",
+        f"{_LAB_CHART} helm is the machine's helm 4 (server-side apply).",
+        "Only this helm version's apply method and this chart's templates.",
+        never="Only the states written within the hold window after helm ran."),
     "test_an_upgrade_keeps_the_hpa_and_its_decision": Claim(
         "Through each upgrade KEDA kept the same HPA (its uid) and the HPA's desiredReplicas never fell below the "
         "count it had decided.",

@@ -556,7 +556,7 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
 
 # ---- an upgrade while scaled out ---------------------------------------------------------------
 # The upgrades, in order: each overlay holds the changes before it, so each changes one thing more.
-UPGRADES = (("a pod annotation (an unrelated setting)", "upgrade-unrelated"),
+UPGRADES = (("an annotation of the Deployment (an unrelated setting)", "upgrade-unrelated"),
             ("the chart's replicaCount", "upgrade-replica-count"))
 
 
@@ -568,14 +568,16 @@ class UpgradePhase:
     change: str
     scenario: str  # the values overlay (values/scenario-<name>.yaml)
     before: int  # spec.replicas when helm ran
+    wanted: int  # the HPA's desiredReplicas when helm ran
     error: str = ""  # helm's refusal, when it refused
     replicas: waits.Held[k.Obj | None] | None = None  # spec.replicas ≥ before
     hpa: waits.Held[k.Obj | None] | None = None  # the same HPA (uid), desiredReplicas ≥ before
+    owners: list[str] = field(default_factory=list)  # who owned spec.replicas after helm ran (managedFields)
 
     def explain(self) -> str:
         if self.error:
             return f"{self.change}: helm upgrade refused — {self.error}"
-        parts = []
+        parts = [f"spec.replicas owned by {', '.join(self.owners) or 'nobody'}"]
         for name, held in (("Deployment", self.replicas), ("HPA", self.hpa)):
             if held is not None:
                 seq = " → ".join(dict.fromkeys(_replicas_words(o) for _t, o in held.history))
@@ -615,8 +617,9 @@ def upgrade_while_scaled_out(stack: Stack) -> ScaledOutUpgrade:
     follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     tl = step6_scale_up.timeline(stack, "beyond-upgrade-scaled-out", threshold=threshold).start()
     result.timeline = tl
-    run = step6_scale_up.LoadRun(stack, target=threshold * (result.maximum - 1), budget=0.0,
-                                 at_least=result.maximum)
+    # A queue of threshold × maximum asks for the maximum with a whole step to spare: the HPA's
+    # recommendation stays there while the load's concurrency follows the queue.
+    run = step6_scale_up.LoadRun(stack, target=threshold * result.maximum, budget=0.0, at_least=result.maximum)
     rise = run.rise
     scale = rise.seconds + 2 * follow.seconds
     run.budget = scale + len(UPGRADES) * (window + cfg.profile_settings.install_seconds)
@@ -647,13 +650,13 @@ def _upgrade_and_watch(stack: Stack, tl: Timeline, change: str, scenario: str, e
     cfg = stack.config
     deployment = stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
     hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace)
-    phase = UpgradePhase(change, scenario, k.Deployment(deployment).spec_replicas)
+    phase = UpgradePhase(change, scenario, k.Deployment(deployment).spec_replicas, k.Hpa(hpa).desired_replicas)
     uid = ((hpa or {}).get("metadata") or {}).get("uid")
     tl.event(f"helm upgrade: {change}")
     try:
         upgrade(stack, scenario=scenario, extra=extra)
     except HelmError as exc:
-        phase.error = redact_text(str(exc)).splitlines()[0][:400]
+        phase.error = redact_text(exc.stderr_tail)[:400]
         tl.event("helm upgrade refused")
     phase.replicas = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
                                      k.spec_replicas("≥", phase.before), window,
@@ -665,6 +668,10 @@ def _upgrade_and_watch(stack: Stack, tl: Timeline, change: str, scenario: str, e
     # The HPA's changes since it was read are replayed in the API server's order: the window has passed.
     phase.hpa = stack.kube.hold(*k.HPA, cfg.hpa, stack.namespace, same, 1.0,
                                 f"HPA {cfg.hpa} kept through the upgrade", since=hpa)
+    # Owners of spec.replicas in every state the API server wrote after helm ran: the HPA takes the
+    # field back with its next scale, so one reading at the end could miss helm's.
+    states = [obj for _t, obj in phase.replicas.history[1:]] or [phase.replicas.history[-1][1]]
+    phase.owners = list(dict.fromkeys(o for obj in states for o in k.field_owners(obj, ("spec", "replicas"))))
     stack.echo(f"beyond: upgrade while scaled out — {phase.explain()}")
     return phase
 
