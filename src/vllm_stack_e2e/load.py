@@ -334,30 +334,37 @@ class _Runner:
                 record.error = _error_text(await resp.aread())
                 return
             finished = False
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    finished = True
-                    break
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    record.error = str(chunk["error"])[:200]
-                    return
-                choices = chunk.get("choices") or []
-                if choices:
-                    piece = choices[0].get("text")
-                    if piece is None:
-                        piece = (choices[0].get("delta") or {}).get("content")
-                    if piece:
-                        if record.ttft is None:
-                            record.ttft = time.perf_counter() - t0
-                        record.output_tokens += 1
-                usage = chunk.get("usage")
-                if usage and usage.get("completion_tokens") is not None:
-                    record.output_tokens = int(usage["completion_tokens"])
-            if not finished:  # e.g. the engine behind the router went away mid-stream
+            try:
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        finished = True
+                        break
+                    chunk = json.loads(data)
+                    if "error" in chunk:
+                        record.error = str(chunk["error"])[:200]
+                        return
+                    choices = chunk.get("choices") or []
+                    if choices:
+                        piece = choices[0].get("text")
+                        if piece is None:
+                            piece = (choices[0].get("delta") or {}).get("content")
+                        if piece:
+                            if record.ttft is None:
+                                record.ttft = time.perf_counter() - t0
+                            record.output_tokens += 1
+                    usage = chunk.get("usage")
+                    if usage and usage.get("completion_tokens") is not None:
+                        record.output_tokens = int(usage["completion_tokens"])
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # The connection closed mid-body: the router cuts the client's body when the engine behind
+                # it breaks (docs/termination.md, "Mid-stream"), as does an engine that is killed.
+                record.error = (f"IncompleteStream: connection closed after {record.output_tokens} tokens without "
+                                f"[DONE] ({type(exc).__name__})")
+                return
+            if not finished:  # a body that ended properly but without [DONE]
                 record.error = f"IncompleteStream: ended after {record.output_tokens} tokens without [DONE]"
 
     async def cancel_inflight(self) -> None:

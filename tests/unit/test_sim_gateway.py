@@ -172,15 +172,19 @@ def test_metrics_ignore_accept_like_the_router_and_list_healthy_engines(gateway,
     gw.add_engine(engines[0][1].url)
     text = client.get("/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0"}).text
     assert f'vllm:healthy_pods_total{{server="{engines[0][1].url}"}} 1.0' in text
-    assert "vllm_" not in text
+    assert not re.search(r"^vllm_(?!sim:)", text, re.M), "the router's colon names are never escaped"
     assert not re.search(r"^vllm:num_requests_waiting\{", text, re.M), "declared, never set"
 
 
-def test_an_unreachable_engine_is_a_502_not_a_crash(gateway):
+def test_an_unreachable_engine_is_a_500_without_reroute_attempts(gateway):
+    """The router's default --max-instance-failover-reroute-attempts 0: a failure before the engine's
+    headers is not retried; the client gets HTTP 500 (docs/termination.md, "Proxying")."""
     gw, client = gateway
     gw.add_engine(f"http://127.0.0.1:{free_port()}")
     response = complete(client)
-    assert response.status_code == 502 and "unreachable" in response.json()["error"]
+    assert response.status_code == 500, f"expected 500 after the only attempt failed, got {response.status_code}"
+    assert "every attempt failed" in response.json()["error"], response.text
+    assert gw.outcome_counts()["error_5xx"] == 1, gw.outcome_counts()
 
 
 def test_routing_option_is_checked():

@@ -10,8 +10,9 @@ that needs one, and wires it in the way a real cluster would.
   readiness and liveness probes from the pod spec, with their delays, periods and thresholds; the
   pod's Ready condition follows the readiness probe, a failed startup or liveness probe restarts
   the process (restartCount counts it). A deleted engine or router pod gets SIGTERM, the pod's
-  grace period to finish (the engine drains its in-flight requests, as vLLM does), then SIGKILL;
-  the data plane deletes the pod object once the process is gone, as the kubelet does.
+  grace period to finish (what the engine and the gateway do with requests in flight follows
+  docs/termination.md: sim/shutdown.py, sim/gateway.py), then SIGKILL; the data plane deletes the
+  pod object once the process is gone, as the kubelet does.
 - A router pod (label `environment=router`) gets the gateway, run with the router container's
   own arguments and environment. The data plane does the router's pod watch for it: the pods
   of its `--k8s-namespace` that its `--k8s-label-selector` selects (empty: all), Ready and not

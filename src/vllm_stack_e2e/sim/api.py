@@ -10,6 +10,11 @@ route but vLLM's public ones (`/health`, `/ping`, `/load`, `/version`, `/metrics
 simulator's `/sim/state` answers 401 `{"error": "Unauthorized"}` unless the request carries
 `Authorization: Bearer <key>` — vLLM's authentication middleware, rewritten here.
 
+On SIGTERM the engine follows `sim.shutdown` (docs/termination.md): with vLLM ≥ 0.18's
+`--shutdown-timeout 0` a request in flight ends with the tokens it has and `finish_reason: "abort"`
+(a stream gets a last chunk saying so, then `data: [DONE]`); during the shutdown new requests are
+answered at once the same way, with no text, while `/health` stays 200.
+
 Errors use vLLM's shape `{"error": {"message", "type", "param", "code"}}` with `code` the
 HTTP status: unknown model 404 `NotFoundError`; malformed JSON, bad fields and prompts
 longer than `max_model_len` 400 `BadRequestError`. Differences from vLLM: one prompt per
@@ -36,6 +41,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .engine import Engine, Sequence
+from .shutdown import EngineShutdown, TrackResponses
 from .tokens import count_chat_tokens, count_prompt_tokens, message_text, output_text, token_text
 
 SIM_VERSION = "0.0.0+vllm-stack-e2e.sim"
@@ -213,6 +219,10 @@ class _Chunks:
     def token(self, index: int, last: bool) -> str:
         return self.head + json.dumps(token_text(index)) + (self.tail % ('"length"' if last else "null"))
 
+    def finish(self, reason: str) -> str:
+        """A last chunk with no text that only carries the finish reason (an aborted request's)."""
+        return self.head + '""' + (self.tail % json.dumps(reason))
+
     def usage(self, prompt_tokens: int, completion_tokens: int) -> str:
         return self.usage_head + json.dumps(_usage(prompt_tokens, completion_tokens), separators=(",", ":")) + "}\n\n"
 
@@ -227,6 +237,8 @@ async def _stream(engine: Engine, seq: Sequence, gen: GenerationRequest, rid: st
                 sent += 1
                 parts.append(chunks.token(sent - 1, sent == gen.max_tokens))
             yield "".join(parts)
+        if seq.finish_reason == "abort":  # ended by the engine's shutdown: say so, then [DONE]
+            yield (chunks.first if sent == 0 else "") + chunks.finish("abort")
         if gen.include_usage:
             yield chunks.usage(gen.prompt_tokens, sent)
         yield "data: [DONE]\n\n"
@@ -276,8 +288,10 @@ class RequireApiKey:
         await self.app(scope, receive, send)
 
 
-def engine_app(engine: Engine, api_keys: tuple[str, ...] = ()) -> Starlette:
-    """The HTTP face of one engine; with `api_keys`, vLLM's API-key check in front of it."""
+def engine_app(engine: Engine, api_keys: tuple[str, ...] = (), shutdown: EngineShutdown | None = None) -> Starlette:
+    """The HTTP face of one engine; with `api_keys`, vLLM's API-key check in front of it. `shutdown`
+    is the engine's SIGTERM handling (`sim.shutdown`; one that never begins when not given)."""
+    shutdown = shutdown if shutdown is not None else EngineShutdown(engine)
 
     async def health(_: Request) -> Response:
         return Response(status_code=200)
@@ -300,7 +314,10 @@ def engine_app(engine: Engine, api_keys: tuple[str, ...] = ()) -> Starlette:
         prefix = "cmpl" if kind == "completion" else "chatcmpl"
         rid = f"{prefix}-{uuid.uuid4().hex}"
         created = int(time.time())
-        seq = engine.add_request(gen.prompt_tokens, gen.max_tokens, rid)
+        if shutdown.refusing:  # vLLM ≥ 0.18 shutting down: answered at once, finish_reason abort, no text
+            seq = engine.add_aborted(gen.prompt_tokens, gen.max_tokens, rid)
+        else:
+            seq = engine.add_request(gen.prompt_tokens, gen.max_tokens, rid)
         if gen.stream:
             return StreamingResponse(_stream(engine, seq, gen, rid, created), media_type="text/event-stream")
         if not await _generate_whole(request, engine, seq):
@@ -321,7 +338,7 @@ def engine_app(engine: Engine, api_keys: tuple[str, ...] = ()) -> Starlette:
         return Response(encoder(engine.metrics.exposition), headers={"Content-Type": content_type})
 
     async def state(_: Request) -> Response:
-        return JSONResponse(engine.stats())
+        return JSONResponse({**engine.stats(), "shutdown": shutdown.state()})
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -340,6 +357,7 @@ def engine_app(engine: Engine, api_keys: tuple[str, ...] = ()) -> Starlette:
         Route("/sim/state", state, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.add_middleware(TrackResponses, shutdown=shutdown)
     if api_keys:
         app.add_middleware(RequireApiKey, keys=tuple(api_keys))
     return app

@@ -19,6 +19,11 @@ the flags, so the lab can run a pod's command verbatim and still choose the bind
 `VLLM_SIM_DEFAULT_MAX_NUM_SEQS` and `VLLM_SIM_DEFAULT_MAX_NUM_BATCHED_TOKENS` are the GPU's
 defaults instead (an engine preset's, `sim.presets`): the command's flags win over them, as over
 vLLM's own defaults.
+
+SIGTERM: the engine does what `sim.shutdown` says — vLLM ≥ 0.18's `--shutdown-timeout N` (default 0)
+unless `--sim-shutdown no-drain` / `VLLM_SIM_SHUTDOWN=no-drain` asks for vLLM ≤ 0.17's behaviour. The
+gateway, like the production-stack router, stops accepting and waits without limit for its open
+streams (until SIGKILL).
 """
 
 from __future__ import annotations
@@ -65,6 +70,12 @@ KNOBS = (
     Knob("startup-delay", float, 0.0, "seconds of simulated model load before the port opens"),
     Knob("default-max-tokens", int, 16, "max_tokens when a request gives none (there is no EOS)"),
     Knob("log-level", str, "info", "simulator log level (debug, info, warning)"),
+    Knob("shutdown", str, "shutdown-timeout",
+         "what SIGTERM does: shutdown-timeout (vLLM >= 0.18, honours --shutdown-timeout) or no-drain "
+         "(vLLM <= 0.17: requests in flight stall until SIGKILL)"),
+    Knob("shutdown-exit-delay", float, 0.0,
+         "seconds a shutting-down engine (shutdown-timeout) stays up once nothing is left: listener open, "
+         "/health 200, new requests answered abort (the simulator's stand-in for teardown time)"),
 )
 # vLLM flags whose environment twin wins over the flag (see the module docstring).
 ENV_OVERRIDES = {"host": "VLLM_SIM_HOST", "port": "VLLM_SIM_PORT", "max_num_seqs": "VLLM_SIM_MAX_NUM_SEQS",
@@ -105,6 +116,9 @@ def _serve_parser() -> argparse.ArgumentParser:
                         "VLLM_SIM_DEFAULT_MAX_NUM_BATCHED_TOKENS; env VLLM_SIM_MAX_NUM_BATCHED_TOKENS wins over the flag)")
     p.add_argument("--api-key", nargs="+", default=None, metavar="KEY",
                    help="require `Authorization: Bearer KEY` (else env VLLM_API_KEY, as vLLM)")
+    p.add_argument("--shutdown-timeout", type=float, default=None, metavar="N",
+                   help="vLLM >= 0.18: on SIGTERM, seconds requests in flight may finish (0, the default: "
+                        "they end at once with finish_reason abort; what is left after max(N, 5) is cut)")
     for knob in KNOBS:
         metavar = {int: "N", float: "X"}.get(knob.kind, "NAME")
         p.add_argument(knob.flag, dest=knob.dest, type=knob.kind, default=None, metavar=metavar,
@@ -140,6 +154,15 @@ def parse_serve(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple
                 raise SystemExit(f"error: {var}={raw!r} is not an integer — fix or unset it") from None
     for knob in KNOBS:
         setattr(args, knob.dest, _knob_value(knob, getattr(args, knob.dest), env))
+    from .shutdown import BEHAVIOURS
+
+    if args.sim_shutdown not in BEHAVIOURS:
+        raise SystemExit(f"error: --sim-shutdown/VLLM_SIM_SHUTDOWN={args.sim_shutdown!r}: expected "
+                         f"{' or '.join(BEHAVIOURS)}")
+    if args.shutdown_timeout is not None and args.shutdown_timeout < 0:
+        raise SystemExit(f"error: --shutdown-timeout must be ≥ 0 seconds, got {args.shutdown_timeout:g}")
+    if args.sim_shutdown_exit_delay < 0:
+        raise SystemExit(f"error: --sim-shutdown-exit-delay must be ≥ 0 seconds, got {args.sim_shutdown_exit_delay:g}")
     args.model = args.model_flag or args.model_tag
     args.api_keys = tuple(args.api_key or ([env["VLLM_API_KEY"]] if env.get("VLLM_API_KEY") else []))
     if not args.model:
@@ -161,6 +184,16 @@ def engine_config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def
     )
 
 
+def shutdown_policy_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The ShutdownPolicy the parsed `serve` options describe (`sim.shutdown`)."""
+    from .shutdown import ShutdownPolicy
+
+    timeout = args.shutdown_timeout or 0.0
+    if args.sim_shutdown == "no-drain":
+        timeout = 0.0  # vLLM ≤ 0.17 has no --shutdown-timeout
+    return ShutdownPolicy(behaviour=args.sim_shutdown, timeout=timeout, exit_delay=args.sim_shutdown_exit_delay)
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
                         format="%(levelname)s %(asctime)s [sim] %(message)s")
@@ -168,11 +201,10 @@ def _setup_logging(level: str) -> None:
 
 def serve_main(argv: Sequence[str]) -> int:
     """`vllm serve`: load (simulated), then serve one engine until SIGTERM/SIGINT."""
-    import uvicorn
-
     from .api import engine_app
     from .engine import Engine
-    from .host import require_loopback, uvicorn_config
+    from .host import EngineServer, require_loopback, uvicorn_config
+    from .shutdown import EngineShutdown
 
     args, ignored = parse_serve(argv)
     _setup_logging(args.sim_log_level)
@@ -180,27 +212,40 @@ def serve_main(argv: Sequence[str]) -> int:
         require_loopback(args.host)
         config = engine_config_from(args)
         engine = Engine(config)
+        policy = shutdown_policy_from(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if ignored:
         log.info("ignoring vLLM flags the simulator does not model: %s", " ".join(ignored))
+    if args.sim_shutdown == "no-drain" and args.shutdown_timeout is not None:
+        log.warning("--shutdown-timeout %g ignored: VLLM_SIM_SHUTDOWN=no-drain models vLLM ≤ 0.17, which has no "
+                    "such flag (a real 0.17 refuses to start with it)", args.shutdown_timeout)
     log.info("engine %s for model %s: max_num_seqs=%d max_model_len=%d max_num_batched_tokens=%d "
              "kv_cache_tokens=%d (%d blocks of %d) prefill=%.0f tok/s itl=%.3fs", config.engine_id,
              config.model_name, config.max_num_seqs, config.max_model_len, config.max_num_batched_tokens,
              config.kv_cache_tokens, config.num_kv_blocks, config.block_size, config.prefill_tokens_per_s,
              config.inter_token_latency)
+    log.info("on SIGTERM: %s", "vLLM ≤ 0.17, no drain (VLLM_SIM_SHUTDOWN=no-drain)" if policy.mode == "no-drain" else
+             f"vLLM ≥ 0.18, --shutdown-timeout {policy.timeout:g} ({policy.mode})")
     if config.startup_delay > 0:
         log.info("loading model (simulated) for %.1fs before opening %s:%d", config.startup_delay, args.host, args.port)
         time.sleep(config.startup_delay)
-    config = uvicorn_config(engine_app(engine, args.api_keys), args.host, args.port, log_level="warning")
-    # SIGTERM: stop accepting, let the requests in flight finish (vLLM's launcher waits for them;
-    # the kubelet's SIGKILL after the grace period bounds it).
-    config.timeout_graceful_shutdown = None
-    server = uvicorn.Server(config)
+    shutdown = EngineShutdown(engine, policy)
+    server = EngineServer(uvicorn_config(engine_app(engine, args.api_keys, shutdown), args.host, args.port,
+                                         log_level="warning"), shutdown, cut=_cut_process)
     log.info("serving on http://%s:%d%s", args.host, args.port, " (API key required)" if args.api_keys else "")
     server.run()
     return 0
+
+
+def _cut_process(remaining: int) -> None:
+    """vLLM ≥ 0.18 past max(--shutdown-timeout, 5 s): the process goes, and with it every connection
+    (a stream ends without finish_reason or [DONE], a non-streamed request gets no response)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def gateway_main(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
@@ -234,7 +279,8 @@ def gateway_main(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
         static = list(zip(settings.static_backends, settings.static_models)) if settings.service_discovery == "static" else []
         static += [(url, model) for url, _, model in (spec.partition("=") for spec in sim.engine)]
         gateway = Gateway([*sim.model, *(model for _, model in static if model)],
-                          routing=settings.routing_logic, session_key=settings.session_key)
+                          routing=settings.routing_logic, session_key=settings.session_key,
+                          reroute_attempts=settings.max_instance_failover_reroute_attempts)
         for url, model in static:
             gateway.add_engine(url, model or None)
     except ValueError as exc:
@@ -242,9 +288,14 @@ def gateway_main(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
         return 2
     if settings.ignored:
         log.info("ignoring router flags the simulator does not model: %s", " ".join(settings.ignored))
-    log.info("gateway on http://%s:%d: discovery %s, routing %s, models %s, engines %s", host, port,
-             settings.service_discovery, gateway.routing, gateway.models(), [b.url for b in gateway.engines()])
-    uvicorn.Server(uvicorn_config(gateway.app, host, port, log_level="warning")).run()
+    log.info("gateway on http://%s:%d: discovery %s, routing %s, reroute attempts %d, models %s, engines %s", host,
+             port, settings.service_discovery, gateway.routing, gateway.reroute_attempts, gateway.models(),
+             [b.url for b in gateway.engines()])
+    config = uvicorn_config(gateway.app, host, port, log_level="warning")
+    # SIGTERM: stop accepting and wait without limit for the open streams, as the router does
+    # (docs/termination.md, "Its own SIGTERM"); the kubelet's SIGKILL ends the wait.
+    config.timeout_graceful_shutdown = None
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -35,8 +35,11 @@ size of GPU the lab simulates (24576 KV tokens, a 24 GB L4/A10's cache). With it
 `prefill_tokens_per_s`, as before. H100-class GPUs get 8192 (with `max_num_seqs` 1024).
 
 Requests finish with reason ``length`` after `max_tokens` tokens or at `max_model_len` (there
-is no EOS), or ``abort`` when their client goes away. All state lives on the asyncio loop that serves the
-requests; none of it is thread-safe.
+is no EOS), or ``abort`` when their client goes away or the engine shuts down (`abort_all`,
+`add_aborted`; `sim.shutdown` says when). Every finish counts in `vllm:request_success_total` under
+its reason, aborts included. `halt` stops the steps for good (vLLM ≤ 0.17's SIGTERM: the engine
+processes are gone, requests in flight get no more tokens). All state lives on the asyncio loop that
+serves the requests; none of it is thread-safe.
 """
 
 from __future__ import annotations
@@ -239,6 +242,7 @@ class Engine:
         self.itl_gaps = 0
         self.itl_abs_deviation = 0.0
         self.last_scrape_accept: str | None = None
+        self.halted = False  # halt(): no step runs again
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -281,7 +285,7 @@ class Engine:
             "kv_blocks_used": self.scheduler.used_blocks, "kv_blocks_total": self.scheduler.num_blocks,
             "kv_usage": round(self.kv_usage, 4), "steps": self.steps, "finished": self.finished_requests,
             "aborted": self.aborted_requests, "last_scrape_accept": self.last_scrape_accept,
-            "itl_gaps": self.itl_gaps, "itl_abs_deviation": self.itl_abs_deviation,
+            "itl_gaps": self.itl_gaps, "itl_abs_deviation": self.itl_abs_deviation, "halted": self.halted,
         }
 
     # -- requests ----------------------------------------------------------------------
@@ -321,6 +325,34 @@ class Engine:
         if self.idle:
             self._publish()
 
+    # -- shutdown (sim.shutdown decides when) -------------------------------------------
+    def abort_all(self) -> int:
+        """End every request in flight now, running or waiting, with finish_reason `abort` and the
+        tokens it has (vLLM ≥ 0.18 on SIGTERM with `--shutdown-timeout 0`); returns how many."""
+        seqs = [*self.scheduler.running, *self.scheduler.waiting]
+        for seq in seqs:
+            self.abort(seq)
+        return len(seqs)
+
+    def add_aborted(self, prompt_tokens: int, max_tokens: int, request_id: str | None = None) -> Sequence:
+        """A request that arrives while the engine shuts down (vLLM ≥ 0.18): finished at once with
+        finish_reason `abort` and no token; it never enters the scheduler. Counted like any abort."""
+        loop = self._bind_loop()
+        seq = Sequence(request_id or f"req-{next(self._ids)}", prompt_tokens, max_tokens, arrival=loop.time())
+        seq.state, seq.finish_reason = "finished", "abort"
+        self._finish(seq)
+        self.aborted_requests += 1
+        return seq
+
+    def halt(self) -> None:
+        """Stop stepping for good (vLLM ≤ 0.17 on SIGTERM: the engine processes are shut down). Requests
+        in flight stay where they are and get no token; a client that leaves still frees its slot."""
+        self.halted = True
+        if self._step_handle is not None:
+            self._step_handle.cancel()
+            self._step_handle = None
+        self._publish()
+
     # -- the step loop -----------------------------------------------------------------
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -332,7 +364,7 @@ class Engine:
 
     def _wake(self) -> None:
         """Start a step soon when idle with work to do (a running step picks new work up itself)."""
-        if self.idle and self.scheduler.has_work:
+        if self.idle and self.scheduler.has_work and not self.halted:
             assert self._loop is not None
             self._step_start = self._loop.time()
             self._step_handle = self._loop.call_soon(self._begin_step)

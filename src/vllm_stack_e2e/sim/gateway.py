@@ -16,10 +16,21 @@ What it shares with the real router (read from its source, written here):
   engine on a consistent-hash ring, and a request without one to the engine with the fewest
   requests in the last minute. Other logics route round-robin, said in the log.
 - OpenAI routes proxied with streaming passed through, client headers (`Authorization` too)
-  forwarded; errors as `{"error": "<message>"}`; `/metrics` in the Prometheus text format whatever
+  forwarded; errors as `{"error": "<message>"}`. Proxying as docs/termination.md reads the router
+  (0.1.12): no upstream timeout at all (a stalled engine holds the client's request open); a failure
+  before the engine's response headers is retried on another of the model's engines only
+  `--max-instance-failover-reroute-attempts` times (default 0), then HTTP 500; an engine's own
+  response, 5xx included, passes through as it is; once headers are sent, an engine that breaks
+  mid-body makes the gateway close the client's connection — the body is cut, with no error event
+  and no retry. On its own SIGTERM it stops accepting and waits without limit for open streams
+  (`sim.cli`). `/metrics` in the Prometheus text format whatever
   the Accept header says, with `vllm:healthy_pods_total{server}`, `vllm:num_requests_running{server}`
   and `vllm:num_requests_waiting{server}` declared but never set — so `sum(vllm:num_requests_waiting)`
   still reads only the engines.
+
+The simulator's own addition: `vllm_sim:gateway_requests_total{outcome}` counts what became of each
+request the gateway answered (`OUTCOMES`), so the harness can tell completed answers from aborted,
+cut and failed ones. The real router has no such counter (docs/metrics.md).
 
 What replaces the router's own pod watch: whoever knows the pods (the lab's data plane) tells the
 gateway which Ready pods its selector matches — `POST /admin/engines {"name": POD, "url": URL}`
@@ -32,12 +43,14 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextvars
 import hashlib
 import json
 import logging
 import os
+import re
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,10 +73,87 @@ ROUTING = MODELLED_ROUTING
 _HOP_BY_HOP = {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length",
                "upgrade", "te", "trailer", "accept-encoding"}
 _STRIP_FROM_RESPONSE = {"content-length", "content-encoding", "transfer-encoding", "connection", "date", "server"}
-_ENGINE_TIMEOUT = httpx.Timeout(None, connect=5.0)  # streams last as long as the engine needs
+# The router sets no upstream timeout at all (aiohttp's ClientTimeout(total=None)): a stalled engine
+# holds the client's request open (docs/termination.md, "Proxying").
+_ENGINE_TIMEOUT = httpx.Timeout(None)
 _DISCOVERY_TIMEOUT = 10.0  # the router's health-check timeout for /v1/models
 QPS_WINDOW = 60.0  # seconds of request history behind "fewest requests" (the router's stats window)
 RING_REPLICAS = 64  # virtual nodes per engine on the session ring
+
+# What became of a request, for vllm_sim:gateway_requests_total{outcome}; the simulator's own counter.
+OUTCOMES = {
+    "completed": "the engine's answer relayed whole (status below 500), not ended as an abort",
+    "aborted": "the engine's answer relayed whole, ending with finish_reason \"abort\" (a vLLM ≥ 0.18 shutdown)",
+    "cut": "the engine broke after its response headers; the client's connection was closed mid-body",
+    "error_5xx": "the client got a 5xx: the engine's own, passed through, or the gateway's 500 once every "
+                 "attempt failed before the engine's headers",
+    "no_backend": "no engine for the model: 503 for a model seen before, 404 for one never seen",
+    "bad_request": "refused by the gateway before routing (400: body not JSON, no model) or a 4xx from the engine",
+    "client_gone": "the client went away before the answer was complete",
+}
+_ABORT_MARK = re.compile(rb'"finish_reason"\s*:\s*"abort"')
+_CUTTING: contextvars.ContextVar[bool] = contextvars.ContextVar("gateway_cutting", default=False)
+
+
+class UpstreamBroke(Exception):
+    """The engine's connection broke after its response headers: the client's is closed in turn."""
+
+
+class AbortScan:
+    """Watches a relayed body for `"finish_reason":"abort"`, across chunk boundaries."""
+
+    _KEEP = 64  # bytes of the previous chunk kept, longer than any spelling of the mark
+
+    def __init__(self) -> None:
+        self.aborted = False
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if self.aborted:
+            return
+        window = self._tail + chunk
+        if _ABORT_MARK.search(window):
+            self.aborted = True
+        self._tail = window[-self._KEEP:]
+
+
+class _Outcome:
+    """One request's outcome, counted once."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self.value: str | None = None
+
+    def record(self, outcome: str) -> None:
+        if self.value is None:
+            self.value = outcome
+            self._counter.labels(outcome=outcome).inc()
+
+
+class _DropOwnCutNotice(logging.Filter):
+    """uvicorn logs "ASGI callable returned without completing response." when the gateway closes a
+    client's connection on purpose (UpstreamBroke); the gateway has logged why already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _CUTTING.get()
+
+
+_DROP_OWN_CUT_NOTICE = _DropOwnCutNotice()
+
+
+class _CloseOnUpstreamBreak:
+    """ASGI wrapper: when the relay raises UpstreamBroke, return without completing the response, so
+    the server closes the client's connection without the body's terminating chunk — a cut body, no
+    error event (docs/termination.md, "Mid-stream")."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except UpstreamBroke:
+            _CUTTING.set(True)  # same task as the server's notice that follows
 
 
 @dataclass
@@ -122,7 +212,8 @@ class Gateway:
     """Routes OpenAI requests to engines by model; counts and answers like the production-stack router."""
 
     def __init__(self, models: Iterable[str] = (), *, routing: str = "roundrobin", session_key: str | None = None,
-                 api_key: str | None = None, registry: CollectorRegistry | None = None) -> None:
+                 api_key: str | None = None, registry: CollectorRegistry | None = None,
+                 reroute_attempts: int = 0) -> None:
         if routing not in ROUTING_LOGICS:
             raise ValueError(f"routing must be one of {', '.join(ROUTING_LOGICS)}, got {routing!r}")
         if routing == "session" and not session_key:
@@ -131,6 +222,7 @@ class Gateway:
             log.warning("routing logic %s is not modelled by the simulator: routing round-robin", routing)
         self.routing = routing if routing in ROUTING else "roundrobin"
         self.session_key = session_key
+        self.reroute_attempts = max(0, int(reroute_attempts))  # --max-instance-failover-reroute-attempts
         self.api_key = api_key if api_key is not None else (os.environ.get("VLLM_API_KEY") or None)
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._told: list[str] = list(dict.fromkeys(models))  # static models: known from the start
@@ -148,7 +240,14 @@ class Gateway:
                              ["server"], registry=self.registry)
         # Declared and never set, like the router's: present in HELP/TYPE, no samples.
         Gauge("vllm:num_requests_waiting", "Declared by the router; never set.", ["server"], registry=self.registry)
-        self.app = self._build_app()
+        # The simulator's own (not the router's): what became of each request, by outcome.
+        self.outcomes = Counter("vllm_sim:gateway_requests",
+                                "Requests the simulator's gateway answered, by outcome (simulator only; the "
+                                "production-stack router has no such counter).", ["outcome"], registry=self.registry)
+        for outcome in OUTCOMES:
+            self.outcomes.labels(outcome=outcome)
+        self.app = _CloseOnUpstreamBreak(self._build_app())
+        logging.getLogger("uvicorn.error").addFilter(_DROP_OWN_CUT_NOTICE)
 
     # -- engines -----------------------------------------------------------------------
     def add_engine(self, url: str, model: str | Iterable[str] | None = None, name: str | None = None) -> Backend:
@@ -215,8 +314,17 @@ class Gateway:
         """Seen at any time in this process's life (the router's `has_ever_seen_model`)."""
         return model in self._seen
 
-    def _choose(self, model: str, session: str | None) -> Backend | None:
-        candidates = {b.url: b for b in self._backends.values() if model in b.models}
+    def outcome_counts(self) -> dict[str, float]:
+        """vllm_sim:gateway_requests_total by outcome, for tests and the harness in-process."""
+        counts = dict.fromkeys(OUTCOMES, 0.0)
+        for metric in self.outcomes.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["outcome"]] = sample.value
+        return counts
+
+    def _choose(self, model: str, session: str | None, exclude: frozenset[str] = frozenset()) -> Backend | None:
+        candidates = {b.url: b for b in self._backends.values() if model in b.models and b.url not in exclude}
         if not candidates:
             return None
         if self.routing == "session":
@@ -252,68 +360,107 @@ class Gateway:
         for backend in backends:
             await backend.pool.aclose()
 
+    def _attempts(self, model: str, session: str | None) -> Iterator[Backend]:
+        """The engines a request tries, in order: the routing logic's choice, then — only after a failure
+        before the engine's response headers — another engine of the model not tried yet, up to
+        `reroute_attempts` more (the router's --max-instance-failover-reroute-attempts)."""
+        tried: set[str] = set()
+        for _ in range(1 + self.reroute_attempts):
+            backend = self._choose(model, session, frozenset(tried))
+            if backend is None:
+                return
+            tried.add(backend.url)
+            yield backend
+
     async def _proxy(self, request: Request, path: str) -> Response:
+        """Route one OpenAI request (docs/termination.md, "The production-stack router (0.1.12)")."""
         if self._retired:
             await self._reap()
+        outcome = _Outcome(self.outcomes)
         raw = await request.body()
         try:
             body = json.loads(raw) if raw else {}
         except (ValueError, UnicodeDecodeError):
+            outcome.record("bad_request")
             return JSONResponse({"error": "Invalid request: body is not JSON."}, status_code=400)
         model = body.get("model") if isinstance(body, dict) else None
         if not isinstance(model, str):
+            outcome.record("bad_request")
             return JSONResponse({"error": "Invalid request: missing 'model' in request body."}, status_code=400)
         self.incoming.labels(model=model).inc()
-        backend = self._choose(model, self._session(request, body))
-        if backend is None:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        failures: list[str] = []
+        for backend in self._attempts(model, self._session(request, body)):
+            client = await backend.pool.acquire()
+            backend.inflight += 1
+            backend.requests += 1
+            backend.recent.append(time.time())
+            upstream = client.build_request("POST", backend.url + path, content=raw, headers=headers)
+            try:
+                reply = await client.send(upstream, stream=True)
+            except httpx.HTTPError as exc:  # before the engine's headers: another engine may be tried
+                backend.pool.release(client)
+                backend.inflight -= 1
+                failures.append(f"{backend.url}: {type(exc).__name__}: {exc}")
+                log.warning("engine %s failed before its response headers (%s: %s); attempt %d of %d", backend.name,
+                            type(exc).__name__, exc, len(failures), 1 + self.reroute_attempts)
+                continue
+            except BaseException:
+                backend.pool.release(client)
+                backend.inflight -= 1
+                raise
+            return self._relay(backend, client, reply, outcome)
+        if not failures:  # no engine serves the model now
+            outcome.record("no_backend")
             if self.known(model):
                 return JSONResponse({"error": f"Model '{model}' is temporarily unavailable. Please try again later."},
                                     status_code=503)
             return JSONResponse({"error": f"Model '{model}' not found. Available models can be listed at /v1/models."},
                                 status_code=404)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        pool = backend.pool
-        client = await pool.acquire()
-        upstream = client.build_request("POST", backend.url + path, content=raw, headers=headers)
-        backend.inflight += 1
-        backend.requests += 1
-        backend.recent.append(time.time())
-        done = False
+        outcome.record("error_5xx")
+        return JSONResponse({"error": f"every attempt failed before the engine answered ({len(failures)} of "
+                                      f"{1 + self.reroute_attempts} allowed): " + "; ".join(failures)},
+                            status_code=500)
 
-        async def cleanup(reply: httpx.Response | None = None) -> None:
+    def _relay(self, backend: Backend, client: httpx.AsyncClient, reply: httpx.Response, outcome: _Outcome) -> Response:
+        """Pass the engine's response through as it comes, status and body as they are (an engine's 5xx
+        too). If the engine breaks mid-body, the client's connection is closed: the body is cut, with no
+        error event and no retry."""
+        done = False
+        scan = AbortScan()
+
+        async def cleanup() -> None:
             nonlocal done
             if done:
                 return
             done = True
-            if reply is not None:
-                with anyio.CancelScope(shield=True):  # close upstream even when the client hung up
-                    await reply.aclose()
-            pool.release(client)
+            outcome.record("client_gone")  # a no-op when the relay recorded how it ended
+            with anyio.CancelScope(shield=True):  # close upstream even when the client hung up
+                await reply.aclose()
+            backend.pool.release(client)
             backend.inflight -= 1
-
-        try:
-            reply = await client.send(upstream, stream=True)
-        except httpx.HTTPError as exc:
-            await cleanup()
-            return JSONResponse({"error": f"engine {backend.url} unreachable: {type(exc).__name__}: {exc}"},
-                                status_code=502)
-        except BaseException:
-            await cleanup()
-            raise
 
         async def relay() -> AsyncIterator[bytes]:
             try:
                 async for chunk in reply.aiter_raw():
+                    scan.feed(chunk)
                     yield chunk
-            except httpx.HTTPError:
-                return  # the engine went away mid-stream: end the response
+            except httpx.HTTPError as exc:
+                outcome.record("cut")
+                log.warning("engine %s broke mid-response (%s: %s): closing the client's connection", backend.name,
+                            type(exc).__name__, exc)
+                raise UpstreamBroke(f"engine {backend.url} broke mid-response") from exc
+            else:
+                status = reply.status_code
+                outcome.record("error_5xx" if status >= 500 else "bad_request" if status >= 400
+                               else "aborted" if scan.aborted else "completed")
             finally:
-                await cleanup(reply)
+                await cleanup()
 
         out_headers = {k: v for k, v in reply.headers.items() if k.lower() not in _STRIP_FROM_RESPONSE}
         # The background task also cleans up when the client left before the body was streamed.
         return StreamingResponse(relay(), status_code=reply.status_code, headers=out_headers,
-                                 background=BackgroundTask(cleanup, reply))
+                                 background=BackgroundTask(cleanup))
 
     def _build_app(self) -> Starlette:
         async def completions(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -89,6 +90,38 @@ def uvicorn_config(app, host: str, port: int, *, log_level: str = "warning") -> 
                           lifespan="on", timeout_keep_alive=30, timeout_graceful_shutdown=2)
 
 
+class EngineServer(uvicorn.Server):
+    """uvicorn's server with the engine's SIGTERM handling (`sim.shutdown`): SIGTERM goes to the
+    engine's EngineShutdown instead of starting uvicorn's shutdown (vLLM ≥ 0.18 keeps its listener open);
+    SIGINT stays uvicorn's. The shutdown stops the server through `exit`, or ends the process through
+    `cut` (what the CLI passes: the process exits at once)."""
+
+    def __init__(self, config: uvicorn.Config, shutdown, *, cut: Callable[[int], None]) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(config)
+        self.engine_shutdown = shutdown  # not `shutdown`: uvicorn.Server has a method of that name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sigterm = False
+        shutdown.exit = self._stop
+        shutdown.cut = cut
+
+    async def serve(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame) -> None:  # type: ignore[no-untyped-def]
+        if sig == signal.SIGTERM and self._loop is not None:
+            if not self._sigterm:  # the kubelet sends one; another changes nothing
+                self._sigterm = True
+                self._loop.call_soon_threadsafe(self.engine_shutdown.begin)
+            return
+        super().handle_exit(sig, frame)
+
+    def _stop(self, wait_forever: bool) -> None:
+        if wait_forever:  # vLLM ≤ 0.17: uvicorn's shutdown waits for open connections without limit
+            self.config.timeout_graceful_shutdown = None
+        self.should_exit = True
+
+
 @contextmanager
 def serve(app, host: str = "127.0.0.1", port: int = 0, *, startup_budget: float = 10.0,  # type: ignore[no-untyped-def]
           log_level: str = "warning") -> Iterator[ServerHandle]:
@@ -159,10 +192,10 @@ def engine_argv(model: str, host: str, port: int, *, served_model_name: str | No
 
 
 def gateway_argv(host: str, port: int, models: Sequence[str], *, engines: Sequence[str] = (),
-                 routing: str = "roundrobin", python: str = sys.executable) -> list[str]:
+                 routing: str = "roundrobin", python: str = sys.executable, extra: Sequence[str] = ()) -> list[str]:
     """argv that runs the router-like gateway as a subprocess, with the router's flags: static
     discovery of `engines` (URLs, optionally `URL=MODEL`; default the first model), else k8s
-    discovery (engines arrive over /admin/engines)."""
+    discovery (engines arrive over /admin/engines); `extra` router flags are appended."""
     require_loopback(host)
     argv = [python, "-m", "vllm_stack_e2e.sim", "gateway", "--host", host, "--port", str(port),
             "--service-discovery", "static" if engines else "k8s", "--routing-logic", routing]
@@ -172,4 +205,4 @@ def gateway_argv(host: str, port: int, models: Sequence[str], *, engines: Sequen
         pairs = [engine.partition("=") for engine in engines]
         argv += ["--static-backends", ",".join(url for url, _, _ in pairs),
                  "--static-models", ",".join(model or models[0] for _, _, model in pairs)]
-    return argv
+    return argv + list(extra)

@@ -4,8 +4,10 @@ router's Kubernetes watch for it and feeds the gateway the pods it would have fo
 
 Defaults are the router's own (`vllm_router/parsers/parser.py`): port 8001, `--k8s-port` 8000,
 `--k8s-namespace` default, `--k8s-label-selector` empty (every pod of the namespace), discovery
-type pod-ip. The router refuses to start without `--service-discovery` and `--routing-logic`,
-and without `--session-key` for session routing; so does the gateway."""
+type pod-ip, `--max-instance-failover-reroute-attempts` 0 (a request whose engine fails before its
+response headers is not retried on another engine; docs/termination.md). The router refuses to
+start without `--service-discovery` and `--routing-logic`, and without `--session-key` for session
+routing; so does the gateway."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class RouterSettings:
     session_key: str | None = None
     static_backends: tuple[str, ...] = ()
     static_models: tuple[str, ...] = ()
+    max_instance_failover_reroute_attempts: int = 0
     ignored: tuple[str, ...] = field(default=(), compare=False)  # flags the gateway has no use for
 
 
@@ -51,6 +54,9 @@ def parser(prog: str = "vllm-sim gateway") -> argparse.ArgumentParser:
     p.add_argument("--session-key", default=None)
     p.add_argument("--static-backends", default=None, help="engine URLs, comma-separated")
     p.add_argument("--static-models", default=None, help="their models, comma-separated, one per URL")
+    p.add_argument("--max-instance-failover-reroute-attempts", type=int, default=0, metavar="N",
+                   help="retries on another engine for a request whose engine fails before its response "
+                        "headers (default 0: none; then HTTP 500)")
     return p
 
 
@@ -79,4 +85,6 @@ def parse(argv: Sequence[str]) -> RouterSettings:
                           discovery_type=args.k8s_service_discovery_type, namespace=args.k8s_namespace,
                           label_selector=args.k8s_label_selector, k8s_port=args.k8s_port,
                           routing_logic=args.routing_logic, session_key=args.session_key,
-                          static_backends=backends, static_models=models, ignored=tuple(ignored))
+                          static_backends=backends, static_models=models,
+                          max_instance_failover_reroute_attempts=args.max_instance_failover_reroute_attempts,
+                          ignored=tuple(ignored))
