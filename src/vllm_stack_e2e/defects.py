@@ -175,6 +175,30 @@ def _engine_servicemonitor_missing(scaledobject: Mapping[str, Any], lookup: Look
             "the engine Services (servingEngineSpec.serviceMonitor is off)")
 
 
+SHUTDOWN_FLAG = "--shutdown-timeout"
+
+
+def _no_shutdown_timeout(scaledobject: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
+    """The Deployment the ScaledObject scales starts its engine without --shutdown-timeout (with no
+    ScaledObject — KEDA off — every serving-engine Deployment: the fix must hold then too)."""
+    if lookup is None:
+        return None
+    target = ((scaledobject.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+    for deployment in lookup("Deployment"):
+        meta = deployment.get("metadata") or {}
+        if meta.get("name") != target and (target or (meta.get("labels") or {}).get(
+                "app.kubernetes.io/component") != "serving-engine"):
+            continue
+        pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in pod.get("containers") or []:
+            words = [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+            if "serve" in words and not any(w.split("=")[0] == SHUTDOWN_FLAG for w in words):
+                grace = pod.get("terminationGracePeriodSeconds", 30)
+                return (f"Deployment {meta.get('name')} runs `vllm serve` without {SHUTDOWN_FLAG} (vLLM's default 0: a "
+                        f"scaled-in engine aborts what it runs), grace period {grace}s")
+    return None
+
+
 @dataclass(frozen=True)
 class Defect:
     """One known upstream defect."""
@@ -273,6 +297,18 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            detected_by="the rendered ScaledObject's queries",
            shown_by="strict xfail of test_the_pages_query_reads_only_its_own_stack (tests/e2e/test_beyond_two_stacks.py)",
            present=_unscoped_query, fixable=True),
+    Defect(10, "scale-in cuts the answers in flight: the chart passes no --shutdown-timeout",
+           "the page's ScaledObject scales the engines in as soon as the queue is gone; the ReplicaSet deletes pods "
+           "whatever they are serving, the router stops sending them new requests at once, and the kubelet sends "
+           "SIGTERM. vLLM 0.18+ (the chart's floating image) then ends every request in flight at once with "
+           "finish_reason \"abort\" (--shutdown-timeout defaults to 0); 0.17 and older stop answering and the "
+           "SIGKILL 30 s later cuts the connections. The chart sets no --shutdown-timeout and no "
+           "terminationGracePeriodSeconds, so every scale-in loses the rest of the answers its engines were giving",
+           f"pass {SHUTDOWN_FLAG} N in servingEngineSpec.modelSpec[].vllmConfig.extraArgs, N above the longest "
+           "request and below the pod's grace period (30 s: the chart has no key to raise it)",
+           detected_by="the engine Deployment's `vllm serve` arguments",
+           shown_by="strict xfail of test_no_answer_in_flight_is_cut_on_scale_in (tests/e2e/test_beyond_scale_in.py)",
+           present=_no_shutdown_timeout, fixable=True),
 )}
 
 

@@ -25,6 +25,9 @@ from . import defects, values
 from .helm import Helm
 
 Obj = Mapping[str, Any]
+# Defect 10's fix: how long a scaled-in engine may finish what it runs — under the pod's 30 s grace
+# period (the chart has no key to raise it), above the scenarios' longest request (docs/termination.md).
+SHUTDOWN_SECONDS = 25
 
 
 def lookup_in(docs: Iterable[Obj], namespace: str) -> defects.Lookup:
@@ -83,6 +86,12 @@ def overlay_values(docs: Iterable[Obj], fix: set[int], namespace: str) -> dict[s
         out = {"servingEngineSpec": {"modelSpec": [{"keda": {"triggers": triggers}}]}}
     if 6 in fix:
         out.setdefault("servingEngineSpec", {})["serviceMonitor"] = {"enabled": True}
+    if 10 in fix:
+        engine = out.setdefault("servingEngineSpec", {})
+        spec = (engine.setdefault("modelSpec", [{}]))[0]
+        # enablePrefixCaching kept at vLLM's default: the chart turns it off in a vllmConfig without it.
+        spec["vllmConfig"] = {"enablePrefixCaching": True,
+                              "extraArgs": [defects.SHUTDOWN_FLAG, str(SHUTDOWN_SECONDS)]}
     return out
 
 

@@ -142,10 +142,18 @@ class RequestRecord:
     error: str | None = None
     output_tokens: int = 0
     cancelled: bool = False
+    finish_reason: str | None = None  # the last one the answer gave ("stop", "length", "abort")
 
     @property
     def ok(self) -> bool:
+        """Answered in full by the API's rules: HTTP 200, the body complete. An answer vLLM ended
+        with finish_reason "abort" (an engine shutting down) is ok by this test: see `aborted`."""
         return self.status == 200 and self.error is None and not self.cancelled
+
+    @property
+    def aborted(self) -> bool:
+        """The engine ended the answer early (finish_reason "abort"): the client has part of it, or none."""
+        return self.ok and self.finish_reason == "abort"
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -315,7 +323,9 @@ class _Runner:
                 resp = await client.post(self.config.url, json=self.body(index), headers=self.headers)
                 record.status = resp.status_code
                 if resp.status_code == 200:
-                    record.output_tokens = int(resp.json().get("usage", {}).get("completion_tokens", 0))
+                    body = resp.json()
+                    record.output_tokens = int(body.get("usage", {}).get("completion_tokens", 0))
+                    record.finish_reason = ((body.get("choices") or [{}])[0] or {}).get("finish_reason")
                 else:
                     record.error = _error_text(resp.content)
                 record.latency = time.perf_counter() - t0
@@ -348,6 +358,7 @@ class _Runner:
                         return
                     choices = chunk.get("choices") or []
                     if choices:
+                        record.finish_reason = choices[0].get("finish_reason") or record.finish_reason
                         piece = choices[0].get("text")
                         if piece is None:
                             piece = (choices[0].get("delta") or {}).get("content")

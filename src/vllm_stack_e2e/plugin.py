@@ -248,7 +248,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 # Kinds a defect detector may ask about, in the ScaledObject's namespace.
 _LOOKUP_KINDS = {"Prometheus": ("monitoring.coreos.com/v1", "Prometheus"),
-                 "ServiceMonitor": ("monitoring.coreos.com/v1", "ServiceMonitor")}
+                 "ServiceMonitor": ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                 "Deployment": ("apps/v1", "Deployment")}
 
 
 def _live_lookup(stack: Stack) -> defects.Lookup:

@@ -216,3 +216,69 @@ def test_keda_off_for_housekeeping_gets_past_a_conflict_on_the_replicas():
             step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
     finally:
         restore()
+
+
+# ---- scale-in under traffic, an upgrade while scaled out: their judgements without a cluster ------
+def _record(index: int, started: float, **kw) -> "load.RequestRecord":  # type: ignore[name-defined]  # noqa: F821
+    from vllm_stack_e2e import load
+
+    return load.RequestRecord(index=index, started=started, **kw)
+
+
+def test_each_answer_of_the_trickle_is_named_by_what_happened_to_it():
+    cases = {
+        "completed": dict(status=200, finish_reason="length", output_tokens=300),
+        "aborted": dict(status=200, finish_reason="abort", output_tokens=120),
+        "cut": dict(status=200, error="IncompleteStream: connection closed after 80 tokens without [DONE]"),
+        "refused": dict(status=500, error="all engines failed"),
+        "failed": dict(error="ConnectError: refused"),
+        "cancelled": dict(cancelled=True),
+    }
+    for name, fields in cases.items():
+        assert beyond.outcome(_record(1, 0.0, **fields)) == name, (name, fields)
+        assert name in beyond.CAUSES, f"{name} has a cause to print"
+
+
+def test_the_scale_in_message_counts_outcomes_and_places_each_lost_answer_in_time():
+    from vllm_stack_e2e import load
+
+    records = [_record(0, 100.0, status=200, finish_reason="stop"),
+               _record(1, 90.0, status=200, finish_reason="abort", output_tokens=40),
+               _record(2, 104.5, status=200, error="IncompleteStream: ended after 3 tokens without [DONE]")]
+    run = beyond.ScaleIn(3, 1, deleted={"engine-a": 100.0, "engine-b": 101.0},
+                         trickle=load.LoadResult(load.LoadConfig(), "m", 0.0, 1.0, records))
+    assert [r.index for r in run.lost] == [1, 2]
+    text = run.explain()
+    assert text.startswith("3 answers: 1 aborted, 1 completed, 1 cut; 2 engine pod(s) deleted"), text
+    assert "request 1 (aborted: finish_reason abort" in text and "10.0s before the first deletion" in text, text
+    assert "request 2 (cut:" in text and "4.5s after the first deletion" in text, text
+    assert beyond.ScaleIn(3, 1, not_run="no load").explain() == "not run: no load"
+
+
+def _deployment(replicas: int, owners: list[tuple[str, str | None]]) -> dict:
+    fields = [{"manager": m, "operation": "Apply" if m == "helm" else "Update", **({"subresource": sub} if sub else {}),
+               "fieldsV1": {"f:spec": {"f:replicas": {}}}} for m, sub in owners]
+    fields.append({"manager": "helm", "operation": "Apply", "fieldsV1": {"f:spec": {"f:template": {}}}})
+    return {"kind": "Deployment", "metadata": {"managedFields": fields}, "spec": {"replicas": replicas}}
+
+
+def test_who_owns_spec_replicas_is_read_from_managed_fields():
+    from vllm_stack_e2e import kube as k
+
+    assert k.field_owners(_deployment(3, [("kube-controller-manager", "scale")]), ("spec", "replicas")) == [
+        "kube-controller-manager/scale Update"]
+    assert k.field_owners(_deployment(3, []), ("spec", "replicas")) == [], "helm owns the template, not the count"
+    assert k.field_owners(None, ("spec", "replicas")) == []
+
+
+def test_an_upgrade_phase_says_what_the_deployment_and_the_hpa_went_through():
+    from vllm_stack_e2e import waits
+
+    dep = waits.Held("d", 20.0, [(0.0, _deployment(3, [])), (0.1, _deployment(2, [("helm", None)]))], broke_at=0.1)
+    phase = beyond.UpgradePhase("the chart's replicaCount", "upgrade-replica-count", 3, 3, replicas=dep,
+                                owners=["helm Apply"])
+    text = phase.explain()
+    assert "spec.replicas owned by helm Apply" in text and "Deployment broke at +0s: spec.replicas 3 → spec.replicas 2" \
+        in text, text
+    refused = beyond.UpgradePhase("x", "upgrade-unrelated", 3, 3, error="Error: UPGRADE FAILED: conflict …")
+    assert refused.explain() == "x: helm upgrade refused — Error: UPGRADE FAILED: conflict …"

@@ -59,7 +59,7 @@ def test_defect_2_is_present_when_an_engine_metric_is_selected_by_model() -> Non
 
 
 def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
-    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     for number, defect in defects.DEFECTS.items():
         assert defect.title and defect.explanation and defect.fix and defect.detected_by and defect.shown_by
         assert defect.doc == f"docs/upstream-defects.md#defect-{number}"
@@ -69,7 +69,7 @@ def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
 
 
 def test_an_unknown_defect_is_named_with_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"no upstream defect 99 is registered \(known: \[1, 2, 3, 4, 5, 6, 7, 8, 9\]\)"):
+    with pytest.raises(KeyError, match=r"no upstream defect 99 is registered \(known: \[1, 2, 3, 4, 5, 6, 7, 8, 9, 10\]\)"):
         defects.get(99)
     assert "not a registered defect" in defects.title(99)
 
@@ -141,3 +141,26 @@ def test_defect_6_needs_a_subchart_prometheus_and_no_engine_servicemonitor() -> 
     assert detect(so, lookup(prometheus, router_monitor, engine_monitor)) is None
     assert detect(so, lookup(router_monitor)) is None, "no subchart Prometheus: monitoring is not the chart's"
     assert detect(so) is None, "undecidable from the ScaledObject alone"
+
+
+def _engine_deployment(args: list[str], name: str = "vllm-llama3-deployment-vllm", grace: int | None = None) -> dict:
+    pod = {"containers": [{"name": "vllm", "command": ["/opt/venv/bin/vllm", "serve", "m", *args]}]}
+    if grace is not None:
+        pod["terminationGracePeriodSeconds"] = grace
+    return {"kind": "Deployment", "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "serving-engine"}},
+            "spec": {"template": {"spec": pod}}}
+
+
+def test_defect_10_is_present_while_the_engine_runs_without_a_shutdown_timeout() -> None:
+    detect = defects.get(10).present
+    assert detect is not None
+    so = {"kind": "ScaledObject", "spec": {"scaleTargetRef": {"name": "vllm-llama3-deployment-vllm"}}}
+    found = detect(so, lambda kind: [_engine_deployment(["--port", "8000"])] if kind == "Deployment" else [])
+    assert found is not None and "without --shutdown-timeout" in found and "grace period 30s" in found, found
+    for args in (["--shutdown-timeout", "25"], ["--shutdown-timeout=25"]):
+        assert detect(so, lambda kind, a=args: [_engine_deployment(a)] if kind == "Deployment" else []) is None, args
+    other = _engine_deployment([], name="someone-else")
+    assert detect(so, lambda kind: [other] if kind == "Deployment" else []) is None, "only the scaled Deployment"
+    keda_off = {"kind": "ScaledObject", "metadata": {}}  # fixes.found's stand-in when KEDA is off
+    assert detect(keda_off, lambda kind: [other] if kind == "Deployment" else []) is not None, \
+        "with KEDA off every serving-engine Deployment counts: the fix must hold then too"

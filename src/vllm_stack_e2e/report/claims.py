@@ -421,6 +421,20 @@ CLAIMS: dict[str, Claim] = {
         f"{_LAB_KEDA} {_LAB_HPA_SYNC}",
         "Only this cluster's KEDA version.",
         never=_BEYOND_BASE),
+    "test_the_model_scales_in_under_the_trickle": Claim(
+        "Load took the model to maxReplicaCount, and with traffic down to a trickle the HPA scaled it in to its "
+        "minimum and the deleted engine pods ended: the premise of the scale-in claim.",
+        f"{_LAB_TIMING} {_LAB_HPA_SYNC} Pods end as the lab's kubelet-like supervisor ends them (SIGTERM, the "
+        "grace period, SIGKILL), not a kubelet.",
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
+    "test_no_answer_in_flight_is_cut_on_scale_in": Claim(
+        "While the HPA scaled in, every streamed answer of the trickle (requests of about 9 s at 1 a second) "
+        "ended complete — none aborted, cut or refused.",
+        "The engines' shutdown is the simulator's model of vLLM 0.18+ (docs/termination.md), the router's the "
+        "stand-in's; a real vLLM's and router's timing is not shown.",
+        "Only this image's vLLM version and the router's; answers longer than the trickle's are not shown.",
+        never=_BEYOND_BASE),
     "test_keda_answers_the_hpa_again_after_the_crash": Claim(
         "After KEDA's operator or metrics API server crashes mid-scale, KEDA answers the HPA's metric query "
         "again.",

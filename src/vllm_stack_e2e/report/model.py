@@ -33,6 +33,7 @@ STEP_TITLES: dict[str, str] = {
     "beyond: keda disruption": "KEDA's operator, then its metrics API server, crash mid-scale",
     "beyond: fallback with zero": "fallback with scale to zero: source down at 2+, then at zero",
     "beyond: upgrade scaled out": "helm upgrades while the HPA holds the maximum keep its replicas",
+    "beyond: scale in": "no streamed answer is cut when the HPA scales in under a trickle",
     "lab": "lab smoke test",
 }
 FAILING = ("failed", "error")

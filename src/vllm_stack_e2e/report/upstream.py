@@ -338,6 +338,31 @@ DRAFTS: dict[int, Draft] = {
         lambda e: ("On this edition a second release named `vllm` does not install (defect 8): install the second "
                    "stack under another release name, its triggers naming that release's Prometheus Service."
                    if e.monitoring == "subchart" else "")),
+    10: Draft(
+        "Autoscaling with KEDA: every scale-in cuts the answers its engines were streaming (the chart passes no "
+        "--shutdown-timeout)",
+        "the chart's engine Deployment (`vllm serve` arguments, no `terminationGracePeriodSeconds` key) with the "
+        "tutorial's ScaledObject, which scales the engines in as soon as the queue is gone",
+        lambda e: [*_up_to_keda(e), _upgrade(KEDA_BLOCK),
+                   Step("Put load on the router as the page does until the HPA has scaled out (page step 6); then, "
+                        "the load stopped, send a long streamed request every second while the HPA scales in.",
+                        page=("router-port-forward", "load-generator"),
+                        look=("kubectl get pods -l model=llama3 -w",
+                              "curl -sN http://localhost:30080/v1/completions -H 'Content-Type: application/json' "
+                              "-d '{\"model\": \"meta-llama/Llama-3.1-8B-Instruct\", \"prompt\": \"Hi\", "
+                              "\"max_tokens\": 300, \"stream\": true}'"))],
+        "Requests in flight on a scaled-in engine finish: the router sends the engine nothing new once its pod "
+        "is deleted, and the engine answers what it already runs before it exits.",
+        "The ReplicaSet deletes engine pods whatever they serve and the kubelet sends SIGTERM. vLLM 0.18 and later "
+        "(`--shutdown-timeout` 0 by default) end every request in flight at once with `finish_reason: \"abort\"`; "
+        "0.17 and older stop answering, and the SIGKILL 30 s later cuts the connections (a stream ends without "
+        "`[DONE]`). Either way each client loses the rest of its answer.",
+        lambda _e: ("Fix for users: `servingEngineSpec.modelSpec[].vllmConfig.extraArgs: [\"--shutdown-timeout\", "
+                    "\"25\"]` (above the longest request, under the pod's 30 s grace period; keep "
+                    "`enablePrefixCaching: true` beside it, since the chart turns prefix caching off in a "
+                    "`vllmConfig` without it). Fix for the chart: a `terminationGracePeriodSeconds` key and a "
+                    "default `--shutdown-timeout` below it."),
+        replicas=2),
 }
 
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import floors, kedametrics, waits
+from .. import floors, kedametrics, load, waits
 from .. import kube as k
 from ..context import Stack
 from ..timeline import Timeline
@@ -674,6 +674,160 @@ def _upgrade_and_watch(stack: Stack, tl: Timeline, change: str, scenario: str, e
     phase.owners = list(dict.fromkeys(o for obj in states for o in k.field_owners(obj, ("spec", "replicas"))))
     stack.echo(f"beyond: upgrade while scaled out — {phase.explain()}")
     return phase
+
+
+# ---- scale-in under traffic ---------------------------------------------------------------------
+# The trickle that runs while the HPA scales in: streamed requests of TRICKLE_TOKENS tokens (about
+# 9 s each on the lab's engine, 0.03 s a token) arriving at TRICKLE_RATE a second, so every engine
+# streams a few answers when its pod is deleted — and each one is shorter than the harness's fix of
+# defect 10 lets a scaled-in engine run on (fixes.SHUTDOWN_SECONDS).
+TRICKLE_RATE = 1.0
+TRICKLE_TOKENS = 300
+TRICKLE_PROMPT = 200
+
+
+@dataclass
+class ScaleIn:
+    """Load that takes the model to maxReplicaCount, then a trickle of long streamed requests while
+    the HPA scales in: every answer's outcome, and when each engine pod was deleted."""
+
+    maximum: int
+    minimum: int
+    scaled_out: waits.Seen[k.Obj | None] | None = None  # premise: spec.replicas == maximum under load
+    scaled_in: waits.Seen[list[k.Obj]] | None = None  # premise: the engines down to the minimum, pods gone
+    deleted: dict[str, float] = field(default_factory=dict)  # engine pod -> its deletionTimestamp (wall clock)
+    trickle: load.LoadResult | None = None
+    timeline: Timeline | None = None
+    not_run: str = ""
+
+    def outcomes(self) -> dict[str, list[load.RequestRecord]]:
+        """Each answer of the trickle by what happened to it (`outcome`)."""
+        out: dict[str, list[load.RequestRecord]] = {}
+        for record in self.trickle.records if self.trickle is not None else []:
+            out.setdefault(outcome(record), []).append(record)
+        return out
+
+    @property
+    def lost(self) -> list[load.RequestRecord]:
+        return [r for name, records in self.outcomes().items() if name != "completed" for r in records]
+
+    def explain(self) -> str:
+        if self.not_run:
+            return f"not run: {self.not_run}"
+        counts = {name: len(records) for name, records in self.outcomes().items()}
+        first = min(self.deleted.values(), default=None)
+        lines = [f"{len(self.trickle.records) if self.trickle else 0} answers: "
+                 + ", ".join(f"{n} {name}" for name, n in sorted(counts.items())),
+                 f"{len(self.deleted)} engine pod(s) deleted"
+                 + (f", the first at {time.strftime('%H:%M:%S', time.gmtime(first))} UTC" if first else "")]
+        for record in self.lost[:5]:
+            offset = record.started - first if first else 0.0
+            when = (f"{abs(offset):.1f}s {'after' if offset >= 0 else 'before'} the first deletion" if first
+                    else "(no engine pod was deleted)")
+            lines.append(f"request {record.index} ({outcome(record)}: {CAUSES[outcome(record)]}) started {when}, "
+                         f"{record.output_tokens} of {TRICKLE_TOKENS} tokens"
+                         + (f", {record.error}" if record.error else ""))
+        return "; ".join(lines)
+
+
+# What each outcome means for the client, and its cause (docs/termination.md).
+CAUSES = {
+    "completed": "the whole answer",
+    "aborted": "finish_reason abort: its engine was shut down (SIGTERM) and ended it with the tokens it had",
+    "cut": "the stream closed without [DONE]: its engine was killed, or stopped after its shutdown timeout",
+    "refused": "an HTTP error status from the router (no engine, or every engine failed before answering)",
+    "failed": "no answer: the connection failed",
+    "cancelled": "cancelled by the harness at the end of the trickle",
+}
+
+
+def outcome(record: load.RequestRecord) -> str:
+    if record.cancelled:
+        return "cancelled"
+    if record.aborted:
+        return "aborted"
+    if record.ok:
+        return "completed"
+    if record.status not in (None, 200):
+        return "refused"
+    if record.error and record.error.startswith("IncompleteStream"):
+        return "cut"
+    return "failed"
+
+
+def scale_in_under_traffic(stack: Stack) -> ScaleIn:
+    """From step 4's stack (with the fixes scaling past one replica needs, not defect 10's unless the
+    run asked for it): load until the HPA holds maxReplicaCount, then — the load stopped — a trickle
+    of long streamed requests while the HPA scales in to its minimum and the lab's kubelet terminates
+    the deleted engine pods (SIGTERM, their grace period, SIGKILL: docs/termination.md)."""
+    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
+    so = k.ScaledObject(reset(stack, None, extra=extra))
+    cfg = stack.config
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
+    result = ScaleIn(so.max_replicas, max(hpa.min_replicas or 1, 1))
+    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
+    tl = step6_scale_up.timeline(stack, "beyond-scale-in", threshold=threshold).start()
+    result.timeline = tl
+    run: step6_scale_up.LoadRun | None = step6_scale_up.LoadRun(
+        stack, target=threshold * result.maximum, budget=0.0, at_least=result.maximum)
+    assert run is not None
+    scale = run.rise.seconds + 2 * follow.seconds
+    run.budget = scale + 60
+    run.start()
+    try:
+        result.scaled_out = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                                             k.spec_replicas("==", result.maximum), scale,
+                                             f"the HPA takes the model to {result.maximum} replicas (budget "
+                                             f"{scale:.0f}s: queue {run.rise}, then twice replicas {follow})")
+        if result.scaled_out.reached:
+            result.scaled_out = stack.kube.reach(
+                *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.ready_replicas_at_least(result.maximum),
+                cfg.profile_settings.engine_ready_seconds + 30, f"{result.maximum} engines Ready")
+        if not result.scaled_out.reached or run.failed():
+            result.not_run = (f"the load never took the model to {result.maximum} Ready replicas: "
+                              f"{run.failed() or result.scaled_out.explain()}")
+            return result
+        _finish_load(tl, run)
+        run = None
+        tl.event("load stopped; trickle starts")
+        # Until the HPA's scale-down window has passed and it has acted, plus the pods' grace period.
+        window = hpa.scale_down_window
+        budget = window + 2 * (so.polling_interval + cfg.profile_settings.hpa_sync_seconds) + 30 + floors.MARGIN
+        issue = budget + 5  # the trickle runs on past the scale-in: the last engine's answers count too
+        config = load.LoadConfig(base_url=stack.router_base(), num_requests=int(TRICKLE_RATE * issue) + 1,
+                                 prompt_len=TRICKLE_PROMPT, max_tokens=TRICKLE_TOKENS, stream=True,
+                                 rate=TRICKLE_RATE, timeout=budget + 120)
+        trickle = load.Background("trickle", lambda: load.run(config))
+        result.scaled_in = stack.kube.reach_list(
+            "v1", "Pod", stack.namespace, engine_selector(stack),
+            lambda pods: len(pods) <= result.minimum and not any(p["metadata"].get("deletionTimestamp") for p in pods),
+            budget, f"the engines scaled in to {result.minimum} and the deleted pods gone (budget {budget:.0f}s: "
+                    f"scale-down window {window:g}s, 2 × (poll + HPA sync), 30s grace, margin)")
+        for _t, pods in result.scaled_in.history:
+            for pod in pods:
+                stamp = pod["metadata"].get("deletionTimestamp")
+                if stamp and pod["metadata"]["name"] not in result.deleted:
+                    result.deleted[pod["metadata"]["name"]] = k.api_time(stamp)
+        if result.scaled_in.reached:
+            tl.event(f"scaled in to {result.minimum}")
+        try:
+            result.trickle = trickle.join(timeout=issue + TRICKLE_TOKENS + 120)
+        except load.LoadError as exc:
+            result.not_run = f"the trickle could not run: {exc}"
+        stack.echo(f"beyond: scale-in under traffic — {result.explain()}")
+        return result
+    finally:
+        if run is not None:
+            _finish_load(tl, run)
+        tl.stop()
+        tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
+
+
+def _finish_load(tl: Timeline, run: step6_scale_up.LoadRun) -> None:
+    loaded = run.stop()
+    if loaded is not None:
+        step6_scale_up.record_load(tl, run, loaded)
 
 
 # ---- two stacks on one cluster ---------------------------------------------------------------------
