@@ -199,6 +199,16 @@ def _no_shutdown_timeout(scaledobject: Mapping[str, Any], lookup: Lookup | None 
     return None
 
 
+def _null_read_as_zero(scaledobject: Mapping[str, Any], _lookup: Lookup | None = None) -> str | None:
+    """A Prometheus trigger that leaves ignoreNullValues at KEDA's default (true)."""
+    for index, trigger in enumerate(((scaledobject.get("spec") or {}).get("triggers")) or []):
+        value = str((trigger.get("metadata") or {}).get("ignoreNullValues", "true")).lower()
+        if trigger.get("type") == "prometheus" and value != "false":
+            return (f"trigger {index} sets no ignoreNullValues \"false\": a query that matches no series reads 0, "
+                    "no error, no fallback")
+    return None
+
+
 @dataclass(frozen=True)
 class Defect:
     """One known upstream defect."""
@@ -309,6 +319,17 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            detected_by="the engine Deployment's `vllm serve` arguments",
            shown_by="strict xfail of test_no_answer_in_flight_is_cut_on_scale_in (tests/e2e/test_beyond_scale_in.py)",
            present=_no_shutdown_timeout, fixable=True),
+    Defect(11, "a queue whose series vanish reads 0: the page leaves ignoreNullValues at true",
+           "KEDA's Prometheus scaler returns 0 and no error for a result with no series while ignoreNullValues is "
+           "true, its default, which the page's triggers keep. When the engines' series vanish under load (their "
+           "ServiceMonitor or Service changed, the metrics port unreachable, a scrape refused) the HPA reads an "
+           "empty queue and scales a loaded model in; the page's fallback block never acts, since nothing failed",
+           "set ignoreNullValues: \"false\" in the queue trigger's metadata, with the page's fallback block: an empty "
+           "result is then an error, counted toward failureThreshold, and the fallback holds its replicas",
+           detected_by="the rendered ScaledObject's triggers",
+           shown_by="strict xfail of test_a_vanished_queue_does_not_scale_the_model_in[page] "
+                    "(tests/e2e/test_beyond_null_not_zero.py)",
+           present=_null_read_as_zero, fixable=True),
 )}
 
 

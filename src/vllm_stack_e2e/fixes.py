@@ -58,8 +58,8 @@ def found(docs: Iterable[Obj], numbers: Iterable[int], namespace: str) -> dict[i
 
 
 def fixed_trigger(trigger: Obj, fix: set[int], namespace: str) -> dict[str, Any]:
-    """One trigger with the fixes of defects 3 (aggregate), 7 (namespaced Service name) and 9 (the
-    release's namespace selected in the query)."""
+    """One trigger with the fixes of defects 3 (aggregate), 7 (namespaced Service name), 9 (the
+    release's namespace selected in the query) and 11 (an empty result is an error, not 0)."""
     meta = dict(trigger.get("metadata") or {})
     if trigger.get("type") == "prometheus":
         query = str(meta.get("query") or "")
@@ -67,6 +67,8 @@ def fixed_trigger(trigger: Obj, fix: set[int], namespace: str) -> dict[str, Any]
             query = meta["query"] = defects.scope_to_namespace(query, namespace)
         if 3 in fix and query and not defects.is_aggregated(query):
             meta["query"] = f"sum({query})"
+        if 11 in fix:
+            meta["ignoreNullValues"] = "false"
         address = str(meta.get("serverAddress") or "")
         host = defects.server_host(address)
         if 7 in fix and defects.is_short_name(host):
@@ -81,7 +83,7 @@ def overlay_values(docs: Iterable[Obj], fix: set[int], namespace: str) -> dict[s
     docs = list(docs)
     out: dict[str, Any] = {}
     so = next((d for d in docs if d and d.get("kind") == "ScaledObject"), None)
-    if fix & {3, 7, 9} and so is not None:
+    if fix & {3, 7, 9, 11} and so is not None:
         triggers = [fixed_trigger(t, fix, namespace) for t in (so.get("spec") or {}).get("triggers") or []]
         out = {"servingEngineSpec": {"modelSpec": [{"keda": {"triggers": triggers}}]}}
     if 6 in fix:

@@ -177,6 +177,11 @@ class Kube:
         return self.resource(api_version, kind).patch(name=name, namespace=namespace, body=body,
                                                       content_type="application/merge-patch+json").to_dict()
 
+    def patch(self, api_version: str, kind: str, name: str, namespace: str | None, body: Obj) -> Obj:
+        """A JSON merge patch (`kubectl patch --type merge`): keys set, or removed when None."""
+        return self.resource(api_version, kind).patch(name=name, namespace=namespace, body=body,
+                                                      content_type="application/merge-patch+json").to_dict()
+
     def delete_now(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete with grace period 0 (what a kubelet does once a pod's containers are gone)."""
         try:

@@ -78,7 +78,7 @@ def test_fix_defects_names_fixable_defects_only(monkeypatch: pytest.MonkeyPatch)
     assert cfg.resolve("lab").fix_defects == (6, 7)
     monkeypatch.setenv("FIX_DEFECTS", "1")
     with pytest.raises(ConfigError, match=r"^FIX_DEFECTS names '1', not an upstream defect the harness can fix: "
-                                          r"choose from 3, 6, 7, 9, 10 \(docs/upstream-defects.md\)$"):
+                                          r"choose from 3, 6, 7, 9, 10, 11 \(docs/upstream-defects.md\)$"):
         cfg.resolve("lab")
     monkeypatch.delenv("FIX_DEFECTS")
     assert cfg.resolve("lab").fix_defects == ()

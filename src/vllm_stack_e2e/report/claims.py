@@ -435,6 +435,31 @@ CLAIMS: dict[str, Claim] = {
         "stand-in's; a real vLLM's and router's timing is not shown.",
         "Only this image's vLLM version and the router's; answers longer than the trickle's are not shown.",
         never=_BEYOND_BASE),
+    "test_the_series_of_a_loaded_model_vanish": Claim(
+        "Load held the model at maxReplicaCount, then — its engine Service made to select no pod — the trigger's "
+        "own query matched no series: the premise of the empty-query claims.",
+        f"{_LAB_PROMETHEUS} {_LAB_TIMING}",
+        _CUR_LOAD,
+        never=_BEYOND_BASE + " The series vanish one way (no endpoints); a refused scrape or a renamed port is "
+              "not shown."),
+    "test_a_vanished_queue_does_not_scale_the_model_in": Claim(
+        "With the page's trigger, while the queue's series were gone under load, the Deployment kept the replicas "
+        "it had for a whole scale-down window.",
+        f"{_LAB_KEDA} {_LAB_HPA_SYNC}",
+        "Only this cluster's KEDA version.",
+        never=_BEYOND_BASE),
+    "test_with_ignore_null_values_false_the_fallback_holds_the_replicas": Claim(
+        "With ignoreNullValues \"false\" and the page's fallback block, while the queue's series were gone under "
+        "load, the Deployment kept at least fallback.replicas for a whole scale-down window.",
+        f"{_LAB_KEDA} {_LAB_HPA_SYNC}",
+        "Only this cluster's KEDA version.",
+        never=_BEYOND_BASE),
+    "test_with_ignore_null_values_false_keda_reports_the_empty_query": Claim(
+        "With ignoreNullValues \"false\", KEDA counted the empty result as errors of the ScaledObject and turned "
+        "its Fallback condition True.",
+        _LAB_KEDA,
+        _CUR_KEDA_OPERATOR_METRICS,
+        never=_BEYOND_BASE),
     "test_keda_answers_the_hpa_again_after_the_crash": Claim(
         "After KEDA's operator or metrics API server crashes mid-scale, KEDA answers the HPA's metric query "
         "again.",

@@ -34,6 +34,7 @@ STEP_TITLES: dict[str, str] = {
     "beyond: fallback with zero": "fallback with scale to zero: source down at 2+, then at zero",
     "beyond: upgrade scaled out": "helm upgrades while the HPA holds the maximum keep its replicas",
     "beyond: scale in": "no streamed answer is cut when the HPA scales in under a trickle",
+    "beyond: null not zero": "a queue whose series vanish is not read as 0 (ignoreNullValues, fallback)",
     "lab": "lab smoke test",
 }
 FAILING = ("failed", "error")

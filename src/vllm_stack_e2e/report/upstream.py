@@ -363,6 +363,25 @@ DRAFTS: dict[int, Draft] = {
                     "`vllmConfig` without it). Fix for the chart: a `terminationGracePeriodSeconds` key and a "
                     "default `--shutdown-timeout` below it."),
         replicas=2),
+    11: Draft(
+        "Autoscaling with KEDA: a queue whose series vanish reads 0, and a loaded model is scaled in "
+        "(the page leaves ignoreNullValues at true)",
+        "the tutorial page's queue trigger (step 4), whose metadata has no `ignoreNullValues`",
+        lambda e: [*_up_to_keda(e), _upgrade(TRIGGERS),
+                   Step("Put load on the router as the page does until the HPA holds maxReplicaCount (page step "
+                        "6); keep it on, and make the engines' series vanish — e.g. point the engine Service at "
+                        "no pod — then watch the HPA.", page=("router-port-forward", "load-generator"),
+                        look=("kubectl patch svc vllm-llama3-engine-service --type merge "
+                              "-p '{\"spec\":{\"selector\":{\"no-such\":\"pod\"}}}'",
+                              f"kubectl get hpa {HPA} -w"))],
+        "With no series to read KEDA reports an error (and the page's fallback block, where given, holds "
+        "`fallback.replicas`): an empty queue is not a reading.",
+        "KEDA's Prometheus scaler reads the empty result as 0 with no error (`ignoreNullValues` defaults to true): "
+        "the HPA scales the loaded model in to `minReplicaCount`; the ScaledObject stays `Ready=True` and the "
+        "fallback never acts.",
+        lambda _e: ("Fix for the page: `ignoreNullValues: \"false\"` in the queue trigger's metadata, with the "
+                    "fallback block of step 7c."),
+        replicas=2),
 }
 
 

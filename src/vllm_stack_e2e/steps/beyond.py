@@ -18,10 +18,12 @@ phases carry the errors KEDA counted for the tutorial's ScaledObject (`KedaError
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import floors, kedametrics, load, waits
+from .. import defects, floors, kedametrics, load, waits
 from .. import kube as k
 from ..context import Stack
 from ..timeline import Timeline
@@ -828,6 +830,107 @@ def _finish_load(tl: Timeline, run: step6_scale_up.LoadRun) -> None:
     loaded = run.stop()
     if loaded is not None:
         step6_scale_up.record_load(tl, run, loaded)
+
+
+# ---- an empty query is not zero ---------------------------------------------------------------------
+# The two configurations, each a fixture parameter: the page's trigger as published, and the
+# recommendation — defect 11's fix (ignoreNullValues "false") with the page's fallback block.
+NULL_CONFIGS = {"page": ((), ()), "null-is-an-error": ((11,), ("scenario-fallback.yaml",))}
+NO_SUCH_POD = "vllm-stack-e2e.io/no-such-pod"
+
+
+@dataclass
+class VanishedQueue:
+    """Load holds the model at maxReplicaCount; then the engines' series vanish (their Service made to
+    select no pod, so Prometheus loses its targets) while the load goes on."""
+
+    config: str  # a NULL_CONFIGS key
+    maximum: int
+    floor: int  # the replicas the model must keep: the fallback's, else the maximum it had
+    scaled: waits.Seen[k.Obj | None] | None = None  # premise: spec.replicas == maximum under load
+    vanished: waits.Seen[float | None] | None = None  # premise: the trigger's query matches no series
+    held: waits.Held[k.Obj | None] | None = None  # spec.replicas ≥ floor while the series are gone
+    fallback: waits.Seen[k.Obj | None] | None = None  # the ScaledObject's Fallback=True (with a fallback)
+    keda_errors: float | None = None  # errors KEDA counted for the ScaledObject while the series were gone
+    timeline: Timeline | None = None
+    not_run: str = ""
+
+
+@contextmanager
+def engine_service_selects_nothing(stack: Stack) -> Iterator[str]:
+    """The engines' series vanish for real: their Service gets one more selector key that no pod
+    carries, so its endpoints empty and Prometheus (ServiceMonitor or the observability install's
+    selection) loses the targets and marks their series stale. Routing is untouched (the router finds
+    engines by pod). Restored on the way out — the key removed, helm's own keys never touched."""
+    name = f"{stack.config.release}-{stack.config.model}-engine-service"
+    stack.kube.patch("v1", "Service", name, stack.namespace, {"spec": {"selector": {NO_SUCH_POD: "scenario"}}})
+    stack.echo(f"beyond: Service {name} selects no pod (selector {NO_SUCH_POD}=scenario)")
+    try:
+        yield name
+    finally:
+        stack.kube.patch("v1", "Service", name, stack.namespace, {"spec": {"selector": {NO_SUCH_POD: None}}})
+        stack.echo(f"beyond: Service {name} selects the engines again")
+
+
+def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
+    """From step 4's stack (fixes for 2+ replicas, and NULL_CONFIGS[config]): load until the HPA holds
+    maxReplicaCount; break the engines' Service; wait until the trigger's query matches no series;
+    then hold the Deployment at the floor for as long as a scale-in the empty reading asks for would
+    take (the HPA's scale-down window, two polls and syncs, 5 s)."""
+    numbers, also = NULL_CONFIGS[config]
+    extra = stack.fixes(None, (*FIXED_FOR_MULTI_REPLICA, *numbers))
+    so = k.ScaledObject(reset(stack, None, extra=extra, also=also))
+    cfg = stack.config
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    fallback = int((so.fallback or {}).get("replicas") or 0)
+    result = VanishedQueue(config, so.max_replicas, fallback or so.max_replicas)
+    hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
+    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
+    lag = reading_lag(stack)
+    tl = step6_scale_up.timeline(stack, f"beyond-null-{config}", threshold=threshold).start()
+    result.timeline = tl
+    run = step6_scale_up.LoadRun(stack, target=threshold * result.maximum, budget=0.0, at_least=result.maximum)
+    scale = run.rise.seconds + 2 * follow.seconds
+    gone = 3 * lag + floors.MARGIN  # targets dropped, then Prometheus's end-of-run staleness (2 intervals)
+    window = hpa.scale_down_window + 2 * (so.polling_interval + cfg.profile_settings.hpa_sync_seconds) + 5
+    run.budget = scale + gone + window + 60
+    run.start()
+    try:
+        result.scaled = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                                         k.spec_replicas("==", result.maximum), scale,
+                                         f"the HPA holds {result.maximum} replicas under load (budget {scale:.0f}s)")
+        if not result.scaled.reached or run.failed():
+            result.not_run = (f"the load never took the model to {result.maximum} replicas: "
+                              f"{run.failed() or result.scaled.explain()}")
+            return result
+        query = defects.scope_to_namespace(str(so.triggers[0]["metadata"]["query"]), stack.namespace)
+        since = keda_count(stack)
+        with engine_service_selects_nothing(stack):
+            tl.event("engine Service selects no pod")
+            result.vanished = stack.prometheus().reach_value(
+                query, lambda v: v is None, gone, f"the trigger's query {query} matches no series (budget "
+                f"{gone:.0f}s: 3 reading lags of {lag:g}s, the targets dropped and their series marked stale, "
+                f"+ margin {floors.MARGIN:g}s)")
+            if not result.vanished.reached:
+                result.not_run = f"the engines' series never vanished: {result.vanished.explain()}"
+                return result
+            tl.event("the queue's series gone")
+            result.held = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
+                                          k.spec_replicas("≥", result.floor), window,
+                                          f"spec.replicas ≥ {result.floor} while the queue's series are gone "
+                                          f"({window:.0f}s: scale-down window, 2 polls and syncs, 5s)")
+            if fallback:
+                result.fallback = stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
+                                                   k.has_condition("Fallback"), 1.0,
+                                                   f"ScaledObject {cfg.scaledobject} Fallback=True")
+            until = keda_count(stack)
+            if since.value is not None and until.value is not None:
+                result.keda_errors = until.value - since.value
+        stack.echo(f"beyond: empty query ({config}) — {'held' if result.held.held else 'scaled in'}: "
+                   f"{result.held.explain()}; KEDA errors meanwhile: {result.keda_errors}")
+        return result
+    finally:
+        _finish(stack, tl, run)
 
 
 # ---- two stacks on one cluster ---------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""Beyond the page — an empty query is not zero: load holds the model at maxReplicaCount, then the
+engines' series vanish from Prometheus (their Service made to select no pod) while the load goes on.
+KEDA's Prometheus scaler reads a result with no series as 0 unless the trigger says
+ignoreNullValues "false" (docs/keda.md), so with the page's trigger the HPA scales a loaded model in
+(upstream defect 11, a strict xfail); with ignoreNullValues "false" and the page's fallback block —
+the recommendation — KEDA counts the empty result as an error and the fallback holds the replicas.
+
+The page's configuration runs first: the defect's marker reads the live ScaledObject when its test
+runs, before the recommendation's configuration is installed (docs/beyond.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.steps import beyond
+
+pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
+
+
+@pytest.fixture(scope="module")
+def as_published(keda_enabled: Stack) -> beyond.VanishedQueue:
+    return beyond.vanished_queue(keda_enabled, "page")
+
+
+@pytest.fixture(scope="module")
+def recommended(keda_enabled: Stack) -> beyond.VanishedQueue:
+    return beyond.vanished_queue(keda_enabled, "null-is-an-error")
+
+
+def _ran(run: beyond.VanishedQueue) -> beyond.VanishedQueue:
+    if run.not_run:
+        pytest.fail(f"{run.config}: not run: {run.not_run}")
+    return run
+
+
+def test_the_series_of_a_loaded_model_vanish(as_published: beyond.VanishedQueue) -> None:
+    """The premise: the model at its maximum under load, then its trigger query matching no series."""
+    run = _ran(as_published)
+    assert run.vanished is not None and run.vanished.reached, run.vanished.explain() if run.vanished else run.not_run
+
+
+@pytest.mark.upstream_defect(11)
+def test_a_vanished_queue_does_not_scale_the_model_in(as_published: beyond.VanishedQueue) -> None:
+    run = _ran(as_published)
+    assert run.held is not None and run.held.held, f"{run.held.explain() if run.held else 'not watched'}; " \
+        f"KEDA errors meanwhile: {run.keda_errors} (an empty result read as 0 is no error)"
+
+
+def test_with_ignore_null_values_false_the_fallback_holds_the_replicas(recommended: beyond.VanishedQueue) -> None:
+    run = _ran(recommended)
+    assert run.held is not None and run.held.held, run.held.explain() if run.held else "not watched"
+
+
+def test_with_ignore_null_values_false_keda_reports_the_empty_query(recommended: beyond.VanishedQueue) -> None:
+    """KEDA's own account: the empty result counted as an error and the fallback active."""
+    run = _ran(recommended)
+    assert (run.keda_errors or 0) > 0 and run.fallback is not None and run.fallback.reached, (
+        f"KEDA errors while the series were gone: {run.keda_errors}; "
+        f"{run.fallback.explain() if run.fallback else 'no fallback watched'}")
