@@ -55,6 +55,8 @@ def test_with_ignore_null_values_false_the_fallback_holds_the_replicas(recommend
 def test_with_ignore_null_values_false_keda_reports_the_empty_query(recommended: beyond.VanishedQueue) -> None:
     """KEDA's own account: the empty result counted as an error and the fallback active."""
     run = _ran(recommended)
+    if run.keda_unread:
+        pytest.skip(f"KEDA's operator metrics could not be read here: {run.keda_unread}")
     assert (run.keda_errors or 0) > 0 and run.fallback is not None and run.fallback.reached, (
         f"KEDA errors while the series were gone: {run.keda_errors}; "
         f"{run.fallback.explain() if run.fallback else 'no fallback watched'}")

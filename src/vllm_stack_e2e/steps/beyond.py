@@ -852,6 +852,7 @@ class VanishedQueue:
     held: waits.Held[k.Obj | None] | None = None  # spec.replicas ≥ floor while the series are gone
     fallback: waits.Seen[k.Obj | None] | None = None  # the ScaledObject's Fallback=True (with a fallback)
     keda_errors: float | None = None  # errors KEDA counted for the ScaledObject while the series were gone
+    keda_unread: str = ""  # why KEDA's counter could not be read (then keda_errors is None)
     timeline: Timeline | None = None
     not_run: str = ""
 
@@ -926,6 +927,8 @@ def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
             until = keda_count(stack)
             if since.value is not None and until.value is not None:
                 result.keda_errors = until.value - since.value
+            else:
+                result.keda_unread = since.unread or until.unread or "not read"
         stack.echo(f"beyond: empty query ({config}) — {'held' if result.held.held else 'scaled in'}: "
                    f"{result.held.explain()}; KEDA errors meanwhile: {result.keda_errors}")
         return result
