@@ -454,11 +454,17 @@ CLAIMS: dict[str, Claim] = {
         f"{_LAB_KEDA} {_LAB_HPA_SYNC}",
         "Only this cluster's KEDA version.",
         never=_BEYOND_BASE),
-    "test_with_ignore_null_values_false_keda_reports_the_empty_query": Claim(
-        "With ignoreNullValues \"false\", KEDA counted the empty result as errors of the ScaledObject and turned "
-        "its Fallback condition True.",
+    "test_with_ignore_null_values_false_keda_counts_the_empty_query_as_errors": Claim(
+        "With ignoreNullValues \"false\", KEDA counted the empty result as errors of the ScaledObject (its "
+        "operator's error counter).",
         _LAB_KEDA,
         _CUR_KEDA_OPERATOR_METRICS,
+        never=_BEYOND_BASE),
+    "test_with_ignore_null_values_false_the_fallback_becomes_active": Claim(
+        "With ignoreNullValues \"false\" and the page's fallback block, the ScaledObject's Fallback condition was "
+        "True by the end of the hold.",
+        _LAB_KEDA,
+        "Only this cluster's KEDA version.",
         never=_BEYOND_BASE),
     "test_keda_answers_the_hpa_again_after_the_crash": Claim(
         "After KEDA's operator or metrics API server crashes mid-scale, KEDA answers the HPA's metric query "
