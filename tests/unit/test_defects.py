@@ -164,3 +164,13 @@ def test_defect_10_is_present_while_the_engine_runs_without_a_shutdown_timeout()
     keda_off = {"kind": "ScaledObject", "metadata": {}}  # fixes.found's stand-in when KEDA is off
     assert detect(keda_off, lambda kind: [other] if kind == "Deployment" else []) is not None, \
         "with KEDA off every serving-engine Deployment counts: the fix must hold then too"
+
+
+def test_defect_11_is_present_while_a_prometheus_trigger_reads_no_series_as_zero() -> None:
+    detect = defects.get(11).present
+    assert detect is not None
+    page = scaledobject("vllm:num_requests_waiting")
+    assert "sets no ignoreNullValues" in (detect(page) or ""), "the page's trigger keeps KEDA's default"
+    fixed = {**page, "spec": {"triggers": [{"type": "prometheus", "metadata": {"query": "q", "ignoreNullValues": "false"}}]}}
+    assert detect(fixed) is None
+    assert detect({"spec": {"triggers": [{"type": "cpu", "metadata": {}}]}}) is None, "only Prometheus triggers"

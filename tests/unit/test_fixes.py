@@ -87,3 +87,12 @@ def test_with_keda_off_defect_6_is_still_found_and_fixed(helm: Helm, tmp_path: P
                                folder=tmp_path, name="keda-disabled", helm=helm)
     assert set(seen) == {6}
     assert path is not None and yaml.safe_load(path.read_text()) == {"servingEngineSpec": {"serviceMonitor": {"enabled": True}}}
+
+
+def test_the_fix_of_defect_11_sets_ignore_null_values_false_on_every_prometheus_trigger() -> None:
+    from vllm_stack_e2e import fixes as F
+
+    trigger = {"type": "prometheus", "metadata": {"serverAddress": "http://p:9090", "query": "q", "threshold": "5"}}
+    fixed = F.fixed_trigger(trigger, {11}, "ns")
+    assert fixed["metadata"] == {**trigger["metadata"], "ignoreNullValues": "false"}, fixed
+    assert "ignoreNullValues" not in F.fixed_trigger(trigger, {3}, "ns")["metadata"]
