@@ -89,6 +89,8 @@ def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[s
     except ConfigError as exc:
         report.add("error", str(exc), "fix the file and run again")
         return {}
+    if edition:
+        report.extend(check_extra_prometheus(config, editions.get(edition)))
     refused: dict[str, tuple[Finding, list[str]]] = {}  # one line per endpoint, naming every plan with it
     for label, plan in plans.items():
         if label not in ("step 2",):
@@ -103,6 +105,33 @@ def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[s
         report.add(finding.severity, f"{where[0]}" + (f", also {', '.join(where[1:])}" if where[1:] else "")
                    + f": {what}", finding.fix, finding.defect)
     return plans
+
+
+def check_extra_prometheus(config: cfg.RunConfig, edition: editions.Edition) -> list[Finding]:
+    """EXTRA_VALUES whose triggers name the *other* edition's Prometheus Service (a static overlay
+    such as values/fix-aggregated-query.yaml knows the first edition's): KEDA would query a
+    Prometheus the run does not have, and claims would fail for that, not for what they state."""
+    own_ns, own = edition.prometheus(config.release, "the release's namespace")
+    others = {e.name: e.prometheus(config.release, "")[1] for e in editions.EDITIONS.values()
+              if e.name != edition.name}
+    findings: list[Finding] = []
+    for scope, path in config.extra_values:
+        given = Path(path)
+        data = values.load_values(given if given.exists() or given.is_absolute() else values.VALUES_DIR / given)
+        for spec in ((data.get("servingEngineSpec") or {}).get("modelSpec") or []):
+            for trigger in (((spec or {}).get("keda") or {}).get("triggers") or []):
+                address = str(((trigger or {}).get("metadata") or {}).get("serverAddress") or "")
+                host = defects.server_host(address).split(".")[0]
+                for name, service in others.items():
+                    if host == service:
+                        findings.append(Finding(
+                            "error", f"EXTRA_VALUES {Path(path).name}"
+                            + (f" (for {scope})" if scope else "") + f" points KEDA at {address}, the {name} "
+                            f"edition's Prometheus, but this run follows {edition.name} (its Prometheus is "
+                            f"svc/{own} in {own_ns})",
+                            f"name svc/{own} in the overlay, or run EDITION={name} (for the aggregated query, "
+                            "FIX_DEFECTS=3 writes the fix for the run's edition)"))
+    return findings
 
 
 def check_rendered(plan: values.ValuesPlan, label: str, chart: str | Path, fix: tuple[int, ...] = ()) -> list[Finding]:
