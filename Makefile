@@ -23,7 +23,7 @@ help:
 	@echo "make preflight  checks in seconds, installs nothing"
 	@echo "make gate CHART_VERSION=x.y.z   release gate on your cluster (verdict.json; exit 0 only on pass)"
 	@echo "make clean      remove namespaces left by earlier runs"
-	@echo "make tutorial-diff TUTORIAL=page.rst|URL [EDITION=…]   how a published page differs from the pinned edition"
+	@echo "make tutorial-diff TUTORIAL=page.rst|page.md|URL [EDITION=…]   how a published page differs from the pinned edition"
 	@echo "make upstream-report [REPORT=reports/<run-id>|reports/suite-*]   an upstream issue draft per defect a run met"
 
 $(STAMP): pyproject.toml

@@ -59,7 +59,54 @@ class Block:
     text: str
 
 
+_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
+_ATX = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+
+
+def is_markdown(page: str) -> bool:
+    """A Markdown page (the repository's tutorials/*.md) rather than reStructuredText (the docs
+    site's .rst): it fences its code and has no code-block directive."""
+    return bool(re.search(r"^\s*(```|~~~)", page, re.M)) and not re.search(r"^\s*\.\. code(-block)?::", page, re.M)
+
+
 def read_blocks(page: str) -> list[Block]:
+    """The code blocks of a page, in order, each with its nearest heading: fenced blocks of a
+    Markdown page, code-block directives of a reStructuredText one."""
+    return read_markdown_blocks(page) if is_markdown(page) else read_rst_blocks(page)
+
+
+def read_markdown_blocks(page: str) -> list[Block]:
+    """Fenced code blocks (``` or ~~~, the info string's first word as the language) under their
+    nearest ATX (`## …`) or setext heading."""
+    lines = page.splitlines()
+    blocks: list[Block] = []
+    heading = ""
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        nxt = lines[index + 1] if index + 1 < len(lines) else ""
+        fence = _FENCE.match(line)
+        if fence:
+            marker, language = fence.group(2), (fence.group(3) or "").lower()
+            body: list[str] = []
+            index += 1
+            while index < len(lines) and not lines[index].strip().startswith(marker):
+                body.append(lines[index])
+                index += 1
+            blocks.append(Block(language, heading, _dedent(body)))
+            index += 1
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            heading = atx.group(1)
+        elif line.strip() and re.match(r"^(=+|-+)\s*$", nxt) and not line.lstrip().startswith(("-", "*", "|")):
+            heading = line.strip()
+            index += 1
+        index += 1
+    return blocks
+
+
+def read_rst_blocks(page: str) -> list[Block]:
     """The code blocks of a reStructuredText page, in order, each with its nearest heading."""
     lines = page.splitlines()
     blocks: list[Block] = []
@@ -100,11 +147,25 @@ def commands(blocks: Sequence[Block]) -> list[tuple[str, str]]:
     for block in blocks:
         if block.language not in ("bash", "sh", "shell", "console"):
             continue
-        for command in block.text.replace("\\\n", " ").splitlines():
+        for command in _logical_lines(block.text.replace("\\\n", " ")):
             command = " ".join(command.strip().removeprefix("$ ").split())
             if command and not command.startswith("#"):
                 found.append((block.heading, command))
     return found
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Lines joined while a single- or double-quoted string is open (a `curl -d '{…}'` body)."""
+    out: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        pending = f"{pending} {line}" if pending else line
+        if pending.count("'") % 2 == 0 and pending.replace('\\"', "").count('"') % 2 == 0:
+            out.append(pending)
+            pending = ""
+    if pending:
+        out.append(pending)
+    return out
 
 
 def kind_of(doc: Any) -> str | None:
@@ -163,10 +224,19 @@ def _pinned_keda(path: Path) -> Any:
 
 
 def guess(page: str) -> tuple[Edition, str]:
-    """The edition a page is, from what step 1 does there."""
+    """The edition a page is, from what step 1 does there: run observability/install.sh (the first
+    edition — whose script installs kube-prometheus-stack too, so the name alone decides nothing),
+    or enable the chart's kube-prometheus-stack subchart in its values."""
+    blocks = read_blocks(page)
+    roles = {role for _heading, command in commands(blocks) for role, pattern in ROLES if pattern.search(command)}
+    if "observability-install" in roles:
+        return editions.EDITIONS["observability-script"], "the page installs observability with install.sh"
+    for block in blocks:
+        if block.language in ("yaml", "yml") and re.search(r"^kube-prometheus-stack:", block.text, re.M):
+            return editions.EDITIONS["integrated-monitoring"], "the page enables the kube-prometheus-stack subchart"
     if "kube-prometheus-stack" in page:
-        return editions.EDITIONS["integrated-monitoring"], "the page enables the kube-prometheus-stack subchart"
-    return editions.EDITIONS["observability-script"], "the page installs observability with install.sh"
+        return editions.EDITIONS["integrated-monitoring"], "the page names kube-prometheus-stack"
+    return editions.EDITIONS["observability-script"], "the page names no subchart"
 
 
 def drift(page: str, edition: Edition, root: Path = editions.VALUES_ROOT) -> list[str]:
@@ -244,14 +314,15 @@ def read_page(source: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vllm_stack_e2e.tutorial_diff",
                                      description="How a published autoscaling-keda.rst differs from a pinned edition.")
-    parser.add_argument("page", help="the page's .rst: a path or an http(s) URL")
+    parser.add_argument("page", help="the page: the docs site's .rst or the repository's tutorials/*.md, a path or an "
+                                     "http(s) URL")
     parser.add_argument("--edition", default=None, help=f"one of {', '.join(editions.EDITIONS)} (default: guessed)")
     args = parser.parse_args(argv)
     try:
         page = read_page(args.page)
         edition, why = (editions.get(args.edition), "asked for") if args.edition else guess(page)
     except (OSError, ConfigError) as exc:
-        print(f"error: {exc} — give a readable .rst path or URL (TUTORIAL=…)", file=sys.stderr)
+        print(f"error: {exc} — give a readable .rst or .md path or URL (TUTORIAL=…)", file=sys.stderr)
         return 2
     problems = drift(page, edition)
     print(f"{args.page} against edition {edition.name} ({why}): "

@@ -96,3 +96,44 @@ def test_the_step1_snippet_is_checked_against_the_pinned_step2_values() -> None:
     problems = tutorial_diff.drift(page_text, editions.get("integrated-monitoring"))
     assert problems == ["step1 snippet (1. Turn on the bundled monitoring): routerSpec.serviceMonitor.enabled is "
                         "False on the page, True in the pinned step-2 values"], problems
+
+
+def _as_markdown(rst: str) -> str:
+    """The same page as the repository's tutorials/*.md would write it: ATX headings, fenced blocks."""
+    out = []
+    for block in tutorial_diff.read_rst_blocks(rst):
+        out += [f"## {block.heading}", "", "Some prose.", "", f"```{block.language}", block.text.rstrip("\n"), "```", ""]
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(("name", "edition"), [("first-edition.rst", "observability-script"),
+                                               ("current-edition.rst", "integrated-monitoring")])
+def test_a_markdown_page_is_read_like_its_restructuredtext_twin(name: str, edition: str) -> None:
+    """Upstream publishes the page twice: the docs site's .rst and the repository's
+    tutorials/20-keda-autoscaling.md. Read as Markdown, the same content shows the same blocks
+    under the same headings, the same edition, and no drift."""
+    markdown = _as_markdown(page(name))
+    assert tutorial_diff.is_markdown(markdown) and not tutorial_diff.is_markdown(page(name))
+    assert [(b.language, b.heading, b.text) for b in tutorial_diff.read_blocks(markdown)] == \
+        [(b.language, b.heading, b.text) for b in tutorial_diff.read_blocks(page(name))]
+    guessed, why = tutorial_diff.guess(markdown)
+    assert guessed.name == edition, why
+    assert tutorial_diff.drift(markdown, guessed) == []
+
+
+def test_a_quoted_body_over_several_lines_is_one_command() -> None:
+    markdown = ("### 7. Scale down to zero\n\n```bash\ncurl -X POST http://localhost:30080/v1/completions \\\n"
+                "  -H \"Content-Type: application/json\" \\\n  -d '{\n    \"model\": \"m\",\n    \"max_tokens\": 10\n  }'\n"
+                "kubectl get hpa\n```\n")
+    found = tutorial_diff.commands(tutorial_diff.read_blocks(markdown))
+    assert [c for _h, c in found] == [
+        "curl -X POST http://localhost:30080/v1/completions -H \"Content-Type: application/json\" -d '{ \"model\": "
+        "\"m\", \"max_tokens\": 10 }'", "kubectl get hpa"], found
+    assert {h for h, _c in found} == {"7. Scale down to zero"}
+
+
+def test_the_first_editions_script_decides_the_guess_not_the_name_kube_prometheus_stack() -> None:
+    """observability/install.sh installs kube-prometheus-stack too: a first-edition page that names it
+    is still the first edition."""
+    text = page("first-edition.rst") + "\nThe script installs kube-prometheus-stack and prometheus-adapter.\n"
+    assert tutorial_diff.guess(text)[0].name == "observability-script"
