@@ -33,6 +33,16 @@ class Report:
 
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)
+    _rendered: dict[tuple[str, ...], list[dict]] = field(default_factory=dict, repr=False)
+
+    def render(self, chart: str | Path, plan: values.ValuesPlan) -> list[dict]:
+        """`helm template` of the chart with a plan, once per preflight: several checks read it."""
+        key = (str(chart), *map(str, plan.files), repr(plan.sets))  # sets may hold lists: not hashable
+        if key not in self._rendered:
+            from .helm import Helm
+
+            self._rendered[key] = Helm().template(chart, files=plan.files, sets=plan.sets)
+        return self._rendered[key]
 
     def add(self, severity: str, message: str, fix: str, defect: int | None = None) -> None:
         self.findings.append(Finding(severity, message, fix, defect))
@@ -95,7 +105,7 @@ def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[s
     for label, plan in plans.items():
         if label not in ("step 2",):
             report.extend(checks.check_values(values.load_values(plan.base), source=plan.base.name))
-        for finding in check_rendered(plan, label, chart, config.fix_defects if label != "step 2" else ()):
+        for finding in check_rendered(report, plan, label, chart, config.fix_defects if label != "step 2" else ()):
             source, what = finding.message.split(": ", 1)
             if what in refused:
                 refused[what][1].append(label)
@@ -134,28 +144,27 @@ def check_extra_prometheus(config: cfg.RunConfig, edition: editions.Edition) -> 
     return findings
 
 
-def check_rendered(plan: values.ValuesPlan, label: str, chart: str | Path, fix: tuple[int, ...] = ()) -> list[Finding]:
+def check_rendered(report: Report, plan: values.ValuesPlan, label: str, chart: str | Path,
+                   fix: tuple[int, ...] = ()) -> list[Finding]:
     """Checks of what helm renders from one plan, with the harness's fixes for `fix` applied as the
     run applies them (last); a plan helm refuses is left to helm's own error, at install."""
     import tempfile
 
     from . import fixes
-    from .helm import Helm
 
-    helm = Helm()
     source = f"{label} ({' + '.join(p.name for p in plan.sources)})"
     try:
         if fix:
             with tempfile.TemporaryDirectory(prefix="vse-preflight-") as folder:
                 path, _seen = fixes.overlay(plan, fix, chart=str(chart), namespace="default", release="vllm",
-                                            folder=Path(folder), name="preflight", helm=helm)
+                                            folder=Path(folder), name="preflight")
                 if path is not None:
                     plan = values.plan_values([*plan.sources, path], plan.sets)
                     source = f"{label} ({' + '.join(p.name for p in plan.sources[:-1])} + the fix for "
                     source += f"FIX_DEFECTS={','.join(map(str, fix))})"
-                documents = helm.template(chart, files=plan.files, sets=plan.sets)
+                documents = report.render(chart, plan)
         else:
-            documents = helm.template(chart, files=plan.files, sets=plan.sets)
+            documents = report.render(chart, plan)
     except HarnessError:
         return []
     return checks.check_servicemonitors(documents, source=source)
@@ -197,7 +206,7 @@ def check_gpus(report: Report, allocatable: int, plans: dict[str, values.ValuesP
             if key.endswith("requestGPU"):
                 gpus = int(value)
         try:
-            settings = scaledobject.effective_keda([plan.base, *plan.overlays], chart=chart)
+            settings = scaledobject.scaledobjects_from_manifest(report.render(chart, plan))
         except HarnessError:
             continue
         for so in settings:
@@ -278,7 +287,7 @@ def run(config: cfg.RunConfig, backend=None, prom: Prometheus | None = None) -> 
     check_gpus(report, allocatable, plans, str(local_chart))
     check_keda_compat(report, backend.keda_version() or backend.facts().get("keda"), kube_version)
     if prom is not None:
-        settings = scaledobject.effective_keda([plans["step 4"].base, *plans["step 4"].overlays], chart=str(local_chart))
+        settings = scaledobject.scaledobjects_from_manifest(report.render(local_chart, plans["step 4"]))
         report.extend(check_trigger_metrics(prom, settings))
     return report
 

@@ -35,7 +35,7 @@ from ..editions import Edition
 from ..errors import ConfigError
 from ..helm import is_stand_in
 from ..redaction import redact_text, redact_tree
-from .model import STEP_TITLES, TestResult, chart_of, load_run, summarize_steps, test_results
+from .model import STEP_TITLES, TestResult, chart_of, harness_fixes, load_run, summarize_steps, test_results
 from .plots import load_timelines, summarize_timeline
 
 FOLDER = "upstream"  # inside the run folder
@@ -729,14 +729,10 @@ FIX_STEPS = {"scale-to-zero": "step 7a", "hpa-behavior": "step 7b", "fallback": 
 
 
 def _run_fix_files(run_dir: Path, number: int) -> list[tuple[str, list[int]]]:
-    """The fix overlays the run wrote (fixes/*.yaml) that carry this defect's fix, with every defect each fixes."""
-    found = []
-    for path in sorted((run_dir / "fixes").glob("*.yaml")):
-        numbers = sorted({int(n) for n in re.findall(r"^# Harness fix for \S*#defect-(\d+)", path.read_text(),
-                                                     re.MULTILINE)})
-        if number in numbers:
-            found.append((path.name, numbers))
-    return found
+    """The fix overlays the run wrote (model.harness_fixes) that carry this defect's fix, by file
+    name, with every defect each fixes."""
+    return [(f"fix-{name}.yaml", list(numbers)) for name, numbers in harness_fixes(run_dir).items()
+            if number in numbers]
 
 
 def _fix(met: Met, edition: Edition, run: Mapping[str, Any], run_dir: Path) -> list[str]:

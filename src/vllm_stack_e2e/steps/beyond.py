@@ -26,8 +26,11 @@ from typing import Any
 from .. import defects, floors, kedametrics, load, waits
 from .. import kube as k
 from ..context import Stack
+from ..helm import HelmError
+from ..redaction import redact_text
 from ..timeline import Timeline
 from . import step6_scale_up
+from .step4_upgrade import upgrade
 from .step2_vllm import engine_selector, model_url
 from .step7_advanced import (FIXED_FOR_MULTI_REPLICA, broken_metric_source, idle_budget, rate_window, reset,
                              wake)
@@ -70,13 +73,46 @@ def queue_between(tl: Timeline, start: float, end: float) -> QueueSpan:
     return QueueSpan([s.queue for s in tl.samples if s.queue is not None and start - QUEUE_LOOKBACK <= s.t <= end])
 
 
-def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun | None = None) -> None:
-    """Stop the scenario's load (its phases go on the timeline), then the timeline, and save it."""
-    loaded = run.stop() if run is not None else None
-    if loaded is not None and run is not None:
+def _stop_load(tl: Timeline, run: step6_scale_up.LoadRun) -> None:
+    """Stop a scenario's load; its phases go on the timeline."""
+    loaded = run.stop()
+    if loaded is not None:
         step6_scale_up.record_load(tl, run, loaded)
+
+
+def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun | None = None) -> None:
+    """Stop the scenario's load (if still running), then the timeline, and save it."""
+    if run is not None:
+        _stop_load(tl, run)
     tl.stop()
     tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
+
+
+def load_to_maximum(stack: Stack, so: k.ScaledObject, after: float
+                    ) -> tuple[step6_scale_up.LoadRun, waits.Seen[k.Obj | None], str]:
+    """Start load that asks for threshold × maxReplicaCount — a whole step more than the maximum
+    needs, so the HPA's recommendation stays there while the load's concurrency follows the queue —
+    running for the scale-up's budget and `after` s more, and watch for spec.replicas to reach the
+    maximum. Returns the running load (the caller stops it), the observation, and why the premise
+    failed ("" when it held)."""
+    threshold = float(so.triggers[0]["metadata"]["threshold"])
+    maximum = so.max_replicas
+    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
+    run = step6_scale_up.LoadRun(stack, target=threshold * maximum, budget=0.0, at_least=maximum)
+    scale = run.rise.seconds + 2 * follow.seconds
+    run.budget = scale + after
+    run.start()
+    try:
+        seen = stack.kube.reach(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
+                                k.spec_replicas("==", maximum), scale,
+                                f"the HPA holds {maximum} replicas under load (budget {scale:.0f}s: queue {run.rise}, "
+                                f"then twice replicas {follow})")
+    except BaseException:
+        run.stop()
+        raise
+    why = "" if seen.reached and not run.failed() else (
+        f"the load never took the model to {maximum} replicas: {run.failed() or seen.explain()}")
+    return run, seen, why
 
 
 @dataclass
@@ -605,35 +641,22 @@ class ScaledOutUpgrade:
 
 
 def upgrade_while_scaled_out(stack: Stack) -> ScaledOutUpgrade:
-    """From step 4's stack (with the fixes scaling past one replica needs): load that holds the queue
-    above threshold × (maximum − 1), so the HPA holds maxReplicaCount; then, the load still on, each
+    """From step 4's stack (with the fixes scaling past one replica needs): load that holds the HPA
+    at maxReplicaCount (load_to_maximum); then, the load still on, each
     of UPGRADES as a user runs it (`helm upgrade` with the page's values and one setting changed).
     Each upgrade is watched from the state read just before helm ran (kube.hold's `since`: every
     change the API server wrote, in its order) for a hold window after it."""
     extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
     so = k.ScaledObject(reset(stack, None, extra=extra))
-    cfg = stack.config
     threshold = float(so.triggers[0]["metadata"]["threshold"])
     result = ScaledOutUpgrade(so.max_replicas)
     window = hold_window(stack, so.polling_interval)
-    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     tl = step6_scale_up.timeline(stack, "beyond-upgrade-scaled-out", threshold=threshold).start()
     result.timeline = tl
-    # A queue of threshold × maximum asks for the maximum with a whole step to spare: the HPA's
-    # recommendation stays there while the load's concurrency follows the queue.
-    run = step6_scale_up.LoadRun(stack, target=threshold * result.maximum, budget=0.0, at_least=result.maximum)
-    rise = run.rise
-    scale = rise.seconds + 2 * follow.seconds
-    run.budget = scale + len(UPGRADES) * (window + cfg.profile_settings.install_seconds)
-    run.start()
+    run, result.scaled, result.not_run = load_to_maximum(
+        stack, so, after=len(UPGRADES) * (window + stack.config.profile_settings.install_seconds))
     try:
-        result.scaled = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                         k.spec_replicas("==", result.maximum), scale,
-                                         f"the HPA holds {result.maximum} replicas under load (budget {scale:.0f}s: "
-                                         f"queue {rise}, then twice replicas {follow})")
-        if not result.scaled.reached or run.failed():
-            result.not_run = (f"the load never took the model to {result.maximum} replicas: "
-                              f"{run.failed() or result.scaled.explain()}")
+        if result.not_run:
             return result
         tl.event(f"{result.maximum} replicas")
         for change, scenario in UPGRADES:
@@ -645,10 +668,6 @@ def upgrade_while_scaled_out(stack: Stack) -> ScaledOutUpgrade:
 
 def _upgrade_and_watch(stack: Stack, tl: Timeline, change: str, scenario: str, extra: tuple[str, ...],
                        window: float) -> UpgradePhase:
-    from ..helm import HelmError
-    from ..redaction import redact_text
-    from .step4_upgrade import upgrade
-
     cfg = stack.config
     deployment = stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
     hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace)
@@ -768,30 +787,22 @@ def scale_in_under_traffic(stack: Stack) -> ScaleIn:
     threshold = float(so.triggers[0]["metadata"]["threshold"])
     hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
     result = ScaleIn(so.max_replicas, max(hpa.min_replicas or 1, 1))
-    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     tl = step6_scale_up.timeline(stack, "beyond-scale-in", threshold=threshold).start()
     result.timeline = tl
-    run: step6_scale_up.LoadRun | None = step6_scale_up.LoadRun(
-        stack, target=threshold * result.maximum, budget=0.0, at_least=result.maximum)
-    assert run is not None
-    scale = run.rise.seconds + 2 * follow.seconds
-    run.budget = scale + 60
-    run.start()
+    loading: step6_scale_up.LoadRun | None
+    loading, result.scaled_out, result.not_run = load_to_maximum(stack, so, after=60)
     try:
-        result.scaled_out = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                             k.spec_replicas("==", result.maximum), scale,
-                                             f"the HPA takes the model to {result.maximum} replicas (budget "
-                                             f"{scale:.0f}s: queue {run.rise}, then twice replicas {follow})")
-        if result.scaled_out.reached:
+        if not result.not_run:
             result.scaled_out = stack.kube.reach(
                 *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.ready_replicas_at_least(result.maximum),
                 cfg.profile_settings.engine_ready_seconds + 30, f"{result.maximum} engines Ready")
-        if not result.scaled_out.reached or run.failed():
-            result.not_run = (f"the load never took the model to {result.maximum} Ready replicas: "
-                              f"{run.failed() or result.scaled_out.explain()}")
+            if not result.scaled_out.reached:
+                result.not_run = (f"the load never took the model to {result.maximum} Ready replicas: "
+                                  f"{result.scaled_out.explain()}")
+        if result.not_run:
             return result
-        _finish_load(tl, run)
-        run = None
+        _stop_load(tl, loading)
+        loading = None
         tl.event("load stopped; trickle starts")
         # Until the HPA's scale-down window has passed and it has acted, plus the pods' grace period.
         window = hpa.scale_down_window
@@ -820,16 +831,7 @@ def scale_in_under_traffic(stack: Stack) -> ScaleIn:
         stack.echo(f"beyond: scale-in under traffic — {result.explain()}")
         return result
     finally:
-        if run is not None:
-            _finish_load(tl, run)
-        tl.stop()
-        tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
-
-
-def _finish_load(tl: Timeline, run: step6_scale_up.LoadRun) -> None:
-    loaded = run.stop()
-    if loaded is not None:
-        step6_scale_up.record_load(tl, run, loaded)
+        _finish(stack, tl, loading)
 
 
 # ---- an empty query is not zero ---------------------------------------------------------------------
@@ -886,23 +888,14 @@ def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
     fallback = int((so.fallback or {}).get("replicas") or 0)
     result = VanishedQueue(config, so.max_replicas, fallback or so.max_replicas)
     hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
-    follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     lag = reading_lag(stack)
     tl = step6_scale_up.timeline(stack, f"beyond-null-{config}", threshold=threshold).start()
     result.timeline = tl
-    run = step6_scale_up.LoadRun(stack, target=threshold * result.maximum, budget=0.0, at_least=result.maximum)
-    scale = run.rise.seconds + 2 * follow.seconds
     gone = 3 * lag + floors.MARGIN  # targets dropped, then Prometheus's end-of-run staleness (2 intervals)
     window = hpa.scale_down_window + 2 * (so.polling_interval + cfg.profile_settings.hpa_sync_seconds) + 5
-    run.budget = scale + gone + window + 60
-    run.start()
+    run, result.scaled, result.not_run = load_to_maximum(stack, so, after=gone + window + 60)
     try:
-        result.scaled = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                         k.spec_replicas("==", result.maximum), scale,
-                                         f"the HPA holds {result.maximum} replicas under load (budget {scale:.0f}s)")
-        if not result.scaled.reached or run.failed():
-            result.not_run = (f"the load never took the model to {result.maximum} replicas: "
-                              f"{run.failed() or result.scaled.explain()}")
+        if result.not_run:
             return result
         query = defects.scope_to_namespace(str(so.triggers[0]["metadata"]["query"]), stack.namespace)
         since = keda_count(stack)

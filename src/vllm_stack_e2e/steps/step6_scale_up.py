@@ -14,7 +14,9 @@ from typing import Any
 
 from .. import kube as k
 from .. import floors, load, waits
+from ..defects import scope_to_namespace
 from ..kube import Deployment
+from ..prom import colon_names
 from ..timeline import Timeline
 from ..context import Stack
 
@@ -294,9 +296,6 @@ def trigger_series(stack: Stack, query: str) -> SeriesMatch:
     last upgrade has surely reached Prometheus (floors.scrape_change after the upgrade, then one
     lag for a series left behind to age past it) — so a ServiceMonitor the upgrade removed is seen
     however soon after it the reading comes. Costs nothing when that time has already passed."""
-    from ..defects import scope_to_namespace
-    from ..prom import colon_names
-
     prom = stack.prometheus()
     lag = reading_lag(stack)
     scoped = scope_to_namespace(query, stack.namespace)
