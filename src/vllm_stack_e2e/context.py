@@ -48,7 +48,7 @@ class Stack:
     _forwards: dict[str, kubectl_cli.PortForward] = field(default_factory=dict)
     _reopened: dict[str, float] = field(default_factory=dict)
     _prom: Prometheus | None = None
-    _edition: tuple[editions.Edition, str] | None = None
+    _edition: editions.Edition | None = None
 
     # ---- names --------------------------------------------------------------------------
     @property
@@ -86,11 +86,11 @@ class Stack:
         """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes — those
         the scenario applies and those the run was asked for) describe — without the user's
         EXTRA_VALUES: what the claims are checked against."""
-        extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
+        extra = values.with_variant(self.config.profile, scenario, extra, self.edition.name)
         extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, quiet=True, varied=True))
         backend_overlays = self.backend.overlays()
         files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
-                                   scenario, extra, edition=self.edition[0].name)
+                                   scenario, extra, edition=self.edition.name)
         chart = self.chart.upgrade_ref if self.chart.stand_in else STANDIN_CHART
         return scaledobject.effective_keda(files, chart=chart)[0]
 
@@ -98,7 +98,7 @@ class Stack:
         """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
         the backend's and the scenario's overlays, the profile's variant of the scenario
         (values/variant-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
-        extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
+        extra = values.with_variant(self.config.profile, scenario, extra, self.edition.name)
         if step == 4:
             # The user's overlays, then the fixes the run was asked for, derived from what they render:
             # a fix holds whatever an overlay put in the triggers (e.g. a break overlay's query).
@@ -107,7 +107,7 @@ class Stack:
         backend_overlays = self.backend.overlays()
         plan = values.plan_for(step, profile=self.config.profile,
                                backend=backend_overlays[0] if backend_overlays else None,
-                               scenario=scenario, extra=extra, edition=self.edition[0].name)
+                               scenario=scenario, extra=extra, edition=self.edition.name)
         line = plan.describe()
         self.applied[f"step{step}" + (f"+{scenario}" if scenario else "")] = line
         self.echo(line)
@@ -121,10 +121,10 @@ class Stack:
         if not numbers:
             return ()
         if not varied:
-            extra = values.with_variant(self.config.profile, scenario, extra, self.edition[0].name)
+            extra = values.with_variant(self.config.profile, scenario, extra, self.edition.name)
         backend_overlays = self.backend.overlays()
         plan = values.plan_for(4, self.config.profile, backend_overlays[0] if backend_overlays else None, scenario,
-                               extra, edition=self.edition[0].name)
+                               extra, edition=self.edition.name)
         chart = self.chart
         path, seen = fixes.overlay(plan, numbers, chart=chart.upgrade_ref, namespace=self.namespace, release=self.config.release,
                                    folder=self.config.run_dir / "fixes",
@@ -162,7 +162,7 @@ class Stack:
     def prometheus_service(self) -> tuple[str, str]:
         """(namespace, Service) of the edition's Prometheus: `monitoring/prometheus-operated`, or the
         chart's subchart `<release>-kube-prometheus-stack-prometheus` in the release namespace."""
-        return self.edition[0].prometheus(self.config.release, self.namespace)
+        return self.edition.prometheus(self.config.release, self.namespace)
 
     def prometheus(self) -> Prometheus:
         """Prometheus through the page's port-forward: `kubectl port-forward svc/prometheus-operated
@@ -199,8 +199,8 @@ class Stack:
 
     # ---- the tutorial's edition ----------------------------------------------------------
     @property
-    def edition(self) -> tuple[editions.Edition, str]:
-        """The edition this run follows, and why (docs/tutorial.md)."""
+    def edition(self) -> editions.Edition:
+        """The edition this run follows; its `why` says why (docs/tutorial.md)."""
         if self._edition is None:
             self._edition = editions.choose(self.config.edition, self.chart.version, stand_in=self.chart.stand_in)
         return self._edition
@@ -208,8 +208,8 @@ class Stack:
     def edition_record(self) -> dict[str, str] | None:
         if self._edition is None and self._chart is None:
             return None  # the run never got as far as its chart
-        edition, why = self.edition
-        return {"name": edition.name, "title": edition.title, "why": why}
+        edition = self.edition
+        return {"name": edition.name, "title": edition.title, "why": edition.why}
 
     # ---- facts --------------------------------------------------------------------------
     def header(self) -> list[str]:
@@ -223,7 +223,7 @@ class Stack:
                  f"helm {facts.pop('helm')}, profile {self.config.profile}, HPA sync every "
                  f"{self.config.hpa_sync_seconds:g}s",
                  f"namespace: {self.namespace}",
-                 f"tutorial edition: {self.edition[0].name} — {self.edition[1]}"]
+                 f"tutorial edition: {self.edition.name} — {self.edition.why}"]
         lines += [f"{key}: {value}" for key, value in facts.items()]
         return lines
 

@@ -163,16 +163,61 @@ def _engine_servicemonitor_missing(scaledobject: Mapping[str, Any], lookup: Look
     if lookup is None:
         return None
     prometheuses = [p for p in lookup("Prometheus") if (p.get("spec") or {}).get("serviceMonitorSelector") is not None]
-    if not prometheuses:
-        return None  # monitoring is not the chart's subchart here
-    engines = [m for m in lookup("ServiceMonitor")
-               if (((m.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).get(
-                   "app.kubernetes.io/component") == "serving-engine"]
-    if engines:
+    monitors = lookup("ServiceMonitor")
+    if not prometheuses and not monitors:
+        return None  # monitoring is neither the chart's subchart nor its ServiceMonitors here
+    if any(_selects_component(m, "serving-engine") for m in monitors):
         return None
-    name = (prometheuses[0].get("metadata") or {}).get("name")
-    return (f"Prometheus {name} scrapes what ServiceMonitors select, and no ServiceMonitor in the namespace selects "
-            "the engine Services (servingEngineSpec.serviceMonitor is off)")
+    if prometheuses:
+        name = (prometheuses[0].get("metadata") or {}).get("name")
+        return (f"Prometheus {name} scrapes what ServiceMonitors select, and no ServiceMonitor in the namespace selects "
+                "the engine Services (servingEngineSpec.serviceMonitor is off)")
+    names = ", ".join(sorted(str((m.get("metadata") or {}).get("name")) for m in monitors))
+    return (f"the release's monitoring is its ServiceMonitors ({names}), and none selects the engine Services "
+            "(servingEngineSpec.serviceMonitor is off)")
+
+
+def _selects_component(monitor: Mapping[str, Any], component: str) -> bool:
+    selector = ((monitor.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return selector.get("app.kubernetes.io/component") == component
+
+
+#: The Service name suffix of a kube-prometheus-stack's Prometheus (`<fullname>-prometheus`).
+KPS_PROMETHEUS_SUFFIX = "-kube-prometheus-stack-prometheus"
+
+
+def _servicemonitors_unselected(scaledobject: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
+    """The chart's ServiceMonitors with no Prometheus of the release to select them (the subchart off),
+    labelled so that a stock kube-prometheus-stack's default selector (`release: <its release>`)
+    passes them by: no `release` label, or the one the chart copies from the workloads' labels."""
+    if lookup is None or lookup("Prometheus"):
+        return None
+    for monitor in lookup("ServiceMonitor"):
+        meta = monitor.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get("app.kubernetes.io/part-of") != "vllm-stack":
+            continue
+        picks = (((monitor.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).get("release")
+        if "release" not in labels or labels.get("release") == picks:
+            shown = f"release={labels['release']}" if "release" in labels else "no release label"
+            return (f"ServiceMonitor {meta.get('name')} carries {shown} (the chart's workload label) and the release has "
+                    "no Prometheus of its own: a kube-prometheus-stack selects only ServiceMonitors labelled with its "
+                    "own release (serviceMonitorSelectorNilUsesHelmValues: true, the chart's default)")
+    return None
+
+
+def _subchart_prometheus_absent(scaledobject: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
+    """A trigger that queries a kube-prometheus-stack subchart's Prometheus Service while the release
+    has no Prometheus (the subchart off): the name resolves nowhere."""
+    if lookup is None or lookup("Prometheus"):
+        return None
+    for index, trigger in enumerate(((scaledobject.get("spec") or {}).get("triggers")) or []):
+        address = str((trigger.get("metadata") or {}).get("serverAddress") or "")
+        host = server_host(address).split(".", 1)[0]
+        if trigger.get("type") == "prometheus" and host.endswith(KPS_PROMETHEUS_SUFFIX):
+            return (f"trigger {index} queries {address}, the Service of the chart's kube-prometheus-stack subchart, "
+                    "which this release turns off (no Prometheus in its namespace): no such Service")
+    return None
 
 
 SHUTDOWN_FLAG = "--shutdown-timeout"
@@ -330,6 +375,31 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            shown_by="strict xfail of test_a_vanished_queue_does_not_scale_the_model_in[page] "
                     "(tests/e2e/test_beyond_null_not_zero.py)",
            present=_null_read_as_zero, fixable=True),
+    Defect(12, "existing Prometheus: the chart's ServiceMonitors are not selected by a stock kube-prometheus-stack",
+           "the page's note under step 1 says a cluster's existing Prometheus Operator discovers the chart's "
+           "ServiceMonitors by itself once the subchart is off. A kube-prometheus-stack installed with its defaults "
+           "selects only ServiceMonitors labelled release=<its release> (serviceMonitorSelectorNilUsesHelmValues: "
+           "true); the chart's carry release=test (engine) and release=router (router), copied from the workloads' "
+           "labels, so the existing Prometheus never scrapes the engines or the router: the queue metric never "
+           "appears and KEDA reads nothing",
+           "label both ServiceMonitors for the existing stack: servingEngineSpec.serviceMonitor.additionalLabels and "
+           "routerSpec.serviceMonitor.additionalLabels {release: <your kube-prometheus-stack release>} (the chart "
+           "writes them last, so they win over the workload's release label), or set "
+           "prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues: false in your stack",
+           detected_by="the release's ServiceMonitors' labels when it has no Prometheus of its own",
+           shown_by="strict xfail of step 1's test_prometheus_targets_include_the_stack and "
+                    "test_queue_metric_has_series_for_the_engine (edition existing-prometheus)",
+           present=_servicemonitors_unselected, fixable=True),
+    Defect(13, "existing Prometheus: the page's serverAddress names the subchart's Prometheus, which is off",
+           "with the subchart off as the note under step 1 says, the page's triggers (and its port-forward) still name "
+           "vllm-kube-prometheus-stack-prometheus, a Service that exists only with the subchart: KEDA's every poll "
+           "fails (no such host), the HPA cannot read its metric and the model never scales",
+           "point serverAddress at your stack's Prometheus Service with its namespace, e.g. "
+           "http://kube-prometheus-stack-prometheus.<its namespace>.svc:9090 (and port-forward to it)",
+           detected_by="the rendered ScaledObject's serverAddress when the release has no Prometheus of its own",
+           shown_by="strict xfail of step 5's test_hpa_reads_its_external_metric and step 6's "
+                    "test_replicas_grow_under_load (edition existing-prometheus)",
+           present=_subchart_prometheus_absent, fixable=True),
 )}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from . import config as cfg
-from . import defects
+from . import defects, editions
 from . import kube as k
 from . import preflight as pre
 from . import waits
@@ -51,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="upstream defects whose harness fix every step-4 upgrade applies, e.g. 6,7 "
                          "(docs/upstream-defects.md); env FIX_DEFECTS")
     group.addoption("--edition", default=None,
-                    help="the tutorial's edition: observability-script or integrated-monitoring (default: the page "
+                    help=f"the tutorial's edition: {' or '.join(editions.EDITIONS)} (default: the page "
                          "published for the chart under test); env EDITION")
     group.addoption("--engine", default=None,
                     help="the lab's simulated engine: lab (default), h100-llama-3.1-8b, l4-qwen2.5-1.5b "
@@ -165,10 +165,14 @@ def stack(backend: Backend, run_config: cfg.RunConfig, pytestconfig: pytest.Conf
 def observability(stack: Stack) -> Iterator[Stack]:
     """Step 1 done: the observability stack installed (first edition), or the chart's monitoring
     subchart chosen for step 2's install (current edition)."""
-    obs_step.install(stack)
-    yield stack
-    if stack.created("observability") and not stack.config.keep:
-        obs_step.uninstall(stack)
+    try:
+        obs_step.install(stack)
+        yield stack
+    finally:
+        if stack.created("observability") and not stack.config.keep:
+            obs_step.uninstall(stack)
+        if not stack.config.keep:
+            obs_step.remove_existing(stack)  # the cluster's own stack, when this run installed it
 
 
 @pytest.fixture(scope="session")
@@ -231,12 +235,14 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     stack = item.config.stash.get(_STACK, None)
     if not markers or stack is None:
         return
-    live = stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace)
+    # Before step 4 (or with KEDA off) there is no ScaledObject: the detectors that read its neighbours
+    # (ServiceMonitors, Prometheus objects) still decide, from the namespace alone.
+    live = stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace) or {
+        "kind": "ScaledObject", "metadata": {"namespace": stack.namespace}}
     reasons = []
     for marker in markers:
         defect = defects.get(int(marker.args[0]))
-        evidence = (defect.present(live, _live_lookup(stack))
-                    if defect.present is not None and live is not None else None)
+        evidence = defect.present(live, _live_lookup(stack)) if defect.present is not None else None
         item.user_properties.append(("upstream_defect", {"number": defect.number, "present": bool(evidence),
                                                          "evidence": evidence or ""}))
         if evidence:

@@ -270,7 +270,7 @@ def run(config: cfg.RunConfig, backend=None, prom: Prometheus | None = None) -> 
     overlays = backend.overlays() if backend is not None else (["lab"] if config.cluster == "lab" else [])
     chart = backend.chart() if backend is not None else None
     # The edition's own values: the one asked for, else the page for the chart (when known yet).
-    edition = (editions.choose(config.edition, chart.version, stand_in=chart.stand_in)[0].name if chart is not None
+    edition = (editions.choose(config.edition, chart.version, stand_in=chart.stand_in).name if chart is not None
                else config.edition)
     if edition:
         report.facts["edition"] = edition

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from . import editions
 from .errors import ConfigError
 from .helm import set_path
 from .redaction import REDACTED, is_secret_key
@@ -99,8 +100,7 @@ def merge_order(
     folder = Path(values_dir) if values_dir else VALUES_DIR
 
     def own(path: Path) -> Path:
-        mine = path.parent / edition / path.name if edition else path
-        return mine if mine.is_file() else path
+        return edition_file(path.parent, edition, path.name) or path
 
     if step not in STEP_FILES:
         raise ConfigError(f"tutorial step {step} has no values file — use one of {sorted(STEP_FILES)}")
@@ -112,8 +112,7 @@ def merge_order(
     if backend and backend not in NO_OVERLAY_BACKENDS:
         files.append(_named(folder, "backend", backend))
     if scenario:
-        mine = folder / edition / f"scenario-{scenario}.yaml" if edition else None
-        files.append(mine if mine is not None and mine.is_file() else _named(folder, "scenario", scenario))
+        files.append(edition_file(folder, edition, f"scenario-{scenario}.yaml") or _named(folder, "scenario", scenario))
     for item in extra:
         path = Path(item)
         candidate = path if path.exists() or path.is_absolute() else folder / path
@@ -129,10 +128,19 @@ def with_variant(profile: str | None, scenario: str | None, extra: Sequence[str]
     the edition's own copy in values/<edition>/ when it has one) when there is one: the overlay
     that scales a scenario's own numbers to the profile."""
     name = f"variant-{profile}-{scenario}.yaml"
-    own = VALUES_DIR / edition / name if edition else None
-    if scenario and own is not None and own.is_file():
-        return (f"{edition}/{name}", *extra)
+    own = edition_file(VALUES_DIR, edition, name) if scenario else None
+    if own is not None:
+        return (str(own.relative_to(VALUES_DIR)), *extra)
     return ((name,) if scenario and (VALUES_DIR / name).exists() else ()) + tuple(extra)
+
+
+def edition_file(folder: Path, edition: str | None, name: str) -> Path | None:
+    """The edition's own copy of a values file (values/<edition>/, then the folders of the edition
+    it is based on), or None when it keeps the shared one."""
+    if not edition:
+        return None
+    chain = editions.EDITIONS[edition].folders if edition in editions.EDITIONS else (edition,)
+    return next((folder / own / name for own in chain if (folder / own / name).is_file()), None)
 
 
 def available(kind: str, *, values_dir: str | os.PathLike[str] | None = None) -> list[str]:

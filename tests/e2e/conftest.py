@@ -15,7 +15,7 @@ from vllm_stack_e2e.steps import beyond
 @pytest.fixture(scope="session")
 def tutorial_keda(stack: Stack) -> dict[str, Any]:
     """The page's own keda block (the edition's tutorial-step4.yaml): the numbers its claims name."""
-    page = values.load_values(stack.edition[0].values_file("tutorial-step4.yaml"))
+    page = values.load_values(stack.edition.values_file("tutorial-step4.yaml"))
     return page["servingEngineSpec"]["modelSpec"][0]["keda"]
 
 

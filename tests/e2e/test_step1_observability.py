@@ -19,6 +19,7 @@ def test_prometheus_answers_through_the_pages_port_forward(monitoring: Stack) ->
     assert prom.major_version() >= 2, f"Prometheus {prom.version()} behind svc/{service}"
 
 
+@pytest.mark.upstream_defect(12)
 def test_prometheus_targets_include_the_stack(vllm_release: Stack) -> None:
     prom = vllm_release.prometheus()
     prom.wait_for_value(f'count(up{{namespace="{vllm_release.namespace}"}} == 1)', lambda v: (v or 0) >= 2, 90,
@@ -28,6 +29,7 @@ def test_prometheus_targets_include_the_stack(vllm_release: Stack) -> None:
     assert {f"{cfg.release}-{cfg.model}-engine-service", cfg.router_service} <= jobs, jobs
 
 
+@pytest.mark.upstream_defect(12)
 def test_queue_metric_has_series_for_the_engine(vllm_release: Stack) -> None:
     prom = vllm_release.prometheus()
     query = step.engine_series_query(vllm_release.namespace)

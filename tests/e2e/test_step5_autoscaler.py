@@ -72,6 +72,7 @@ def ready_held(keda_enabled: Stack, scaledobject: dict[str, Any]) -> waits.Held[
 
 
 @pytest.mark.upstream_defect(7)
+@pytest.mark.upstream_defect(13)
 def test_scaledobject_ready(ready_held: waits.Held[k.Obj | None]) -> None:
     assert ready_held.held, ready_held.explain()
 
@@ -90,6 +91,7 @@ def test_hpa_targets_queue_length(hpa: dict[str, Any]) -> None:
 
 
 @pytest.mark.upstream_defect(7)
+@pytest.mark.upstream_defect(13)
 def test_hpa_reads_its_external_metric(hpa_reading: waits.Seen[k.Obj | None]) -> None:
     assert hpa_reading.reached, hpa_reading.explain()
 

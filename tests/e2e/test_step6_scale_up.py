@@ -60,6 +60,7 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
 
 
 @pytest.mark.upstream_defect(6)
+@pytest.mark.upstream_defect(12)
 def test_trigger_query_matches_a_scraped_series(step6: Step6) -> None:
     """A queue of 0 is a reading only when the query matched a series someone scrapes: KEDA reads
     an empty result as 0, and a series no longer scraped as its last value."""
@@ -67,12 +68,15 @@ def test_trigger_query_matches_a_scraped_series(step6: Step6) -> None:
 
 
 @pytest.mark.upstream_defect(6)
+@pytest.mark.upstream_defect(12)
 def test_queue_rises_above_threshold_under_load(step6: Step6) -> None:
     assert step6.scale_up.queue.reached, step6.scale_up.queue.explain()
 
 
 @pytest.mark.upstream_defect(6)
+@pytest.mark.upstream_defect(12)
 @pytest.mark.upstream_defect(7)
+@pytest.mark.upstream_defect(13)
 def test_replicas_grow_under_load(step6: Step6) -> None:
     """"Within a few minutes": polling + HPA sync + one engine's readiness, twice, plus margin."""
     assert step6.scale_up.grew_within_budget(), step6.scale_up.explain()

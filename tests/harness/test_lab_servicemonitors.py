@@ -64,14 +64,7 @@ def targets(backend: Any, run_config: Any) -> Iterator[dict[str, list[Target]]]:
     if not isinstance(backend, LabBackend):
         pytest.skip("Prometheus-Operator semantics are the lab's (CLUSTER=lab)")
     kube, ns = backend.kube, f"vse-sm-{run_config.run_id.lower()}"[:63]
-    created_crds = []
-    for crd_file in build.monitoring_crds():
-        crd = build.load_crd(crd_file)
-        if kube.get(*k.CRD, crd["metadata"]["name"]) is None:
-            kube.apply(crd)
-            created_crds.append(crd["metadata"]["name"])
-    for name in created_crds:
-        kube.wait_for(*k.CRD, name, None, k.has_condition("Established"), 30, f"CRD {name} Established")
+    created_crds = backend.ensure_monitoring_crds()
     try:
         kube.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {LAB_LABEL: "sm"}}})
         for obj in _objects(ns):

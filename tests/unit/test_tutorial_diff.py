@@ -70,13 +70,16 @@ def test_blocks_keep_their_heading_and_join_continued_commands() -> None:
 def test_an_edition_is_chosen_from_the_chart_and_says_why() -> None:
     """Chart 0.1.11+ (the lab's stand-in 0.1.12-standin.N included) follows the current edition;
     older charts the first; an edition asked for wins; an unknown one is refused in one line."""
-    chosen, why = editions.choose(None, "0.1.12", stand_in=False)
-    assert chosen.name == "integrated-monitoring" and why == "chart 0.1.12 ≥ 0.1.11: the page users read today"
-    assert editions.choose(None, "0.1.10", stand_in=False) == (
-        editions.get("observability-script"), "chart 0.1.10 < 0.1.11: the page as first published")
-    stand_in, why = editions.choose(None, "0.1.12-standin.1", stand_in=True)
-    assert stand_in.name == "integrated-monitoring", why
-    assert editions.choose("observability-script", "0.1.12", stand_in=False)[1] == "asked for (EDITION)"
+    chosen = editions.choose(None, "0.1.12", stand_in=False)
+    assert chosen.name == "integrated-monitoring" and chosen.why.startswith(
+        "chart 0.1.12 ≥ 0.1.11: the page users read today; the repository's tutorials/20-keda-autoscaling.md"), chosen.why
+    assert "teaches the observability-script edition" in chosen.why, chosen.why
+    first = editions.choose(None, "0.1.10", stand_in=False)
+    assert first.name == "observability-script" and first.why.startswith(
+        "chart 0.1.10 < 0.1.11: the page as first published; the docs site's page"), first.why
+    stand_in = editions.choose(None, "0.1.12-standin.1", stand_in=True)
+    assert stand_in.name == "integrated-monitoring", stand_in.why
+    assert editions.choose("observability-script", "0.1.12", stand_in=False).why == "asked for (EDITION)"
     with pytest.raises(ConfigError, match="EDITION='third' is not a published edition"):
         editions.choose("third", "0.1.12")
 

@@ -9,13 +9,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import RunConfig
+from ..editions import ExistingStack
 from ..errors import CommandError
 from ..helm import Helm, is_stand_in
-from ..kube import Kube
+from ..kube import NAMESPACE, Kube
 
 Echo = Callable[[str], None]
+PROMETHEUS_COMMUNITY_REPO = ("prometheus-community", "https://prometheus-community.github.io/helm-charts")
 KWOK_NODE = "kwok.x-k8s.io/node"  # annotation of a node KWOK simulates ("fake")
 
 
@@ -95,6 +98,31 @@ class Backend(ABC):
     @abstractmethod
     def uninstall_observability(self, wait: bool = True) -> None:
         """`wait` False: start the removal and return; the caller waits for what it claims is gone."""
+
+    # ---- a kube-prometheus-stack of the cluster's own (edition existing-prometheus) ------------
+    def prometheus_stack_chart(self, existing: ExistingStack) -> tuple[str, str | None]:
+        """(chart reference, version) of the kube-prometheus-stack a cluster gets as its own."""
+        self.helm.repo_add(*PROMETHEUS_COMMUNITY_REPO)
+        return f"{PROMETHEUS_COMMUNITY_REPO[0]}/kube-prometheus-stack", existing.chart_version
+
+    def prometheus_stack_values(self) -> dict[str, Any]:
+        """Values the backend adds to the chart's defaults (none on a cluster)."""
+        return {}
+
+    def has_prometheus_stack(self, existing: ExistingStack) -> bool:
+        return bool(self.helm.status(existing.release, namespace=existing.namespace))
+
+    def install_prometheus_stack(self, existing: ExistingStack) -> None:
+        """`helm install <release> kube-prometheus-stack -n <namespace> --create-namespace` with the
+        chart's defaults: its Prometheus selects ServiceMonitors labelled with its own release."""
+        chart, version = self.prometheus_stack_chart(existing)
+        self.helm.install(existing.release, chart, namespace=existing.namespace, create_namespace=True,
+                          version=version, sets=self.prometheus_stack_values() or None, wait=False, timeout=600)
+
+    def uninstall_prometheus_stack(self, existing: ExistingStack, wait: bool = True) -> None:
+        self.helm.uninstall(existing.release, namespace=existing.namespace, wait=wait)
+        if self.kube.delete(*NAMESPACE, existing.namespace) and wait:
+            self.kube.wait_gone(*NAMESPACE, existing.namespace, None, budget=300)
 
     @abstractmethod
     def install_keda(self) -> bool:

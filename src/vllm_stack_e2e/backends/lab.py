@@ -7,11 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..editions import ExistingStack
 from ..helm import STANDIN_CHART
 from ..lab import build
 from ..lab import paths as lab_paths
 from ..lab.lab import Lab
 from .base import Backend, ChartRef, Echo
+
+#: Pairs the cluster's own kube-prometheus-stack with its own operator on the lab (prometheus_stack_values).
+EXISTING_CONTROLLER_ID = "existing-prometheus"
 
 class LabBackend(Backend):
     name = "lab"
@@ -58,6 +62,35 @@ class LabBackend(Backend):
 
     def uninstall_observability(self, wait: bool = True) -> None:
         self.lab.observability.down(wait)
+
+    def prometheus_stack_chart(self, existing: ExistingStack) -> tuple[str, str | None]:
+        """The stand-in's kube-prometheus-stack part, installed as a release of its own. Its CRDs (the
+        prometheus-operator module's, 4 MB) are applied first, as kube-prometheus-stack's own docs
+        advise for them: in the chart they would make helm's release record larger than a Secret may be."""
+        self.ensure_monitoring_crds()
+        return str(STANDIN_CHART / "charts" / "kube-prometheus-stack"), None
+
+    def ensure_monitoring_crds(self, budget: float = 30) -> list[str]:
+        """The monitoring.coreos.com CRDs the cluster lacks, applied and Established; their names."""
+        from .. import kube as k
+
+        created = []
+        for crd_file in build.monitoring_crds():
+            crd = build.load_crd(crd_file)
+            if self.kube.get(*k.CRD, crd["metadata"]["name"]) is None:
+                self.kube.apply(crd)
+                created.append(crd["metadata"]["name"])
+        for name in created:
+            self.kube.wait_for(*k.CRD, name, None, k.has_condition("Established"), budget, f"CRD {name} Established")
+        return created
+
+    def prometheus_stack_values(self) -> dict[str, Any]:
+        """The lab's runs share one control plane: each current-edition run's operator watches every
+        namespace (the subchart's default), so the cluster's own stack is paired with its own operator
+        by a controller id (`--controller-id` and the Prometheus object's annotation) and the two never
+        reconcile each other's Prometheus. Selection — which ServiceMonitors — is the chart's default."""
+        return {"prometheusOperator.extraArgs": [f"--controller-id={EXISTING_CONTROLLER_ID}"],
+                "prometheus.annotations": {"operator.prometheus.io/controller-id": EXISTING_CONTROLLER_ID}}
 
     def install_keda(self) -> bool:
         if self.lab.keda.installed():

@@ -168,13 +168,13 @@ def _repos() -> Step:
 def _up_to_keda(e: Edition, *, step2_keys: tuple[str, ...] | None = (), namespace_note: str = "") -> list[Step]:
     """Steps 1–3 of the page: monitoring, the release, KEDA."""
     steps = [_repos()]
-    if e.monitoring == "script":
+    if e.monitoring.by_script:
         steps.append(Step("Install the observability stack (kube-prometheus-stack and prometheus-adapter in "
                           "namespace `monitoring`), from the production-stack repository's `observability/` folder "
                           "(page step 1).", page=("observability-install",)))
     step2 = "Install the release with the page's step-2 values.yaml (page step 2" + (
         "; it carries step 1's monitoring keys: the chart's ServiceMonitors and its kube-prometheus-stack subchart"
-        if e.monitoring == "subchart" else "") + ")" + namespace_note + "."
+        if not e.monitoring.by_script else "") + ")" + namespace_note + "."
     steps.append(Step(step2, page=("vllm-install",), values="tutorial-step2.yaml" if step2_keys != () else None,
                       keys=step2_keys))
     steps.append(Step("Install KEDA in namespace `keda` (page step 3).", page=("keda-namespace", "keda-install")))
@@ -244,7 +244,7 @@ DRAFTS: dict[int, Draft] = {
         lambda e: ("On this edition defects 6 and 7 (engines not scraped after step 4; the short `serverAddress`) "
                    "stop scaling before a second engine exists. To reach this one, keep "
                    "`servingEngineSpec.serviceMonitor.enabled: true` in the step-4 values and name the Prometheus "
-                   "Service with its namespace." if e.monitoring == "subchart" else ""),
+                   "Service with its namespace." if not e.monitoring.by_script else ""),
         replicas=2),
     4: Draft(
         "Default KEDA trigger's serverAddress misses the chart's own kube-prometheus-stack Prometheus",
@@ -337,7 +337,7 @@ DRAFTS: dict[int, Draft] = {
         "load scales `team-a`.",
         lambda e: ("On this edition a second release named `vllm` does not install (defect 8): install the second "
                    "stack under another release name, its triggers naming that release's Prometheus Service."
-                   if e.monitoring == "subchart" else "")),
+                   if not e.monitoring.by_script else "")),
     10: Draft(
         "Autoscaling with KEDA: every scale-in cuts the answers its engines were streaming (the chart passes no "
         "--shutdown-timeout)",

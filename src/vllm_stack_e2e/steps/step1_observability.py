@@ -1,8 +1,12 @@
-"""Step 1: monitoring. First edition: the observability stack (observability/install.sh;
-Prometheus is svc/prometheus-operated in monitoring). Current edition: the chart's
-kube-prometheus-stack subchart and ServiceMonitors, switched on in the values — Prometheus
-(svc/<release>-kube-prometheus-stack-prometheus in the release namespace) comes up with step 2's
-helm install and goes with step 8's `kube-prometheus-stack.enabled: false` upgrade."""
+"""Step 1: monitoring, as the run's edition says (`editions.Monitoring`). First edition: the
+observability stack (observability/install.sh; Prometheus is svc/prometheus-operated in
+monitoring). Current edition: the chart's kube-prometheus-stack subchart and ServiceMonitors,
+switched on in the values — Prometheus (svc/<release>-kube-prometheus-stack-prometheus in the
+release namespace) comes up with step 2's helm install and goes with step 8's
+`kube-prometheus-stack.enabled: false` upgrade. Existing Prometheus (the note under the current
+edition's step 1): a kube-prometheus-stack the cluster already runs as its own release — the run
+installs one with the chart's defaults when there is none, and removes only the one it installed,
+after step 8 (the page leaves the user's stack in place)."""
 
 from __future__ import annotations
 
@@ -11,24 +15,42 @@ from ..context import Stack
 from ..prom import Prometheus, Target
 
 ENGINE_METRIC = "vllm:num_requests_waiting"
-#: The current edition's step 8 values (values/integrated-monitoring/scenario-monitoring-disabled.yaml).
-MONITORING_DISABLED = "monitoring-disabled"
 MONITORING_CRD_GROUP = "monitoring.coreos.com"
+
+
+#: The ledger's kind for an existing stack the run installed: removed after step 8, not by it.
+EXISTING = "existing-prometheus"
 
 
 def _ledger_name(stack: Stack) -> str:
     """How the run's ledger names what step 1 set up."""
-    return "kube-prometheus-stack subchart" if comes_with_release(stack) else "observability"
+    return stack.edition.monitoring.ledger_name
 
 
 def comes_with_release(stack: Stack) -> bool:
     """Whether the edition's monitoring is part of the vLLM release (the subchart)."""
-    return stack.edition[0].monitoring == "subchart"
+    return stack.edition.monitoring.comes_with_release
 
 
 def install(stack: Stack) -> None:
     if stack.crds_before is None:  # what this run's installs add, helm never deletes (reported in step 8)
         stack.crds_before = stack.crd_names()
+    existing = stack.edition.monitoring.existing
+    if existing is not None:
+        if not stack.backend.has_prometheus_stack(existing):
+            stack.record(EXISTING, _ledger_name(stack), existing.namespace)  # first: an interrupted install goes too
+            stack.backend.install_prometheus_stack(existing)
+            stack.echo(f"step 1: no kube-prometheus-stack on the cluster; installed release {existing.release} in "
+                       f"{existing.namespace} with the chart's defaults, as the cluster's existing stack (removed after "
+                       "step 8)")
+        else:
+            stack.reused.add("observability")
+            stack.echo(f"step 1: the cluster's kube-prometheus-stack {existing.namespace}/{existing.release} is there; "
+                       "using it as the page's note says (it will be left in place)")
+        stack.crds_before = stack.crd_names()  # the user's stack was there before the page: its CRDs too
+        stack.echo("step 1: the chart's subchart stays off; its ServiceMonitors are enabled in the values (the page's "
+                   "note)")
+        return
     if comes_with_release(stack):
         stack.record("observability", _ledger_name(stack), stack.namespace)
         stack.echo("step 1: monitoring is the chart's kube-prometheus-stack subchart and ServiceMonitors (values "
@@ -47,11 +69,11 @@ def wait_ready(stack: Stack, budget: float = 120) -> None:
     """Prometheus answers through the page's port-forward. For the subchart, first its pod Ready:
     the operator creates the StatefulSet only once the release's Prometheus object exists."""
     namespace, service = stack.prometheus_service
-    if comes_with_release(stack):
+    if not stack.edition.monitoring.by_script:
         stack.kube.wait_for_list(*k.POD, namespace, "app.kubernetes.io/name=prometheus",
                                  lambda pods: any(k.pod_ready(p) for p in pods), budget,
                                  f"a Prometheus pod behind svc/{service} Ready",
-                                 hint="look at the operator's log (kubectl logs deploy/<release>-kube-prometheus-stack-operator)")
+                                 hint="look at the operator's log (kubectl logs deploy/<fullname>-operator)")
     stack.prometheus().wait_ready(budget=60)
     note_version(stack)
 
@@ -67,14 +89,25 @@ def uninstall(stack: Stack, wait: bool = True) -> None:
     """First edition: the uninstall script. Current edition: `kube-prometheus-stack.enabled: false`
     and upgrade, KEDA left off as step 8 left it."""
     stack.close()
-    if comes_with_release(stack):
+    removal = stack.edition.monitoring.removal
+    if removal.startswith("values:"):
         if stack.backend.helm.status(stack.config.release, namespace=stack.namespace) is not None:
             from .step4_upgrade import upgrade
 
-            upgrade(stack, scenario="keda-disabled", extra=(f"{stack.edition[0].name}/scenario-{MONITORING_DISABLED}.yaml",))
-    else:
+            upgrade(stack, scenario="keda-disabled", extra=(str(stack.edition.values_file(removal[len("values:"):])),))
+    elif removal == "script":
         stack.backend.uninstall_observability(wait)
     stack.forget("observability", _ledger_name(stack))
+
+
+def remove_existing(stack: Stack, wait: bool = True) -> None:
+    """The existing stack this run installed in step 1 (never one it found): after step 8."""
+    existing = stack.edition.monitoring.existing
+    if existing is None or not stack.created(EXISTING):
+        return
+    stack.close()
+    stack.backend.uninstall_prometheus_stack(existing, wait)
+    stack.forget(EXISTING, _ledger_name(stack))
 
 
 def monitoring_crds_left(stack: Stack) -> list[str]:

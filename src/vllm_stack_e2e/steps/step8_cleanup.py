@@ -128,6 +128,9 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
     observability = stack.created("observability")
     if observability:
         step1_observability.uninstall(stack, wait=False)
+    elif not stack.edition.monitoring.removal:
+        run.not_run["observability"] = ("the edition's Prometheus is the cluster's own kube-prometheus-stack, which the page "
+                                        "leaves in place (one this run installed for it goes after step 8)")
     else:
         run.not_run["observability"] = "observability was installed before this run; a run removes only what it created"
     step2_vllm.uninstall(stack, wait=False)
@@ -163,7 +166,7 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
         if release_crds:
             stack.left_behind["the chart's CRDs (its crds/, which helm never deletes)"] = release_crds
         stack.echo(f"step 8: CRDs the release's install added and left behind: {run.crds_left or 'none'}")
-    run.left_behind = [f"{c.kind} {c.name}" for c in stack.ledger]
+    run.left_behind = [f"{c.kind} {c.name}" for c in stack.ledger if c.kind != step1_observability.EXISTING]
     labelled = stack.kube.list(*k.NAMESPACE, label_selector=f"{RUN_LABEL}={stack.config.run_id}")
     run.left_behind += [f"namespace {n['metadata']['name']}" for n in labelled]
     run.left_behind += [f"release {r['name']}" for r in stack.backend.helm.list_releases(all_namespaces=True)
