@@ -345,8 +345,8 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "cannot read its metric and the model never scales",
            "name the Service with its namespace: http://<release>-kube-prometheus-stack-prometheus.<namespace>.svc:9090",
            detected_by="the rendered ScaledObject's serverAddress (preflight)",
-           shown_by="strict xfail of step 5's test_hpa_reads_its_external_metric and step 6's "
-                    "test_replicas_grow_under_load (current edition)",
+           shown_by="strict xfail of step 5's test_scaledobject_ready and test_hpa_reads_its_external_metric and "
+                    "step 6's test_replicas_grow_under_load (current edition)",
            present=_short_server_name, fix_trigger=_namespaced_server),
     Defect(8, "current edition: two stacks installed as the page says cannot share a cluster",
            "the page installs release `vllm` with the kube-prometheus-stack subchart, whose cluster-scoped objects "
