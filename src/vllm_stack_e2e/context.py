@@ -11,7 +11,7 @@ from typing import Any
 
 from . import kube as k
 from . import kubectl as kubectl_cli
-from . import editions, fixes, scaledobject, tools, values
+from . import editions, fixes, runplan, scaledobject, tools, values
 from .helm import STANDIN_CHART
 from .backends.base import Backend, ChartRef
 from .config import OWNER_LABEL, RUN_LABEL, RunConfig
@@ -49,6 +49,7 @@ class Stack:
     _reopened: dict[str, float] = field(default_factory=dict)
     _prom: Prometheus | None = None
     _edition: editions.Edition | None = None
+    _plans: runplan.Plans | None = None
 
     # ---- names --------------------------------------------------------------------------
     @property
@@ -82,62 +83,56 @@ class Stack:
         (self.config.run_dir / "created.json").write_text(json.dumps([c.__dict__ for c in self.ledger], indent=1))
 
     # ---- values -------------------------------------------------------------------------
+    @property
+    def plans(self) -> runplan.Plans:
+        """The run's values plans (vllm_stack_e2e.runplan), each built once."""
+        if self._plans is None:
+            overlays, chart = self.backend.overlays(), self.chart
+            existing = self.edition.monitoring.existing
+            run = fixes.FixContext(self.namespace, self.config.release, self.prometheus_service,
+                                   existing.release if existing else None)
+            fixer = runplan.Fixer(chart.upgrade_ref, run, self.config.run_dir / "fixes", helm=self.backend.helm,
+                                  version=chart.version if chart.repo else None)
+            self._plans = runplan.Plans(self.edition.name, self.config.profile, overlays[0] if overlays else None,
+                                        self.config.fix_defects, self.config.extra_values_for, fixer)
+        return self._plans
+
     def expected(self, scenario: str | None = None, extra: tuple[str, ...] = ()) -> scaledobject.KedaSettings:
         """The ScaledObject the tutorial's values (+ profile, backend, scenario, harness fixes — those
         the scenario applies and those the run was asked for) describe — without the user's
         EXTRA_VALUES: what the claims are checked against."""
-        extra = values.with_variant(self.config.profile, scenario, extra, self.edition.name)
-        extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, quiet=True, varied=True))
-        backend_overlays = self.backend.overlays()
-        files = values.merge_order(4, self.config.profile, backend_overlays[0] if backend_overlays else None,
-                                   scenario, extra, edition=self.edition.name)
+        files = self.plans.get(4, scenario, extra).files(user=False)
         chart = self.chart.upgrade_ref if self.chart.stand_in else STANDIN_CHART
         return scaledobject.effective_keda(files, chart=chart)[0]
 
     def plan(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = ()) -> values.ValuesPlan:
-        """The values of one helm install/upgrade: the tutorial step's file, then the profile's,
-        the backend's and the scenario's overlays, the profile's variant of the scenario
-        (values/variant-<profile>-<scenario>.yaml, when there is one), then `extra` (fixes)."""
-        extra = values.with_variant(self.config.profile, scenario, extra, self.edition.name)
-        if step == 4:
-            # The user's overlays, then the fixes the run was asked for, derived from what they render:
-            # a fix holds whatever an overlay put in the triggers (e.g. a break overlay's query).
-            extra = (*extra, *self.config.extra_values_for(scenario))
-            extra = (*extra, *self.fixes(scenario, self.config.fix_defects, extra, asked=True, varied=True))
-        backend_overlays = self.backend.overlays()
-        plan = values.plan_for(step, profile=self.config.profile,
-                               backend=backend_overlays[0] if backend_overlays else None,
-                               scenario=scenario, extra=extra, edition=self.edition.name)
+        """The values of one helm install/upgrade (vllm_stack_e2e.runplan): the tutorial step's file,
+        the profile's, the backend's and the scenario's overlays, the profile's variant of the scenario,
+        `extra` (fixes), then at step 4 the user's EXTRA_VALUES and the fix of FIX_DEFECTS."""
+        chosen = self.plans.get(step, scenario, extra)
+        if chosen.key.fixes:
+            self._say_fix(chosen, scenario, asked=True)
+        plan = chosen.values()
         line = plan.describe()
         self.applied[f"step{step}" + (f"+{scenario}" if scenario else "")] = line
         self.echo(line)
         return plan
 
-    def fixes(self, scenario: str | None, numbers: tuple[int, ...], extra: tuple[str, ...] = (),
-              asked: bool = False, quiet: bool = False, varied: bool = False) -> tuple[str, ...]:
+    def fixes(self, scenario: str | None, numbers: tuple[int, ...], extra: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The harness's fix overlay (vllm_stack_e2e.fixes) for those of `numbers` that step 4
         (+ scenario, + its profile variant, + `extra`) renders, as a tuple for `extra`; () when none
-        is there. Printed. `varied`: `extra` already starts with the variant."""
-        if not numbers:
-            return ()
-        if not varied:
-            extra = values.with_variant(self.config.profile, scenario, extra, self.edition.name)
-        backend_overlays = self.backend.overlays()
-        plan = values.plan_for(4, self.config.profile, backend_overlays[0] if backend_overlays else None, scenario,
-                               extra, edition=self.edition.name)
-        chart = self.chart
-        path, seen = fixes.overlay(plan, numbers, chart=chart.upgrade_ref, namespace=self.namespace, release=self.config.release,
-                                   folder=self.config.run_dir / "fixes",
-                                   name=(scenario or "step4") + ("-asked" if asked else ""),
-                                   helm=self.backend.helm, version=chart.version if chart.repo else None)
+        is there. Printed."""
+        return self._say_fix(self.plans.get(4, scenario, extra, tuple(numbers)), scenario, asked=False)
+
+    def _say_fix(self, plan: runplan.Plan, scenario: str | None, asked: bool) -> tuple[str, ...]:
+        path, seen = plan.fix()
         if path is None:
-            if asked and not quiet:
-                self.echo(f"FIX_DEFECTS={','.join(map(str, numbers))}: none of them is in the step-4 values"
+            if asked and plan.key.fixes:
+                self.echo(f"FIX_DEFECTS={','.join(map(str, plan.key.fixes))}: none of them is in the step-4 values"
                           + (f" + {scenario}" if scenario else "") + "; nothing to fix")
             return ()
-        if not quiet:
-            self.echo(f"harness fix for upstream defect(s) {', '.join(map(str, sorted(seen)))} (NOT part of the tutorial): "
-                      f"{path}")
+        self.echo(f"harness fix for upstream defect(s) {', '.join(map(str, sorted(seen)))} (NOT part of the tutorial): "
+                  f"{path}")
         return (str(path),)
 
     def crd_names(self) -> set[str]:

@@ -4,7 +4,8 @@ harness finds it before installing, how the suite shows it, and the fix.
 Everything that talks about a defect reads this registry: helm lint parsing (defect 1), the
 values checks and preflight (2–5), the pytest marker `@pytest.mark.upstream_defect(N)` (the
 plugin decides xfail from what is deployed, see `Defect.present`), run.json, the report and
-the release gate's verdict.
+the release gate's verdict. A defect the harness can fix carries its fix here too
+(`Defect.fix_trigger`, `Defect.fix_values`); vllm_stack_e2e.fixes applies those of the defects found.
 """
 
 from __future__ import annotations
@@ -21,6 +22,23 @@ Lookup = Callable[[str], "list[Mapping[str, Any]]"]
 # A ScaledObject (deployed or rendered) and a lookup of its neighbours -> the evidence that the
 # defect is present, or None.
 Detector = Callable[[Mapping[str, Any], Lookup], "str | None"]
+
+
+@dataclass(frozen=True)
+class FixContext:
+    """What a fix may need to know of the run it is written for."""
+
+    namespace: str  # the release's namespace
+    release: str = "vllm"
+    prometheus: tuple[str, str] | None = None  # (namespace, Service) of the run's Prometheus, when known
+    monitoring_release: str | None = None  # the release label the run's own kube-prometheus-stack selects
+
+
+# A Prometheus trigger's metadata (a copy the fix may change) -> its fixed metadata.
+TriggerFix = Callable[[dict[str, Any], FixContext], "dict[str, Any]"]
+# The objects helm rendered -> the values overlay that fixes the defect (merged with the other fixes':
+# maps key by key, servingEngineSpec.modelSpec entry by entry).
+ValuesFix = Callable[["list[Mapping[str, Any]]", FixContext], "dict[str, Any]"]
 #: The namespace KEDA's operator runs in (the tutorial's `helm install keda … --namespace keda`):
 #: where a trigger's serverAddress is resolved.
 KEDA_NAMESPACE = "keda"
@@ -221,6 +239,9 @@ def _subchart_prometheus_absent(scaledobject: Mapping[str, Any], lookup: Lookup 
 
 
 SHUTDOWN_FLAG = "--shutdown-timeout"
+# Defect 10's fix: how long a scaled-in engine may finish what it runs — under the pod's 30 s grace
+# period (the chart has no key to raise it), above the scenarios' longest request (docs/termination.md).
+SHUTDOWN_SECONDS = 25
 
 
 def _no_shutdown_timeout(scaledobject: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
@@ -254,6 +275,58 @@ def _null_read_as_zero(scaledobject: Mapping[str, Any], _lookup: Lookup | None =
     return None
 
 
+# ---- the fixes (vllm_stack_e2e.fixes applies them; each changes only what its defect needs) ------------
+def _aggregate(meta: dict[str, Any], _run: FixContext) -> dict[str, Any]:
+    query = str(meta.get("query") or "")
+    if query and not is_aggregated(query):
+        meta["query"] = f"sum({query})"
+    return meta
+
+
+def _namespaced_server(meta: dict[str, Any], run: FixContext) -> dict[str, Any]:
+    address = str(meta.get("serverAddress") or "")
+    host = server_host(address)
+    if is_short_name(host):
+        meta["serverAddress"] = address.replace(f"//{host}", f"//{host}.{run.namespace}.svc", 1)
+    return meta
+
+
+def _scoped_query(meta: dict[str, Any], run: FixContext) -> dict[str, Any]:
+    if meta.get("query"):
+        meta["query"] = scope_to_namespace(str(meta["query"]), run.namespace)
+    return meta
+
+
+def _null_is_an_error(meta: dict[str, Any], _run: FixContext) -> dict[str, Any]:
+    meta["ignoreNullValues"] = "false"
+    return meta
+
+
+def _keep_engine_servicemonitor(_docs: list[Mapping[str, Any]], _run: FixContext) -> dict[str, Any]:
+    return {"servingEngineSpec": {"serviceMonitor": {"enabled": True}}}
+
+
+def _label_for_the_existing_stack(_docs: list[Mapping[str, Any]], run: FixContext) -> dict[str, Any]:
+    if not run.monitoring_release:
+        return {}
+    labels = {"additionalLabels": {"release": run.monitoring_release}}
+    return {"servingEngineSpec": {"serviceMonitor": dict(labels)}, "routerSpec": {"serviceMonitor": dict(labels)}}
+
+
+def _the_runs_prometheus(meta: dict[str, Any], run: FixContext) -> dict[str, Any]:
+    address = str(meta.get("serverAddress") or "")
+    if run.prometheus and server_host(address).split(".", 1)[0].endswith(KPS_PROMETHEUS_SUFFIX):
+        namespace, service = run.prometheus
+        meta["serverAddress"] = f"http://{service}.{namespace}.svc:9090"
+    return meta
+
+
+def _shutdown_timeout(_docs: list[Mapping[str, Any]], _run: FixContext) -> dict[str, Any]:
+    # enablePrefixCaching kept at vLLM's default: the chart turns it off in a vllmConfig without it.
+    return {"servingEngineSpec": {"modelSpec": [{"vllmConfig": {
+        "enablePrefixCaching": True, "extraArgs": [SHUTDOWN_FLAG, str(SHUTDOWN_SECONDS)]}}]}}
+
+
 @dataclass(frozen=True)
 class Defect:
     """One known upstream defect."""
@@ -262,11 +335,17 @@ class Defect:
     title: str  # one line, for tables
     explanation: str  # what goes wrong and why
     fix: str  # what a user does about it
-    overlay: str | None = None  # the harness's fix overlay under values/, when there is one
     detected_by: str = ""  # how the harness finds it before installing
     shown_by: str = ""  # how the suite shows it
     present: Detector | None = None  # from a ScaledObject and its neighbours; None: not decidable from them
-    fixable: bool = False  # the harness can write its fix for a run (vllm_stack_e2e.fixes, FIX_DEFECTS)
+    # The harness's fix for a run (vllm_stack_e2e.fixes, FIX_DEFECTS), applied where the defect is found:
+    fix_trigger: TriggerFix | None = None  # to every Prometheus trigger's metadata
+    fix_values: ValuesFix | None = None  # a values overlay
+
+    @property
+    def fixable(self) -> bool:
+        """Whether the harness can write this defect's fix for a run."""
+        return self.fix_trigger is not None or self.fix_values is not None
 
     @property
     def doc(self) -> str:
@@ -294,10 +373,10 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "the tutorial's query vllm:num_requests_waiting returns one series per engine pod; KEDA's Prometheus "
            "scaler fails on a result with more than one element, so past one replica the ScaledObject turns "
            "Ready=False (TriggerError) and the HPA can no longer scale in",
-           "aggregate the query: sum(vllm:num_requests_waiting)", overlay="fix-aggregated-query.yaml",
+           "aggregate the query: sum(vllm:num_requests_waiting)",
            detected_by="the rendered ScaledObject's queries (preflight)",
            shown_by="strict xfail of step 6's test_scaledobject_stays_ready_past_one_replica",
-           present=_per_pod_query, fixable=True),
+           present=_per_pod_query, fix_trigger=_aggregate),
     Defect(4, "default serverAddress misses the bundled subchart's Prometheus",
            "the chart's default trigger points at prometheus-operated.monitoring.svc:9090 (the standalone "
            "observability install); with the kube-prometheus-stack subchart Prometheus is "
@@ -316,11 +395,10 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "upgrade that enables KEDA removes the engine's ServiceMonitor, Prometheus stops scraping the engines, "
            "the queue series go stale and KEDA reads 0, so the model never scales",
            "keep servingEngineSpec.serviceMonitor.enabled: true in the step-4 values (or upgrade with --reuse-values)",
-           overlay="integrated-monitoring/fix-engine-servicemonitor.yaml",
            detected_by="values checks when the kube-prometheus-stack subchart is enabled (preflight; the drift check "
                        "of the published page)",
            shown_by="strict xfail of step 6's test_replicas_grow_under_load (current edition)",
-           present=_engine_servicemonitor_missing, fixable=True),
+           present=_engine_servicemonitor_missing, fix_values=_keep_engine_servicemonitor),
     Defect(7, "current edition: serverAddress is a short name, which KEDA resolves in its own namespace",
            "the page's triggers query http://vllm-kube-prometheus-stack-prometheus:9090; KEDA's operator runs in "
            "namespace keda, where a single-label name is completed with keda.svc.cluster.local first and the "
@@ -328,9 +406,9 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "cannot read its metric and the model never scales",
            "name the Service with its namespace: http://<release>-kube-prometheus-stack-prometheus.<namespace>.svc:9090",
            detected_by="the rendered ScaledObject's serverAddress (preflight)",
-           shown_by="strict xfail of step 5's test_hpa_reads_its_external_metric and step 6's "
-                    "test_replicas_grow_under_load (current edition)",
-           present=_short_server_name, fixable=True),
+           shown_by="strict xfail of step 5's test_scaledobject_ready and test_hpa_reads_its_external_metric and "
+                    "step 6's test_replicas_grow_under_load (current edition)",
+           present=_short_server_name, fix_trigger=_namespaced_server),
     Defect(8, "current edition: two stacks installed as the page says cannot share a cluster",
            "the page installs release `vllm` with the kube-prometheus-stack subchart, whose cluster-scoped objects "
            "are named after the release (ClusterRole/ClusterRoleBinding <release>-kube-prometheus-stack-operator and "
@@ -351,7 +429,7 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "select the release's namespace in every query: vllm:num_requests_waiting{namespace=\"<namespace>\"}",
            detected_by="the rendered ScaledObject's queries",
            shown_by="strict xfail of test_the_pages_query_reads_only_its_own_stack (tests/e2e/test_beyond_two_stacks.py)",
-           present=_unscoped_query, fixable=True),
+           present=_unscoped_query, fix_trigger=_scoped_query),
     Defect(10, "scale-in cuts the answers in flight: the chart passes no --shutdown-timeout",
            "the page's ScaledObject scales the engines in as soon as the queue is gone; the ReplicaSet deletes pods "
            "whatever they are serving, the router stops sending them new requests at once, and the kubelet sends "
@@ -363,7 +441,7 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            "request and below the pod's grace period (30 s: the chart has no key to raise it)",
            detected_by="the engine Deployment's `vllm serve` arguments",
            shown_by="strict xfail of test_no_answer_in_flight_is_cut_on_scale_in (tests/e2e/test_beyond_scale_in.py)",
-           present=_no_shutdown_timeout, fixable=True),
+           present=_no_shutdown_timeout, fix_values=_shutdown_timeout),
     Defect(11, "a queue whose series vanish reads 0: the page leaves ignoreNullValues at true",
            "KEDA's Prometheus scaler returns 0 and no error for a result with no series while ignoreNullValues is "
            "true, its default, which the page's triggers keep. When the engines' series vanish under load (their "
@@ -374,7 +452,7 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            detected_by="the rendered ScaledObject's triggers",
            shown_by="strict xfail of test_a_vanished_queue_does_not_scale_the_model_in[page] "
                     "(tests/e2e/test_beyond_null_not_zero.py)",
-           present=_null_read_as_zero, fixable=True),
+           present=_null_read_as_zero, fix_trigger=_null_is_an_error),
     Defect(12, "existing Prometheus: the chart's ServiceMonitors are not selected by a stock kube-prometheus-stack",
            "the page's note under step 1 says a cluster's existing Prometheus Operator discovers the chart's "
            "ServiceMonitors by itself once the subchart is off. A kube-prometheus-stack installed with its defaults "
@@ -389,7 +467,7 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            detected_by="the release's ServiceMonitors' labels when it has no Prometheus of its own",
            shown_by="strict xfail of step 1's test_prometheus_targets_include_the_stack and "
                     "test_queue_metric_has_series_for_the_engine (edition existing-prometheus)",
-           present=_servicemonitors_unselected, fixable=True),
+           present=_servicemonitors_unselected, fix_values=_label_for_the_existing_stack),
     Defect(13, "existing Prometheus: the page's serverAddress names the subchart's Prometheus, which is off",
            "with the subchart off as the note under step 1 says, the page's triggers (and its port-forward) still name "
            "vllm-kube-prometheus-stack-prometheus, a Service that exists only with the subchart: KEDA's every poll "
@@ -399,7 +477,7 @@ DEFECTS: dict[int, Defect] = {d.number: d for d in (
            detected_by="the rendered ScaledObject's serverAddress when the release has no Prometheus of its own",
            shown_by="strict xfail of step 5's test_hpa_reads_its_external_metric and step 6's "
                     "test_replicas_grow_under_load (edition existing-prometheus)",
-           present=_subchart_prometheus_absent, fixable=True),
+           present=_subchart_prometheus_absent, fix_trigger=_the_runs_prometheus),
 )}
 
 

@@ -3,10 +3,11 @@
 Some fixes depend on the run: defect 7's fix names the Prometheus Service with the run's
 namespace, defect 3's aggregates whichever queries the scenario's triggers carry. So the fix is
 derived from what the run's values render: `helm template` of the step-4 plan (+ scenario), the
-registry's detectors on the rendered ScaledObject and its neighbours, then an overlay that
-changes only what each found defect needs — the triggers (every one of them, since an overlay's
-list replaces the chart's) and, for defect 6, the engine's ServiceMonitor. The overlay is a file
-in the run's folder, and every helm call that applies it prints it, as every overlay.
+registry's detectors on the rendered ScaledObject and its neighbours, then an overlay made of
+each found defect's fix as the registry declares it (`Defect.fix_trigger` on every Prometheus
+trigger — every trigger is written, since an overlay's list replaces the chart's — and
+`Defect.fix_values`, e.g. defect 6's engine ServiceMonitor). The overlay is a file in the run's
+folder, and every helm call that applies it prints it, as every overlay.
 
 Used for scenarios whose claims are not about the defect (7a–7c), and for the whole run when the
 user asks for it (FIX_DEFECTS=6,7 or --fix-defects): then a tutorial claim that fails with the
@@ -25,9 +26,8 @@ from . import defects, values
 from .helm import Helm
 
 Obj = Mapping[str, Any]
-# Defect 10's fix: how long a scaled-in engine may finish what it runs — under the pod's 30 s grace
-# period (the chart has no key to raise it), above the scenarios' longest request (docs/termination.md).
-SHUTDOWN_SECONDS = 25
+FixContext = defects.FixContext
+SHUTDOWN_SECONDS = defects.SHUTDOWN_SECONDS  # defect 10's fix (docs/termination.md)
 
 
 def lookup_in(docs: Iterable[Obj], namespace: str) -> defects.Lookup:
@@ -57,43 +57,53 @@ def found(docs: Iterable[Obj], numbers: Iterable[int], namespace: str) -> dict[i
     return out
 
 
-def fixed_trigger(trigger: Obj, fix: set[int], namespace: str) -> dict[str, Any]:
-    """One trigger with the fixes of defects 3 (aggregate), 7 (namespaced Service name), 9 (the
-    release's namespace selected in the query) and 11 (an empty result is an error, not 0)."""
+def fixed_trigger(trigger: Obj, fix: Iterable[int], run: FixContext) -> dict[str, Any]:
+    """One trigger with the trigger fixes (`Defect.fix_trigger`) of the defects in `fix`, in number
+    order, applied to its metadata when it is a Prometheus trigger."""
     meta = dict(trigger.get("metadata") or {})
     if trigger.get("type") == "prometheus":
-        query = str(meta.get("query") or "")
-        if 9 in fix and query:
-            query = meta["query"] = defects.scope_to_namespace(query, namespace)
-        if 3 in fix and query and not defects.is_aggregated(query):
-            meta["query"] = f"sum({query})"
-        if 11 in fix:
-            meta["ignoreNullValues"] = "false"
-        address = str(meta.get("serverAddress") or "")
-        host = defects.server_host(address)
-        if 7 in fix and defects.is_short_name(host):
-            meta["serverAddress"] = address.replace(f"//{host}", f"//{host}.{namespace}.svc", 1)
+        for number in sorted(fix):
+            change = defects.get(number).fix_trigger
+            if change is not None:
+                meta = change(meta, run)
     out = {key: value for key, value in trigger.items() if key != "metadata"}
     out["metadata"] = meta
     return out
 
 
-def overlay_values(docs: Iterable[Obj], fix: set[int], namespace: str) -> dict[str, Any]:
-    """The values overlay that fixes `fix` in these rendered objects."""
+def merge(into: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` merged into `into` as helm merges an overlay: maps key by key; servingEngineSpec.modelSpec
+    entry by entry (an overlay's modelSpec entries patch the base's, values.py); other values replace."""
+    for key, value in data.items():
+        here = into.get(key)
+        if isinstance(value, Mapping) and isinstance(here, dict):
+            merge(here, value)
+        elif key == "modelSpec" and isinstance(value, list) and isinstance(here, list):
+            for index, patch in enumerate(value):
+                if index < len(here) and isinstance(here[index], dict) and isinstance(patch, Mapping):
+                    merge(here[index], patch)
+                elif index < len(here):
+                    here[index] = patch
+                else:
+                    here.append(patch)
+        else:
+            into[key] = value
+    return into
+
+
+def overlay_values(docs: Iterable[Obj], fix: Iterable[int], run: FixContext) -> dict[str, Any]:
+    """The values overlay that fixes the defects in `fix` in these rendered objects: every trigger
+    (an overlay's list replaces the chart's) with the trigger fixes, then each values fix, in number order."""
     docs = list(docs)
+    found = [defects.get(n) for n in sorted(set(fix))]
     out: dict[str, Any] = {}
     so = next((d for d in docs if d and d.get("kind") == "ScaledObject"), None)
-    if fix & {3, 7, 9, 11} and so is not None:
-        triggers = [fixed_trigger(t, fix, namespace) for t in (so.get("spec") or {}).get("triggers") or []]
+    if so is not None and any(d.fix_trigger is not None for d in found):
+        triggers = [fixed_trigger(t, fix, run) for t in (so.get("spec") or {}).get("triggers") or []]
         out = {"servingEngineSpec": {"modelSpec": [{"keda": {"triggers": triggers}}]}}
-    if 6 in fix:
-        out.setdefault("servingEngineSpec", {})["serviceMonitor"] = {"enabled": True}
-    if 10 in fix:
-        engine = out.setdefault("servingEngineSpec", {})
-        spec = (engine.setdefault("modelSpec", [{}]))[0]
-        # enablePrefixCaching kept at vLLM's default: the chart turns it off in a vllmConfig without it.
-        spec["vllmConfig"] = {"enablePrefixCaching": True,
-                              "extraArgs": [defects.SHUTDOWN_FLAG, str(SHUTDOWN_SECONDS)]}
+    for defect in found:
+        if defect.fix_values is not None:
+            merge(out, defect.fix_values(docs, run))
     return out
 
 
@@ -110,15 +120,15 @@ def write(path: Path, data: Mapping[str, Any], fix: dict[int, str]) -> Path:
     return path
 
 
-def overlay(plan: values.ValuesPlan, numbers: Iterable[int], *, chart: str, namespace: str, release: str,
+def overlay(plan: values.ValuesPlan, numbers: Iterable[int], *, chart: str, run: FixContext,
             folder: Path, name: str, helm: Helm | None = None, version: str | None = None
             ) -> tuple[Path | None, dict[int, str]]:
     """The fix overlay for the defects among `numbers` that `plan` renders (None when none is
     there), and what was seen of each."""
-    docs = (helm or Helm()).template(chart, release=release, files=plan.files, sets=plan.sets, namespace=namespace,
-                                     version=version)
-    present = found(docs, [n for n in numbers if defects.get(n).fixable], namespace)
+    docs = (helm or Helm()).template(chart, release=run.release, files=plan.files, sets=plan.sets,
+                                     namespace=run.namespace, version=version)
+    present = found(docs, [n for n in numbers if defects.get(n).fixable], run.namespace)
     if not present:
         return None, {}
-    data = overlay_values(docs, set(present), namespace)
+    data = overlay_values(docs, set(present), run)
     return write(folder / f"fix-{name}.yaml", data, present), present

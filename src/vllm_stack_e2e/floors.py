@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import PROFILE_SETTINGS
-from .defects import get as get_defect
 from .helm import STANDIN_CHART, Helm
 from .scaledobject import KedaSettings, effective_keda, rate_window
 from .values import merge_order, with_variant
 
-FIX_AGGREGATED = str(get_defect(3).overlay)  # docs/upstream-defects.md#defect-3
 # Seconds an engine takes to become Ready on the lab (its simulated model load, LAB_ENGINE_STARTUP_S).
 LAB_ENGINE_READY = 2.0
 # The margin a claim's budget adds to its floor: an API round trip, a scrape that lands just after
@@ -77,8 +75,10 @@ class Floor:
     formula: str  # the sum, in words and numbers
 
 
-def _scenario(profile: str, backend: str | None, scenario: str | None, fixes: tuple[str, ...], helm: Helm) -> KedaSettings:
-    files = merge_order(4, profile, backend, scenario, with_variant(profile, scenario, fixes))
+def _scenario(profile: str, backend: str | None, scenario: str | None, helm: Helm) -> KedaSettings:
+    """The scenario's ScaledObject, without the harness fixes it applies: those change the triggers'
+    query and server (docs/upstream-defects.md), no number a floor reads."""
+    files = merge_order(4, profile, backend, scenario, with_variant(profile, scenario))
     return effective_keda(files, chart=STANDIN_CHART, helm=helm)[0]
 
 
@@ -93,19 +93,19 @@ def floors(profile: str, backend: str | None = "lab", *, engine_ready: float = L
     (Kubernetes' default when not given)."""
     helm = helm or Helm()
     sync = sync if sync is not None else PROFILE_SETTINGS[profile].hpa_sync_seconds
-    step4 = _scenario(profile, backend, None, (), helm)
+    step4 = _scenario(profile, backend, None, helm)
     poll = float(step4.effective_polling_interval)
     up = poll + sync + engine_ready
     out = [Floor("step 6", up + poll + sync,
                  f"scale-up (poll {poll:g} + HPA sync {sync:g} + ready {engine_ready:g}) + hold within max "
                  f"(poll {poll:g} + sync {sync:g})")]
-    zero = _scenario(profile, backend, "scale-to-zero", (), helm)
+    zero = _scenario(profile, backend, "scale-to-zero", helm)
     z_poll, cooldown, rate = (float(zero.effective_polling_interval), float(zero.effective_cooldown_period),
                             rate_window(t.query or "" for t in zero.triggers))
     out.append(Floor("step 7a", rate + cooldown + z_poll + z_poll + engine_ready + 2 * cooldown,
                      f"to zero (rate window {rate:g} + cooldown {cooldown:g} + poll {z_poll:g}) + cold start "
                      f"(poll {z_poll:g} + ready {engine_ready:g}) + steady traffic (2 cooldowns)"))
-    hpa = _scenario(profile, backend, "hpa-behavior", (FIX_AGGREGATED,), helm)
+    hpa = _scenario(profile, backend, "hpa-behavior", helm)
     down = (hpa.behavior or {}).get("scaleDown") or {}
     period = float(((down.get("policies") or [{}])[0]).get("periodSeconds", 15))
     maximum = hpa.effective_max
@@ -115,7 +115,7 @@ def floors(profile: str, backend: str | None = "lab", *, engine_ready: float = L
                      + max(halvings - 1, 0) * min(period, sync),
                      f"scale-up to {maximum} (poll + sync + ready) + window {_window(hpa):g} + "
                      f"{max(halvings - 1, 0)} more step(s) × min(period {period:g}, sync {sync:g})"))
-    fb = _scenario(profile, backend, "fallback", (FIX_AGGREGATED,), helm)
+    fb = _scenario(profile, backend, "fallback", helm)
     f_poll = float(fb.effective_polling_interval)
     threshold = float((fb.fallback or {}).get("failureThreshold", 3))
     out.append(Floor("step 7c", threshold * f_poll + sync + engine_ready + (f_poll + sync) + f_poll

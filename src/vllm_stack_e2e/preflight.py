@@ -119,7 +119,7 @@ def check_values(report: Report, config: cfg.RunConfig, backend_overlays: list[s
 
 def check_extra_prometheus(config: cfg.RunConfig, edition: editions.Edition) -> list[Finding]:
     """EXTRA_VALUES whose triggers name the *other* edition's Prometheus Service (a static overlay
-    such as values/fix-aggregated-query.yaml knows the first edition's): KEDA would query a
+    written for one edition, given in the other): KEDA would query a
     Prometheus the run does not have, and claims would fail for that, not for what they state."""
     own_ns, own = edition.prometheus(config.release, "the release's namespace")
     others = {e.name: e.prometheus(config.release, "")[1] for e in editions.EDITIONS.values()
@@ -156,7 +156,7 @@ def check_rendered(report: Report, plan: values.ValuesPlan, label: str, chart: s
     try:
         if fix:
             with tempfile.TemporaryDirectory(prefix="vse-preflight-") as folder:
-                path, _seen = fixes.overlay(plan, fix, chart=str(chart), namespace="default", release="vllm",
+                path, _seen = fixes.overlay(plan, fix, chart=str(chart), run=fixes.FixContext("default", "vllm"),
                                             folder=Path(folder), name="preflight")
                 if path is not None:
                     plan = values.plan_values([*plan.sources, path], plan.sets)

@@ -3,8 +3,8 @@ into the HPA, and after load stops the scale-down from the maximum respects it: 
 the stabilization window, no step larger than the Percent policy allows per period.
 
 Two claims, judged apart: the HPA carries the tutorial's behavior (with the profile's numbers),
-and the scale-down respects the behavior the HPA carries. Uses the harness fix
-values/fix-aggregated-query.yaml (docs/upstream-defects.md#defect-3): with the tutorial's
+and the scale-down respects the behavior the HPA carries. Uses the harness fix the
+run writes for defect 3 (docs/upstream-defects.md#defect-3): with the tutorial's
 per-pod query the HPA cannot read its metric past 1 replica and never scales in."""
 
 from __future__ import annotations

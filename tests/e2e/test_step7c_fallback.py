@@ -3,7 +3,7 @@ source that fails for real makes KEDA report Fallback=True and the Deployment se
 replicas; when the source returns, Fallback clears and scaling follows the metric again.
 Contrast: the same failure without fallback leaves the ScaledObject Ready=False (TriggerError).
 
-Uses the harness fix values/fix-aggregated-query.yaml (docs/upstream-defects.md#defect-3): at 2
+Uses the harness fix the run writes for defect 3 (docs/upstream-defects.md#defect-3): at 2
 replicas the tutorial's per-pod query would itself fail and keep the fallback on after the
 source returns."""
 

@@ -65,7 +65,8 @@ def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
         assert defect.doc == f"docs/upstream-defects.md#defect-{number}"
     reason = defects.get(3).reason("seen")
     assert reason.startswith("upstream defect 3: ") and "(seen)" in reason and "sum(" in reason
-    assert defects.get(3).overlay == "fix-aggregated-query.yaml"
+    assert defects.get(3).fix_trigger is not None and defects.get(6).fix_values is not None
+    assert sorted(n for n, d in defects.DEFECTS.items() if d.fixable) == [3, 6, 7, 9, 10, 11]
 
 
 def test_an_unknown_defect_is_named_with_the_known_ones() -> None:

@@ -13,6 +13,7 @@ from vllm_stack_e2e import fixes, values
 from vllm_stack_e2e.helm import STANDIN_CHART, Helm
 
 CURRENT = "integrated-monitoring"
+RUN = fixes.FixContext("vse-run", "vllm")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_the_current_editions_step4_has_defects_6_and_7_and_the_first_editions_n
 
 def test_the_fix_overlay_changes_only_what_each_defect_needs(helm: Helm, tmp_path: Path) -> None:
     plan = values.plan_for(4, "fast", "lab", "scale-to-zero", edition=CURRENT)
-    path, seen = fixes.overlay(plan, (6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+    path, seen = fixes.overlay(plan, (6, 7), chart=str(STANDIN_CHART), run=RUN,
                                folder=tmp_path, name="scale-to-zero", helm=helm)
     assert path is not None and set(seen) == {6, 7}
     text = path.read_text()
@@ -53,7 +54,7 @@ def test_the_fix_overlay_changes_only_what_each_defect_needs(helm: Helm, tmp_pat
 
 def test_with_the_fix_applied_the_defects_are_gone(helm: Helm, tmp_path: Path) -> None:
     plan = values.plan_for(4, "fast", "lab", edition=CURRENT)
-    path, _ = fixes.overlay(plan, (3, 6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+    path, _ = fixes.overlay(plan, (3, 6, 7), chart=str(STANDIN_CHART), run=RUN,
                             folder=tmp_path, name="step4", helm=helm)
     assert path is not None
     fixed = values.plan_for(4, "fast", "lab", extra=(str(path),), edition=CURRENT)
@@ -62,7 +63,7 @@ def test_with_the_fix_applied_the_defects_are_gone(helm: Helm, tmp_path: Path) -
 
 def test_no_overlay_when_no_asked_defect_is_there(helm: Helm, tmp_path: Path) -> None:
     plan = values.plan_for(4, "fast", "lab", edition="observability-script")
-    assert fixes.overlay(plan, (6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+    assert fixes.overlay(plan, (6, 7), chart=str(STANDIN_CHART), run=RUN,
                          folder=tmp_path, name="step4", helm=helm) == (None, {})
     assert not list(tmp_path.iterdir())
 
@@ -72,7 +73,7 @@ def test_the_fix_is_derived_from_the_profiles_variant_too(helm: Helm, tmp_path: 
     numbers (the fast keepalive's 8 s window), not the page's."""
     variant = values.with_variant("fast", "scale-to-zero", (), CURRENT)
     plan = values.plan_for(4, "fast", "lab", "scale-to-zero", variant, edition=CURRENT)
-    path, _ = fixes.overlay(plan, (7,), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+    path, _ = fixes.overlay(plan, (7,), chart=str(STANDIN_CHART), run=RUN,
                             folder=tmp_path, name="scale-to-zero", helm=helm)
     assert path is not None
     triggers = yaml.safe_load(path.read_text())["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
@@ -83,7 +84,7 @@ def test_with_keda_off_defect_6_is_still_found_and_fixed(helm: Helm, tmp_path: P
     """An upgrade that turns KEDA off renders no ScaledObject; it must keep the engines'
     ServiceMonitor all the same (a removed job's series linger without staleness markers)."""
     plan = values.plan_for(4, "fast", "lab", "keda-disabled", edition=CURRENT)
-    path, seen = fixes.overlay(plan, (3, 6, 7), chart=str(STANDIN_CHART), namespace="vse-run", release="vllm",
+    path, seen = fixes.overlay(plan, (3, 6, 7), chart=str(STANDIN_CHART), run=RUN,
                                folder=tmp_path, name="keda-disabled", helm=helm)
     assert set(seen) == {6}
     assert path is not None and yaml.safe_load(path.read_text()) == {"servingEngineSpec": {"serviceMonitor": {"enabled": True}}}
@@ -93,6 +94,30 @@ def test_the_fix_of_defect_11_sets_ignore_null_values_false_on_every_prometheus_
     from vllm_stack_e2e import fixes as F
 
     trigger = {"type": "prometheus", "metadata": {"serverAddress": "http://p:9090", "query": "q", "threshold": "5"}}
-    fixed = F.fixed_trigger(trigger, {11}, "ns")
+    fixed = F.fixed_trigger(trigger, {11}, F.FixContext("ns"))
     assert fixed["metadata"] == {**trigger["metadata"], "ignoreNullValues": "false"}, fixed
-    assert "ignoreNullValues" not in F.fixed_trigger(trigger, {3}, "ns")["metadata"]
+    assert "ignoreNullValues" not in F.fixed_trigger(trigger, {3}, F.FixContext("ns"))["metadata"]
+
+
+def test_a_new_defect_with_a_fix_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trigger fix that needs the run's Prometheus, and a values fix of both ServiceMonitors' labels."""
+    from vllm_stack_e2e import defects
+
+    def to_prometheus(meta: dict[str, Any], run: defects.FixContext) -> dict[str, Any]:
+        assert run.prometheus is not None
+        return {**meta, "serverAddress": f"http://{run.prometheus[1]}.{run.prometheus[0]}.svc:9090"}
+
+    def labels(docs: list[Any], run: defects.FixContext) -> dict[str, Any]:
+        return {"servingEngineSpec": {"serviceMonitor": {"additionalLabels": {"release": run.release}}},
+                "routerSpec": {"serviceMonitor": {"additionalLabels": {"release": run.release}}}}
+
+    monkeypatch.setitem(defects.DEFECTS, 98, defects.Defect(98, "t", "e", "f", fix_trigger=to_prometheus))
+    monkeypatch.setitem(defects.DEFECTS, 99, defects.Defect(99, "t", "e", "f", fix_values=labels))
+    so = {"kind": "ScaledObject", "spec": {"triggers": [
+        {"type": "prometheus", "metadata": {"serverAddress": "http://p:9090", "query": "q", "threshold": "5"}}]}}
+    run = fixes.FixContext("ns", "vllm", ("monitoring", "prometheus-operated"))
+    assert fixes.overlay_values([so], {6, 98, 99}, run) == {
+        "servingEngineSpec": {"modelSpec": [{"keda": {"triggers": [{"type": "prometheus", "metadata": {
+            "serverAddress": "http://prometheus-operated.monitoring.svc:9090", "query": "q", "threshold": "5"}}]}}],
+            "serviceMonitor": {"enabled": True, "additionalLabels": {"release": "vllm"}}},
+        "routerSpec": {"serviceMonitor": {"additionalLabels": {"release": "vllm"}}}}

@@ -11,7 +11,6 @@ import pytest
 from vllm_stack_e2e import checks as C
 from vllm_stack_e2e import config as cfg
 from vllm_stack_e2e import preflight
-from vllm_stack_e2e import values as V
 from vllm_stack_e2e.helm import Helm
 
 
@@ -88,11 +87,15 @@ def test_a_shorter_interval_in_extra_values_is_one_line_for_every_plan_it_reache
     assert _refused(lab_config(extra=str(overlay), profile="fast"), "integrated-monitoring") == []
 
 
-def test_a_static_fix_that_knows_the_other_editions_prometheus_is_refused_in_one_line(lab_config) -> None:  # type: ignore[no-untyped-def]
-    """values/fix-aggregated-query.yaml names the first edition's prometheus-operated.monitoring.svc:
-    given in the current edition, KEDA would query a Prometheus the run does not have."""
+def test_a_static_fix_that_knows_the_other_editions_prometheus_is_refused_in_one_line(lab_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A static overlay naming the first edition's prometheus-operated.monitoring.svc: given in the
+    current edition, KEDA would query a Prometheus the run does not have."""
+    static = tmp_path / "fix-aggregated-query.yaml"
+    static.write_text("servingEngineSpec:\n  modelSpec:\n    - keda:\n        triggers:\n          - type: prometheus\n"
+                      "            metadata:\n              serverAddress: http://prometheus-operated.monitoring.svc:9090\n"
+                      "              query: sum(vllm:num_requests_waiting)\n              threshold: '5'\n")
     report = preflight.Report()
-    preflight.check_values(report, lab_config(extra=str(V.VALUES_DIR / "fix-aggregated-query.yaml")), ["lab"], "integrated-monitoring")
+    preflight.check_values(report, lab_config(extra=str(static)), ["lab"], "integrated-monitoring")
     errors = [str(f) for f in report.errors]
     assert len(errors) == 1, errors
     assert errors[0].startswith("error: EXTRA_VALUES fix-aggregated-query.yaml points KEDA at "
@@ -101,5 +104,5 @@ def test_a_static_fix_that_knows_the_other_editions_prometheus_is_refused_in_one
     assert "name svc/vllm-kube-prometheus-stack-prometheus in the overlay, or run EDITION=observability-script" \
         in errors[0] and "FIX_DEFECTS=3" in errors[0], errors[0]
     first = preflight.Report()
-    preflight.check_values(first, lab_config(extra=str(V.VALUES_DIR / "fix-aggregated-query.yaml")), ["lab"], "observability-script")
+    preflight.check_values(first, lab_config(extra=str(static)), ["lab"], "observability-script")
     assert first.errors == [], [str(f) for f in first.errors]

@@ -712,12 +712,13 @@ def _page_scaledobject(edition: Edition) -> dict[str, Any]:
                                              "maxReplicaCount": keda.get("maxReplicaCount", 100)}}
 
 
-def fix_overlay(met: Met, edition: Edition, namespace: str) -> str | None:
+def fix_overlay(met: Met, edition: Edition, namespace: str, release: str = "vllm") -> str | None:
     """The harness's fix overlay for this defect alone, applied to the page's step-4 values, as
     `vllm_stack_e2e.fixes` writes it for the run's namespace (None: the defect has none)."""
     if not met.defect.fixable:
         return None
-    data = fixes.overlay_values([_page_scaledobject(edition)], {met.number}, namespace)
+    run = fixes.FixContext(namespace, release, edition.prometheus(release, namespace))
+    data = fixes.overlay_values([_page_scaledobject(edition)], {met.number}, run)
     if not data:
         return None
     return redact_text(fixes.text(redact_tree(data), {met.number: met.evidence}))
