@@ -222,3 +222,18 @@ class Stack:
         lines += [f"{key}: {value}" for key, value in facts.items()]
         return lines
 
+    # ---- the stack's objects, typed (kube.Handle) -----------------------------------------
+    @property
+    def engine(self) -> k.Handle[k.Deployment]:
+        """The engine Deployment."""
+        return k.Handle(self.kube, k.DEPLOYMENT, self.config.engine_deployment, self.namespace, k.Deployment)
+
+    @property
+    def scaledobject(self) -> k.Handle[k.ScaledObject]:
+        """The tutorial's ScaledObject."""
+        return k.Handle(self.kube, k.SCALEDOBJECT, self.config.scaledobject, self.namespace, k.ScaledObject)
+
+    @property
+    def hpa(self) -> k.Handle[k.Hpa]:
+        """The HPA KEDA makes for the ScaledObject."""
+        return k.Handle(self.kube, k.HPA, self.config.hpa, self.namespace, k.Hpa)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import urllib3
 from kubernetes import client, config
@@ -433,6 +433,21 @@ class ScaledObject(View):
         return int(self.spec.get("maxReplicaCount", 100))  # KEDA's default (docs/keda.md)
 
 
+    @property
+    def min_replica_count(self) -> int:
+        return int(self.spec.get("minReplicaCount", 1))  # KEDA's default (docs/keda.md)
+
+    @property
+    def threshold(self) -> float:
+        """The first trigger's threshold (the page's queue trigger)."""
+        return float(self.triggers[0]["metadata"]["threshold"])
+
+    @property
+    def query(self) -> str:
+        """The first trigger's Prometheus query."""
+        return str(self.triggers[0]["metadata"]["query"])
+
+
 class Hpa(View):
     @property
     def min_replicas(self) -> int | None:
@@ -470,6 +485,48 @@ class Hpa(View):
         if cond is None or cond.get("status") != "False" or not cond.get("lastTransitionTime"):
             return None
         return api_time(cond["lastTransitionTime"])
+
+
+V = TypeVar("V", bound=View)
+
+
+@dataclass(frozen=True)
+class Handle(Generic[V]):
+    """One named object of the stack (the engine Deployment, its ScaledObject, its HPA): the kube
+    calls with its kind, name and namespace filled in, and its reads as a typed view (`view`)."""
+
+    kube: Kube
+    kind: tuple[str, str]  # api_version, kind
+    name: str
+    namespace: str | None
+    view: type[V]
+
+    def get(self) -> V:
+        """The object now, as its typed view (`.exists` False when absent; `.obj` the raw object)."""
+        return self.view(self.kube.get(*self.kind, self.name, self.namespace))
+
+    def reach(self, predicate: Predicate, budget: float, description: str = "", hint: str = "",
+              context: Callable[[], str] | None = None) -> waits.Seen[Obj | None]:
+        """`Kube.reach` on this object: the observation."""
+        return self.kube.reach(*self.kind, self.name, self.namespace, predicate, budget, description, hint, context)
+
+    def wait_for(self, predicate: Predicate, budget: float, description: str = "", hint: str = "") -> Obj | None:
+        """`Kube.wait_for` on this object: WaitTimeout after `budget` seconds."""
+        return self.kube.wait_for(*self.kind, self.name, self.namespace, predicate, budget, description, hint)
+
+    def hold(self, predicate: Predicate, window: float, description: str = "", since: Obj | None = None
+             ) -> waits.Held[Obj | None]:
+        """`Kube.hold` on this object: whether `predicate` held for `window` seconds."""
+        return self.kube.hold(*self.kind, self.name, self.namespace, predicate, window, description, since)
+
+    def scale(self, replicas: int) -> None:
+        self.kube.scale(*self.kind, self.name, self.namespace, replicas)
+
+    def annotate(self, annotations: dict[str, str | None]) -> Obj:
+        return self.kube.annotate(*self.kind, self.name, self.namespace, annotations)
+
+    def delete(self) -> bool:
+        return self.kube.delete(*self.kind, self.name, self.namespace)
 
 
 # ---- predicates with words, for waits on these objects ------------------------------------------

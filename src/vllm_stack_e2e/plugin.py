@@ -17,7 +17,6 @@ import pytest
 
 from . import config as cfg
 from . import defects, editions
-from . import kube as k
 from . import preflight as pre
 from . import waits
 from .backends import Backend, make_backend
@@ -27,7 +26,7 @@ from .steps import step3_keda as keda_step
 from .steps import step1_observability as obs_step
 from .steps import step4_upgrade as upgrade_step
 from .steps import step2_vllm as vllm_step
-from .steps import step8_cleanup as cleanup_step
+from .steps import scenario as kit
 from .context import Stack
 
 _CONFIG = pytest.StashKey[cfg.RunConfig]()
@@ -220,7 +219,7 @@ def keda_enabled(keda: Stack) -> Iterator[Stack]:
         yield stack
     finally:
         if not stack.config.keep:
-            cleanup_step.keda_off(stack)
+            kit.keda_off(stack)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -237,8 +236,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         return
     # Before step 4 (or with KEDA off) there is no ScaledObject: the detectors that read its neighbours
     # (ServiceMonitors, Prometheus objects) still decide, from the namespace alone.
-    live = stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace) or {
-        "kind": "ScaledObject", "metadata": {"namespace": stack.namespace}}
+    live = stack.scaledobject.get().obj or {"kind": "ScaledObject", "metadata": {"namespace": stack.namespace}}
     reasons = []
     for marker in markers:
         defect = defects.get(int(marker.args[0]))

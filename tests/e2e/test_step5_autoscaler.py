@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def scaledobject(keda_enabled: Stack) -> dict[str, Any]:
-    obj = keda_enabled.kube.get(*k.SCALEDOBJECT, keda_enabled.config.scaledobject, keda_enabled.namespace)
+    obj = keda_enabled.scaledobject.get().obj
     assert obj is not None, f"ScaledObject {keda_enabled.config.scaledobject} not found"
     return obj
 
@@ -29,10 +29,9 @@ def hpa_reading(keda_enabled: Stack) -> waits.Seen[k.Obj | None]:
     0/5). A failed fetch also leaves an entry in status.currentMetrics, one with no value: only
     an `external.current` counts. Budget: two HPA syncs and the margin (floors.first_hpa_reading)."""
     budget = floors.first_hpa_reading(keda_enabled.config.profile_settings.hpa_sync_seconds)
-    hpa = keda_enabled.kube.get(*k.HPA, keda_enabled.config.hpa, keda_enabled.namespace)
-    left = budget.seconds - k.Hpa(hpa).age()  # counted from the HPA's creation: its syncs are
-    return keda_enabled.kube.reach(
-        *k.HPA, keda_enabled.config.hpa, keda_enabled.namespace, k.hpa_reads_external_metric, max(left, 1.0),
+    left = budget.seconds - keda_enabled.hpa.get().age()  # counted from the HPA's creation: its syncs are
+    return keda_enabled.hpa.reach(
+        k.hpa_reads_external_metric, max(left, 1.0),
         f"HPA {keda_enabled.config.hpa} reads its external metric (budget {budget}, from its creation)")
 
 
@@ -67,8 +66,7 @@ def ready_held(keda_enabled: Stack, scaledobject: dict[str, Any]) -> waits.Held[
     """The ScaledObject watched for two polling intervals (+ 5 s): READY True is a steady state,
     not the moment after the upgrade — KEDA turns it False (TriggerError) once its polls fail."""
     window = 2 * k.ScaledObject(scaledobject).polling_interval + 5
-    return keda_enabled.kube.hold(*k.SCALEDOBJECT, keda_enabled.config.scaledobject, keda_enabled.namespace,
-                                  k.has_condition("Ready"), window, "ScaledObject Ready=True")
+    return keda_enabled.scaledobject.hold(k.has_condition("Ready"), window, "ScaledObject Ready=True")
 
 
 @pytest.mark.upstream_defect(7)

@@ -37,23 +37,21 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
     returns two elements, defect 3). Right after the load it reads what the trigger's own query
     matches (scaling.trigger_series). The timeline samples the ScaledObject throughout."""
     stack = keda_enabled
-    so = k.ScaledObject(stack.kube.get(*k.SCALEDOBJECT, stack.config.scaledobject, stack.namespace))
+    so = stack.scaledobject.get()
     threshold = float(tutorial_keda["triggers"][0]["metadata"]["threshold"])
     maximum = int(tutorial_keda["maxReplicaCount"])
     tl = scaling.timeline(stack, "step6-scale-up", threshold=threshold)
     with tl:
         run = scaling.drive_until_replicas(stack, tl, threshold, at_least=2, polling_interval=so.polling_interval)
-        series = scaling.trigger_series(stack, str(so.triggers[0]["metadata"]["query"]))
+        series = scaling.trigger_series(stack, so.query)
         within = None
         if run.grew is not None and run.grew.reached:
             poll, sync = so.polling_interval, stack.config.profile_settings.hpa_sync_seconds
             window = max(poll + sync, scaling.reading_lag(stack) + 2 * poll + 5)
-            stack.kube.reach(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
-                             k.ready_replicas_at_least(2), stack.config.profile_settings.engine_ready_seconds,
-                             "2 engines Ready after the scale-up")
-            within = stack.kube.hold(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
-                                     k.spec_replicas("≤", maximum), window=window,
-                                     description=f"spec.replicas ≤ {maximum} ({window:.0f}s)")
+            stack.engine.reach(k.ready_replicas_at_least(2), stack.config.profile_settings.engine_ready_seconds,
+                               "2 engines Ready after the scale-up")
+            within = stack.engine.hold(k.spec_replicas("≤", maximum), window=window,
+                                       description=f"spec.replicas ≤ {maximum} ({window:.0f}s)")
     tl.save(stack.config.run_dir / "timelines" / "step6-scale-up.json")
     stack.echo(f"step 6: {run.explain()}")
     return Step6(run, within, maximum, series)

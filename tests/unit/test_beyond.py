@@ -3,6 +3,8 @@ scenario needs, the broken neighbour's objects, and where the plugin puts and na
 
 from types import SimpleNamespace
 
+from _stacks import with_handles
+
 from vllm_stack_e2e import plugin
 from vllm_stack_e2e.steps import beyond, step6_scale_up
 from vllm_stack_e2e.timeline import Sample
@@ -142,18 +144,18 @@ def test_unread_keda_metrics_are_a_failure_on_the_lab_and_a_stated_skip_on_a_clu
 
 
 def _keda_off_stack(replicas: int, calls: list, lines: list) -> SimpleNamespace:
-    """A stack for step8_cleanup.keda_off: a fake Kube that records deletes and scales."""
+    """A stack for scenario.keda_off: a fake Kube that records deletes and scales."""
     dep = {"metadata": {"name": "d"}, "spec": {"replicas": replicas}}
     gone = SimpleNamespace(expect=lambda: None)
     kube = SimpleNamespace(get=lambda *_a: dep, delete=lambda *a: calls.append(("delete", a[1])),
                            reach=lambda *a, **k: gone, scale=lambda *a: calls.append(("scale", a)))
-    return SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
-                           config=SimpleNamespace(engine_deployment="d", scaledobject="so", hpa="h"))
+    return with_handles(SimpleNamespace(kube=kube, namespace="run", echo=lines.append,
+                                        config=SimpleNamespace(engine_deployment="d", scaledobject="so", hpa="h")))
 
 
 def _with_disable(outcomes: list, calls: list):  # noqa: ANN202
-    """step8_cleanup.disable_keda replaced: each call takes the next outcome (raised if an exception)."""
-    from vllm_stack_e2e.steps import step8_cleanup
+    """scenario.disable_keda replaced: each call takes the next outcome (raised if an exception)."""
+    from vllm_stack_e2e.steps import scenario
 
     def disable(_stack, _budget, extra=()):  # noqa: ANN001, ANN202
         calls.append("upgrade")
@@ -162,9 +164,9 @@ def _with_disable(outcomes: list, calls: list):  # noqa: ANN202
             raise outcome
         return outcome
 
-    original = step8_cleanup.disable_keda
-    step8_cleanup.disable_keda = disable  # type: ignore[assignment]
-    return lambda: setattr(step8_cleanup, "disable_keda", original)
+    original = scenario.disable_keda
+    scenario.disable_keda = disable  # type: ignore[assignment]
+    return lambda: setattr(scenario, "disable_keda", original)
 
 
 DISABLED = SimpleNamespace(expect=lambda: None)
@@ -173,15 +175,15 @@ DISABLED = SimpleNamespace(expect=lambda: None)
 def test_a_reset_puts_back_a_count_the_hpa_left_after_keda_was_disabled():
     """3 → 1 (helm) → 3 (the HPA's last act before KEDA deleted it): keda_off scales it to 1 and says so;
     a Deployment already at replicaCount is left alone."""
-    from vllm_stack_e2e.steps import step8_cleanup
+    from vllm_stack_e2e.steps import scenario
 
     calls, lines = [], []
     restore = _with_disable([DISABLED, DISABLED], calls)
     try:
-        step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
+        scenario.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
         scaled = [c[1] for c in calls if isinstance(c, tuple) and c[0] == "scale"]
         assert scaled == [] and lines == []
-        step8_cleanup.keda_off(_keda_off_stack(3, calls, lines))  # type: ignore[arg-type]
+        scenario.keda_off(_keda_off_stack(3, calls, lines))  # type: ignore[arg-type]
         scaled = [c[1] for c in calls if isinstance(c, tuple) and c[0] == "scale"]
         assert scaled == [("apps/v1", "Deployment", "d", "run", 1)]
         assert "left at 3 replicas after KEDA was disabled" in lines[0]
@@ -196,7 +198,7 @@ def test_keda_off_for_housekeeping_gets_past_a_conflict_on_the_replicas():
     import pytest
 
     from vllm_stack_e2e.helm import HelmError
-    from vllm_stack_e2e.steps import step8_cleanup
+    from vllm_stack_e2e.steps import scenario
 
     calls, lines = [], []
     conflict = HelmError("`helm upgrade` failed (exit 1): Error: UPGRADE FAILED: conflict occurred while applying "
@@ -206,14 +208,14 @@ def test_keda_off_for_housekeeping_gets_past_a_conflict_on_the_replicas():
     outcomes = [conflict, DISABLED]
     restore = _with_disable(outcomes, calls)
     try:
-        step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
+        scenario.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
         assert [c if isinstance(c, str) else (c[0], c[1][-1] if c[0] == "scale" else c[1]) for c in calls] == \
             ["upgrade", ("delete", "ScaledObject"), ("scale", 1), "upgrade"]
         assert "conflicts with the HPA's scale" in lines[0]
         outcomes[:] = [HelmError("`helm upgrade` failed (exit 1): Error: timed out", exit_code=1, stderr_tail="",
                                  not_found=False)]
         with pytest.raises(HelmError, match="timed out"):
-            step8_cleanup.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
+            scenario.keda_off(_keda_off_stack(1, calls, lines))  # type: ignore[arg-type]
     finally:
         restore()
 

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from vllm_stack_e2e import plugin
+from vllm_stack_e2e.context import Stack
 
 
 class Deployed:
@@ -26,6 +27,7 @@ class Deployed:
 
     namespace = "ns"
     config = SimpleNamespace(scaledobject="vllm-llama3-scaledobject")
+    scaledobject = Stack.scaledobject  # the handle, on this stand-in's kube
 
     def __init__(self, query):
         so = {{"spec": {{"maxReplicaCount": 3, "triggers": [{{"type": "prometheus", "metadata": {{"query": query}}}}]}}}}
@@ -94,11 +96,13 @@ from types import SimpleNamespace
 import pytest
 
 from vllm_stack_e2e import plugin
+from vllm_stack_e2e.context import Stack
 
 
 class Deployed:
     namespace = "ns"
     config = SimpleNamespace(scaledobject="vllm-llama3-scaledobject")
+    scaledobject = Stack.scaledobject  # the handle, on this stand-in's kube
     so = {"metadata": {"namespace": "ns"}, "spec": {"maxReplicaCount": 3, "triggers": [{"type": "prometheus",
           "metadata": {"query": "sum(vllm:num_requests_waiting)",
                        "serverAddress": "http://vllm-kube-prometheus-stack-prometheus:9090"}}]}}

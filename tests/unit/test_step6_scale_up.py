@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from _stacks import with_handles
+
 from vllm_stack_e2e import waits
 from vllm_stack_e2e.steps import step6_scale_up
 
@@ -64,8 +66,8 @@ def _capacity_stack(cache_info: list[dict[str, str]], args: list[str] | None = N
 
     prom = SimpleNamespace(query=lambda _q: [Sample(labels, 1.0, 0.0) for labels in cache_info])
     dep = {"spec": {"template": {"spec": {"containers": [{"command": ["vllm", "serve", "m"], "args": args or []}]}}}}
-    return SimpleNamespace(namespace="run", prometheus=lambda: prom, kube=SimpleNamespace(get=lambda *_a: dep),
-                           config=SimpleNamespace(engine_deployment="d"))
+    return with_handles(SimpleNamespace(namespace="run", prometheus=lambda: prom, kube=SimpleNamespace(get=lambda *_a: dep),
+                                        config=SimpleNamespace(engine_deployment="d", scaledobject="so", hpa="h")))
 
 
 def test_the_engines_capacity_is_their_kv_cache_in_whole_blocks_per_request() -> None:

@@ -74,7 +74,7 @@ def test_a_generations_time_never_runs_backwards() -> None:
 
 def test_the_rate_window_comes_from_the_deployed_keepalive_query() -> None:
     from vllm_stack_e2e import kube as k
-    from vllm_stack_e2e.steps.step7_advanced import rate_window
+    from vllm_stack_e2e.steps.scenario import rate_window
 
     def so(*queries: str) -> k.ScaledObject:
         return k.ScaledObject({"spec": {"triggers": [{"type": "prometheus", "metadata": {"query": q}}
@@ -114,33 +114,33 @@ def _stack(pods: list[str], prom: _Prom):
 
 
 def test_in_flight_counts_waiting_and_running_on_the_engines_that_exist_now() -> None:
-    from vllm_stack_e2e.steps import step7_advanced
+    from vllm_stack_e2e.steps import scenario
     prom = _Prom([7.0])
-    assert step7_advanced.in_flight(_stack(["e-1", "e-2"], prom)) == 7.0
+    assert scenario.in_flight(_stack(["e-1", "e-2"], prom)) == 7.0
     # one selector for both names (`waiting or running` would drop each pod's running series: `or`
     # matches on the labels without the name), in Prometheus 3's and 2's spelling
     assert prom.queries == ['sum({__name__=~"vllm[:_]num_requests_(waiting|running)",'
                             'namespace="run",pod=~"e-1|e-2"})']
-    assert step7_advanced.in_flight(_stack([], _Prom([9.0]))) == 0.0, "no engine pod: nothing in flight"
+    assert scenario.in_flight(_stack([], _Prom([9.0]))) == 0.0, "no engine pod: nothing in flight"
 
 
 def test_in_flight_is_unknown_while_an_engine_is_not_scraped_now() -> None:
     """A removed ServiceMonitor's series still answer (defect 6) — with the values of the moment it went."""
-    from vllm_stack_e2e.steps import step7_advanced
+    from vllm_stack_e2e.steps import scenario
     prom = _Prom([0.0], scraped=("e-1",))
-    assert step7_advanced.in_flight(_stack(["e-1", "e-2"], prom)) is None
+    assert scenario.in_flight(_stack(["e-1", "e-2"], prom)) is None
     assert prom.queries == [], "no query of series that may be lingering"
 
 
 def test_wait_idle_waits_out_the_last_scenarios_queue_and_says_what_it_saw() -> None:
     import pytest
     from vllm_stack_e2e.errors import WaitTimeout
-    from vllm_stack_e2e.steps import step7_advanced
-    step7_advanced.wait_idle(_stack(["e-1"], _Prom([3.0, 0.0])), budget=10)
+    from vllm_stack_e2e.steps import scenario
+    scenario.wait_idle(_stack(["e-1"], _Prom([3.0, 0.0])), budget=10)
     with pytest.raises(WaitTimeout, match="4 in flight"):
-        step7_advanced.wait_idle(_stack(["e-1"], _Prom([4.0] * 10)), budget=0.1)
+        scenario.wait_idle(_stack(["e-1"], _Prom([4.0] * 10)), budget=0.1)
     with pytest.raises(WaitTimeout, match="not scraped by Prometheus now"):
-        step7_advanced.wait_idle(_stack(["e-9"], _Prom([0.0] * 10)), budget=0.1)
+        scenario.wait_idle(_stack(["e-9"], _Prom([0.0] * 10)), budget=0.1)
 
 
 def test_an_hpa_view_knows_its_scale_down_window_and_the_replicas_it_holds() -> None:
@@ -172,10 +172,10 @@ def test_an_hpa_whose_metric_fails_has_recorded_nothing_since_the_failure() -> N
 def test_forgetting_recommendations_waits_out_only_what_is_left_of_the_window() -> None:
     import time
 
-    from vllm_stack_e2e.steps import step7_advanced
+    from vllm_stack_e2e.steps import scenario
 
     started = time.monotonic()
-    step7_advanced.forget_recommendations(None, time.time() - 400, 300)  # type: ignore[arg-type]
+    scenario.forget_recommendations(None, time.time() - 400, 300)  # type: ignore[arg-type]
     assert time.monotonic() - started < 0.5, "a window already over costs nothing"
-    step7_advanced.forget_recommendations(None, time.time(), 1.5)  # type: ignore[arg-type]
+    scenario.forget_recommendations(None, time.time(), 1.5)  # type: ignore[arg-type]
     assert time.monotonic() - started >= 1.4

@@ -17,6 +17,7 @@ phases carry the errors KEDA counted for the tutorial's ScaledObject (`KedaError
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,11 +30,10 @@ from ..context import Stack
 from ..helm import HelmError
 from ..redaction import redact_text
 from ..timeline import Timeline
-from . import step6_scale_up
-from .step4_upgrade import upgrade
+from . import step2_vllm, step6_scale_up
+from .scenario import (FIXED_FOR_MULTI_REPLICA, Scenario, broken_metric_source, idle_budget, rate_window, upgrade,
+                       wake)
 from .step2_vllm import engine_selector, model_url
-from .step7_advanced import (FIXED_FOR_MULTI_REPLICA, broken_metric_source, idle_budget, rate_window, reset,
-                             wake)
 
 PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 PAUSED = "autoscaling.keda.sh/paused"
@@ -80,12 +80,11 @@ def _stop_load(tl: Timeline, run: step6_scale_up.LoadRun) -> None:
         step6_scale_up.record_load(tl, run, loaded)
 
 
-def _finish(stack: Stack, tl: Timeline, run: step6_scale_up.LoadRun | None = None) -> None:
-    """Stop the scenario's load (if still running), then the timeline, and save it."""
-    if run is not None:
-        _stop_load(tl, run)
-    tl.stop()
-    tl.save(stack.config.run_dir / "timelines" / f"{tl.name}.json")
+def _remove_namespace(stack: Stack, namespace: str) -> None:
+    """Delete a namespace the scenario made, wait until it is gone, and take it off the run's ledger."""
+    if stack.kube.delete(*k.NAMESPACE, namespace):
+        stack.kube.wait_gone(*k.NAMESPACE, namespace, None, budget=120)
+    stack.forget("namespace", namespace)
 
 
 def load_to_maximum(stack: Stack, so: k.ScaledObject, after: float
@@ -95,18 +94,16 @@ def load_to_maximum(stack: Stack, so: k.ScaledObject, after: float
     running for the scale-up's budget and `after` s more, and watch for spec.replicas to reach the
     maximum. Returns the running load (the caller stops it), the observation, and why the premise
     failed ("" when it held)."""
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
     maximum = so.max_replicas
     follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
-    run = step6_scale_up.LoadRun(stack, target=threshold * maximum, budget=0.0, at_least=maximum)
+    run = step6_scale_up.LoadRun(stack, target=so.threshold * maximum, budget=0.0, at_least=maximum)
     scale = run.rise.seconds + 2 * follow.seconds
     run.budget = scale + after
     run.start()
     try:
-        seen = stack.kube.reach(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace,
-                                k.spec_replicas("==", maximum), scale,
-                                f"the HPA holds {maximum} replicas under load (budget {scale:.0f}s: queue {run.rise}, "
-                                f"then twice replicas {follow})")
+        seen = stack.engine.reach(k.spec_replicas("==", maximum), scale,
+                                  f"the HPA holds {maximum} replicas under load (budget {scale:.0f}s: queue {run.rise}, "
+                                  f"then twice replicas {follow})")
     except BaseException:
         run.stop()
         raise
@@ -200,20 +197,18 @@ class Activation:
 
 
 def activation(stack: Stack) -> Activation:
-    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
-    so = k.ScaledObject(reset(stack, None, extra=extra))
-    threshold = PAGE_THRESHOLD
-    window = hold_window(stack, so.polling_interval)
-    cfg = stack.config
-    # The load rises by one request per reading lag, so each step shows before the next one and the
-    # queue stops just above 0 instead of overshooting the threshold it must stay under.
-    step = reading_lag(stack)
-    ramp = 12 * step + 30  # up to twelve steps past the first concurrency, and the first reading
-    counted = keda_count(stack)
-    tl = step6_scale_up.timeline(stack, "beyond-activation", threshold=threshold).start()
-    run = step6_scale_up.LoadRun(stack, target=0.0, budget=window + ramp + 60, max_concurrency=64, start_concurrency=4,
-                                 step=1, step_interval=step).start()
-    try:
+    with Scenario(stack) as sc:
+        threshold = PAGE_THRESHOLD
+        window = hold_window(stack, sc.so.polling_interval)
+        # The load rises by one request per reading lag, so each step shows before the next one and the
+        # queue stops just above 0 instead of overshooting the threshold it must stay under.
+        step = reading_lag(stack)
+        ramp = 12 * step + 30  # up to twelve steps past the first concurrency, and the first reading
+        counted = keda_count(stack)
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-activation", threshold=threshold).start())
+        run = step6_scale_up.LoadRun(stack, target=0.0, budget=window + ramp + 60, max_concurrency=64,
+                                     start_concurrency=4, step=1, step_interval=step).start()
+        sc.restore(_stop_load, tl, run)
         queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack), lambda v: v is not None and v > 0,
                                                 ramp, f"the queue above 0 (load stepped by one request every "
                                                 f"{step:g}s, the scrape interval + 1 s)")
@@ -221,17 +216,14 @@ def activation(stack: Stack) -> Activation:
         if queued.reached:
             tl.event("queue above 0: holding")
             started = time.time()
-            result.held = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                          k.spec_replicas("==", 1), window,
-                                          f"engine replicas stay 1 with the queue at or below {threshold:g} "
-                                          f"({window:.0f}s)")
+            result.held = stack.engine.hold(k.spec_replicas("==", 1), window,
+                                            f"engine replicas stay 1 with the queue at or below {threshold:g} "
+                                            f"({window:.0f}s)")
             result.queue = queue_between(tl, started, time.time())
             tl.event("hold window over")
         result.errors = keda_errors(stack, tl, "activation (load below the threshold)", counted)
         result.stored = kedas_reading_stored(stack, time.time() - tl.started_at)
         return result
-    finally:
-        _finish(stack, tl, run)
 
 
 # ---- pause ----------------------------------------------------------------------------------------
@@ -260,20 +252,19 @@ class Pause:
 
 
 def pause(stack: Stack) -> Pause:
-    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
-    so = k.ScaledObject(reset(stack, None, extra=extra))
-    cfg = stack.config
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    window = hold_window(stack, so.polling_interval)
-    budget = step6_scale_up.scale_up_budget(stack, so.polling_interval).seconds
-    so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
-    counted = keda_count(stack)
-    tl = step6_scale_up.timeline(stack, "beyond-pause", threshold=threshold).start()
-    stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: "1"})
-    tl.event(f"{PAUSED_REPLICAS}=1")
-    run = step6_scale_up.LoadRun(stack, target=threshold, budget=3 * window + budget + 240).start()
-    rise = run.rise
-    try:
+    with Scenario(stack) as sc:
+        threshold = sc.threshold
+        window = hold_window(stack, sc.so.polling_interval)
+        budget = step6_scale_up.scale_up_budget(stack, sc.so.polling_interval).seconds
+        counted = keda_count(stack)
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-pause", threshold=threshold).start())
+        stack.scaledobject.annotate({PAUSED_REPLICAS: "1"})
+        tl.event(f"{PAUSED_REPLICAS}=1")
+        run = step6_scale_up.LoadRun(stack, target=threshold, budget=3 * window + budget + 240).start()
+        sc.restore(_stop_load, tl, run)
+        # Never leave a paused ScaledObject behind, whatever happens below.
+        sc.restore(stack.scaledobject.annotate, {PAUSED: None, PAUSED_REPLICAS: None})
+        rise = run.rise
         queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
                                                 lambda v: v is not None and v > threshold, rise.seconds,
                                                 f"the queue above {threshold:g} while paused (budget {rise})")
@@ -283,34 +274,27 @@ def pause(stack: Stack) -> Pause:
             return result
         for annotation, value in ((PAUSED_REPLICAS, "1"), (PAUSED, "true")):
             if annotation == PAUSED:
-                stack.kube.annotate(*so_ref, {PAUSED_REPLICAS: None, PAUSED: "true"})
+                stack.scaledobject.annotate({PAUSED_REPLICAS: None, PAUSED: "true"})
                 tl.event(f"{PAUSED}=true (paused-replicas removed)")
-            phase = PausePhase(annotation, value, stack.kube.reach(*so_ref, k.has_condition("Paused"), 60,
-                                                                   f"ScaledObject Paused=True ({annotation})"))
+            phase = PausePhase(annotation, value, stack.scaledobject.reach(k.has_condition("Paused"), 60,
+                                                                           f"ScaledObject Paused=True ({annotation})"))
             started = time.time()
-            phase.held = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                         k.spec_replicas("==", 1), window,
-                                         f"engine replicas held at 1 under load with {annotation}={value}")
+            phase.held = stack.engine.hold(k.spec_replicas("==", 1), window,
+                                           f"engine replicas held at 1 under load with {annotation}={value}")
             phase.queue = queue_between(tl, started, time.time())
-            phase.hpa_present = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace) is not None
+            phase.hpa_present = stack.hpa.get().exists
             result.phases.append(phase)
-        stack.kube.annotate(*so_ref, {PAUSED: None, PAUSED_REPLICAS: None})
+        stack.scaledobject.annotate({PAUSED: None, PAUSED_REPLICAS: None})
         removed = time.time()
         tl.event("pause annotations removed")
-        result.unpaused = stack.kube.reach(*so_ref, k.has_condition("Paused", "False"), 60,
-                                           "ScaledObject Paused=False")
-        result.resumed = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                          k.spec_replicas("≥", 2), budget,
-                                          f"engine replicas ≥ 2 after the pause (budget {budget:.0f}s, as step 6)")
+        result.unpaused = stack.scaledobject.reach(k.has_condition("Paused", "False"), 60, "ScaledObject Paused=False")
+        result.resumed = stack.engine.reach(k.spec_replicas("≥", 2), budget,
+                                            f"engine replicas ≥ 2 after the pause (budget {budget:.0f}s, as step 6)")
         if result.resumed.reached:
             result.resume_seconds = result.resumed.at - removed
             tl.event(f"scaled up {result.resume_seconds:.0f}s after the pause ended")
         result.errors = keda_errors(stack, tl, "pause and resume", counted)
         return result
-    finally:
-        # Never leave a paused ScaledObject behind, whatever happened above.
-        stack.kube.annotate(*so_ref, {PAUSED: None, PAUSED_REPLICAS: None})
-        _finish(stack, tl, run)
 
 
 # ---- a broken neighbour -------------------------------------------------------------------------
@@ -343,32 +327,23 @@ class BrokenNeighbour:
 
 
 def broken_neighbour(stack: Stack) -> BrokenNeighbour:
-    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
-    so = k.ScaledObject(reset(stack, None, extra=extra))
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    namespace = f"{stack.namespace}-neighbour"[:63]
-    stack.kube.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": namespace, "labels": stack.namespace_object()["metadata"]["labels"]}})
-    stack.record("namespace", namespace)
-    try:
+    with Scenario(stack) as sc:
+        namespace = f"{stack.namespace}-neighbour"[:63]
+        stack.kube.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": namespace, "labels": stack.namespace_object()["metadata"]["labels"]}})
+        stack.record("namespace", namespace)
+        sc.restore(_remove_namespace, stack, namespace)
         for obj in neighbour_objects(namespace):
             stack.kube.apply(obj)
         broken = stack.kube.reach(*k.SCALEDOBJECT, "neighbour", namespace, k.has_condition("Ready", "False"), 90,
                                   "the neighbour's ScaledObject Ready=False (its server cannot be reached)")
         result = BrokenNeighbour(namespace, broken)
-        tl = step6_scale_up.timeline(stack, "beyond-broken-neighbour", threshold=threshold).start()
-        try:
-            tl.event("neighbour broken; load starts")
-            counted = keda_count(stack)
-            result.scale_up = step6_scale_up.drive_until_replicas(stack, tl, threshold, 2, so.polling_interval)
-            result.errors = keda_errors(stack, tl, "scale-up beside the broken neighbour", counted)
-        finally:
-            _finish(stack, tl)
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-broken-neighbour", threshold=sc.threshold).start())
+        tl.event("neighbour broken; load starts")
+        counted = keda_count(stack)
+        result.scale_up = step6_scale_up.drive_until_replicas(stack, tl, sc.threshold, 2, sc.so.polling_interval)
+        result.errors = keda_errors(stack, tl, "scale-up beside the broken neighbour", counted)
         return result
-    finally:
-        if stack.kube.delete(*k.NAMESPACE, namespace):
-            stack.kube.wait_gone(*k.NAMESPACE, namespace, None, budget=120)
-        stack.forget("namespace", namespace)
 
 
 # ---- fallback with scale to zero ------------------------------------------------------------------
@@ -410,24 +385,23 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
     """Reset to the page's scale-to-zero + fallback blocks; drive the model to 2+ replicas, break the
     metric source and watch the fallback (then restore it); let the model go to zero, break the source
     again and watch whether the fallback lifts it."""
-    cfg, profile = stack.config, stack.config.profile_settings
+    profile = stack.config.profile_settings
     sync = profile.hpa_sync_seconds
     overlay = (FALLBACK_OVERLAY,)
     fixes = stack.fixes(FALLBACK_BASE, FIXED_FOR_MULTI_REPLICA, extra=overlay)
-    so = k.ScaledObject(reset(stack, FALLBACK_BASE, extra=fixes, also=overlay))
-    extra = (*overlay, *fixes)  # what every later upgrade of the scenario renders (the broken source's)
-    spec = dict(so.fallback or {})
-    result = FallbackWithZero(replicas=int(spec.get("replicas", 0)), failure_threshold=int(spec.get("failureThreshold", 3)),
-                              polling=so.polling_interval, cooldown=so.cooldown_period,
-                              min_replica_count=int(so.spec.get("minReplicaCount", 1)))
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    tl = step6_scale_up.timeline(stack, "beyond-fallback-with-zero", threshold=threshold).start()
-    result.timeline = tl
-    # Fallback=True once failures pass failureThreshold: that many polls and three more, and a minute.
-    fallback_budget = (result.failure_threshold + 3) * result.polling + 60
-    dep = (*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
-    so_ref = (*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
-    try:
+    with Scenario(stack, FALLBACK_BASE, also=overlay, extra=fixes) as sc:
+        so = sc.so
+        extra = (*overlay, *fixes)  # what every later upgrade of the scenario renders (the broken source's)
+        spec = dict(so.fallback or {})
+        result = FallbackWithZero(replicas=int(spec.get("replicas", 0)),
+                                  failure_threshold=int(spec.get("failureThreshold", 3)),
+                                  polling=so.polling_interval, cooldown=so.cooldown_period,
+                                  min_replica_count=so.min_replica_count)
+        threshold = sc.threshold
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-fallback-with-zero", threshold=threshold).start())
+        result.timeline = tl
+        # Fallback=True once failures pass failureThreshold: that many polls and three more, and a minute.
+        fallback_budget = (result.failure_threshold + 3) * result.polling + 60
         # -- at 2+: the source goes down with the model at two replicas or more ----------------------
         phase, counted = result.above, keda_count(stack)
         # A new ScaledObject with minReplicaCount 0 and no traffic goes to zero at once (it has no
@@ -447,14 +421,14 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
         else:
             phase.start_replicas = up.grown_to
             phase.healthy = keda_errors(stack, tl, "scale-up to 2+ (source up)", counted)
-            _break_and_watch(stack, tl, phase, result, extra, fallback_budget, dep, so_ref,
+            _break_and_watch(stack, tl, phase, result, extra, fallback_budget,
                              hold=result.cooldown + result.polling + sync + 5)
         # -- at zero: the model idles to zero with the source up, then the source goes down ----------
         phase = result.at_zero
-        at_zero = stack.kube.reach(*dep, k.spec_replicas("==", 0),
-                                   idle_budget(rate_window(so), result.cooldown, result.polling) + 300 + 2 * sync,
-                                   "engine Deployment at 0 replicas after the cooldown with no traffic "
-                                   "(after the fallback's replicas scale down)")
+        at_zero = stack.engine.reach(k.spec_replicas("==", 0),
+                                     idle_budget(rate_window(so), result.cooldown, result.polling) + 300 + 2 * sync,
+                                     "engine Deployment at 0 replicas after the cooldown with no traffic "
+                                     "(after the fallback's replicas scale down)")
         if not at_zero.reached:
             phase.not_run = f"the model never reached zero: {at_zero.explain()}"
             return result
@@ -464,17 +438,14 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
         phase.start_replicas = 0
         counted = keda_count(stack)
         # A zero that holds one poll and one sync with the source up: the healthy phase at zero.
-        stack.kube.hold(*dep, k.spec_replicas("==", 0), result.polling + sync, "the model stays at zero")
+        stack.engine.hold(k.spec_replicas("==", 0), result.polling + sync, "the model stays at zero")
         phase.healthy = keda_errors(stack, tl, "at zero (source up)", counted)
-        _break_and_watch(stack, tl, phase, result, extra, fallback_budget, dep, so_ref, hold=result.polling + sync + 5)
+        _break_and_watch(stack, tl, phase, result, extra, fallback_budget, hold=result.polling + sync + 5)
         return result
-    finally:
-        _finish(stack, tl)
 
 
 def _break_and_watch(stack: Stack, tl: Timeline, phase: FallbackPhase, run: FallbackWithZero, extra: tuple[str, ...],
-                     fallback_budget: float, dep: tuple[str, str, str, str], so_ref: tuple[str, str, str, str],
-                     hold: float) -> None:
+                     fallback_budget: float, hold: float) -> None:
     """Break the metric source; watch Fallback=True, the Deployment at fallback.replicas, and that it
     holds there for `hold` seconds; restore the source whatever happened."""
     sync = stack.config.profile_settings.hpa_sync_seconds
@@ -483,25 +454,24 @@ def _break_and_watch(stack: Stack, tl: Timeline, phase: FallbackPhase, run: Fall
         broke = time.time()
         phase.how = how
         tl.event(f"{phase.name}: metric source broken ({how})")
-        phase.fallback = stack.kube.reach(*so_ref, k.has_condition("Fallback"), fallback_budget,
-                                          f"ScaledObject Fallback=True ({phase.name})")
+        phase.fallback = stack.scaledobject.reach(k.has_condition("Fallback"), fallback_budget,
+                                                  f"ScaledObject Fallback=True ({phase.name})")
         # Scale-down to the fallback count waits out the HPA's stabilization window.
-        hpa = k.Hpa(stack.kube.get(*k.HPA, stack.config.hpa, stack.namespace))
-        stabilization = hpa.scale_down_window
+        stabilization = stack.hpa.get().scale_down_window
         budget = (fallback_budget + 2 * (run.polling + sync) + stack.config.profile_settings.engine_ready_seconds
                   + (stabilization if (phase.start_replicas or 0) > run.replicas else 0) + 30)
-        phase.settled = stack.kube.reach(*dep, k.spec_replicas("==", run.replicas), budget,
-                                         f"Deployment at the fallback's {run.replicas} replicas ({phase.name})")
+        phase.settled = stack.engine.reach(k.spec_replicas("==", run.replicas), budget,
+                                           f"Deployment at the fallback's {run.replicas} replicas ({phase.name})")
         if phase.settled.reached:
             phase.settle_seconds = phase.settled.at - broke
             tl.event(f"{phase.name}: at {run.replicas} after {phase.settle_seconds:.0f}s")
-            phase.held = stack.kube.hold(*dep, k.spec_replicas("==", run.replicas), hold,
-                                         f"Deployment holds {run.replicas} replicas with the source down "
-                                         f"({hold:.0f}s)")
+            phase.held = stack.engine.hold(k.spec_replicas("==", run.replicas), hold,
+                                           f"Deployment holds {run.replicas} replicas with the source down "
+                                           f"({hold:.0f}s)")
         phase.broken = keda_errors(stack, tl, f"{phase.name}, source down", counted)
     tl.event(f"{phase.name}: metric source restored")
-    stack.kube.reach(*so_ref, k.has_condition("Fallback", "False") & k.has_condition("Ready"),
-                     3 * run.polling + 90, "ScaledObject Fallback=False and Ready after the source returns")
+    stack.scaledobject.reach(k.has_condition("Fallback", "False") & k.has_condition("Ready"),
+                             3 * run.polling + 90, "ScaledObject Fallback=False and Ready after the source returns")
 
 
 # ---- KEDA disrupted mid-scale -------------------------------------------------------------------
@@ -541,19 +511,16 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
     """From step 4's stack: load until the queue passes the threshold, then crash one of KEDA's
     servers (lab: SIGKILL, restarted with a kubelet's back-off; cluster: its pods deleted) before the
     HPA has acted; watch KEDA answer the HPA again and the Deployment still grow to 2."""
-    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
-    so = k.ScaledObject(reset(stack, None, extra=extra))
-    cfg = stack.config
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    allowance = RESTART_ALLOWANCE.get(stack.backend.name, RESTART_ALLOWANCE_CLUSTER)
-    result = Disruption(component, step6_scale_up.scale_up_budget(stack, so.polling_interval).seconds + allowance)
-    hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace) or {}
-    path = external_metric_path(stack, hpa)
-    tl = step6_scale_up.timeline(stack, f"beyond-keda-{component}", threshold=threshold).start()
-    result.timeline = tl
-    run = step6_scale_up.LoadRun(stack, target=threshold, budget=result.budget + 240).start()
-    rise = run.rise
-    try:
+    with Scenario(stack) as sc:
+        threshold = sc.threshold
+        allowance = RESTART_ALLOWANCE.get(stack.backend.name, RESTART_ALLOWANCE_CLUSTER)
+        result = Disruption(component, step6_scale_up.scale_up_budget(stack, sc.so.polling_interval).seconds + allowance)
+        path = external_metric_path(stack, stack.hpa.get().obj or {})
+        tl = sc.timeline(step6_scale_up.timeline(stack, f"beyond-keda-{component}", threshold=threshold).start())
+        result.timeline = tl
+        run = step6_scale_up.LoadRun(stack, target=threshold, budget=result.budget + 240).start()
+        sc.restore(_stop_load, tl, run)
+        rise = run.rise
         result.queued = stack.prometheus().reach_value(step6_scale_up.queue_query(stack),
                                                        lambda v: v is not None and v > threshold, rise.seconds,
                                                        f"the queue above {threshold:g} (budget {rise})")
@@ -576,10 +543,10 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
                     not result.gap or result.gap[-1] != s.hpa_scaling_active):
                 result.gap.append(s.hpa_scaling_active)
         remaining = max(1.0, result.budget - (time.time() - result.crashed_at))
-        result.grew = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.spec_replicas("≥", 2),
-                                       remaining, f"engine replicas ≥ 2 after KEDA's {component} crashed "
-                                       f"(budget {result.budget:.0f}s from the crash: step 6's + {allowance:g}s "
-                                       "for the restart)")
+        result.grew = stack.engine.reach(k.spec_replicas("≥", 2), remaining,
+                                         f"engine replicas ≥ 2 after KEDA's {component} crashed "
+                                         f"(budget {result.budget:.0f}s from the crash: step 6's + {allowance:g}s "
+                                         "for the restart)")
         if result.grew.reached:
             result.grow_seconds = result.grew.at - result.crashed_at
             tl.event(f"spec.replicas ≥ 2, {result.grow_seconds:.1f}s after the crash")
@@ -588,8 +555,6 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
                    + f", HPA ScalingActive in the gap: {' → '.join(result.gap) or 'not sampled'}, 2 replicas after "
                    + (f"{result.grow_seconds:.1f}s" if result.grow_seconds is not None else "never"))
         return result
-    finally:
-        _finish(stack, tl, run)
 
 
 # ---- an upgrade while scaled out ---------------------------------------------------------------
@@ -646,49 +611,42 @@ def upgrade_while_scaled_out(stack: Stack) -> ScaledOutUpgrade:
     of UPGRADES as a user runs it (`helm upgrade` with the page's values and one setting changed).
     Each upgrade is watched from the state read just before helm ran (kube.hold's `since`: every
     change the API server wrote, in its order) for a hold window after it."""
-    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
-    so = k.ScaledObject(reset(stack, None, extra=extra))
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    result = ScaledOutUpgrade(so.max_replicas)
-    window = hold_window(stack, so.polling_interval)
-    tl = step6_scale_up.timeline(stack, "beyond-upgrade-scaled-out", threshold=threshold).start()
-    result.timeline = tl
-    run, result.scaled, result.not_run = load_to_maximum(
-        stack, so, after=len(UPGRADES) * (window + stack.config.profile_settings.install_seconds))
-    try:
+    with Scenario(stack) as sc:
+        so = sc.so
+        result = ScaledOutUpgrade(so.max_replicas)
+        window = hold_window(stack, so.polling_interval)
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-upgrade-scaled-out", threshold=sc.threshold).start())
+        result.timeline = tl
+        run, result.scaled, result.not_run = load_to_maximum(
+            stack, so, after=len(UPGRADES) * (window + stack.config.profile_settings.install_seconds))
+        sc.restore(_stop_load, tl, run)
         if result.not_run:
             return result
         tl.event(f"{result.maximum} replicas")
         for change, scenario in UPGRADES:
-            result.phases.append(_upgrade_and_watch(stack, tl, change, scenario, extra, window))
+            result.phases.append(_upgrade_and_watch(stack, tl, change, scenario, sc.extra, window))
         return result
-    finally:
-        _finish(stack, tl, run)
 
 
 def _upgrade_and_watch(stack: Stack, tl: Timeline, change: str, scenario: str, extra: tuple[str, ...],
                        window: float) -> UpgradePhase:
-    cfg = stack.config
-    deployment = stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace)
-    hpa = stack.kube.get(*k.HPA, cfg.hpa, stack.namespace)
-    phase = UpgradePhase(change, scenario, k.Deployment(deployment).spec_replicas, k.Hpa(hpa).desired_replicas)
-    uid = ((hpa or {}).get("metadata") or {}).get("uid")
+    deployment, hpa = stack.engine.get(), stack.hpa.get()
+    phase = UpgradePhase(change, scenario, deployment.spec_replicas, hpa.desired_replicas)
+    uid = ((hpa.obj or {}).get("metadata") or {}).get("uid")
     tl.event(f"helm upgrade: {change}")
     try:
         upgrade(stack, scenario=scenario, extra=extra)
     except HelmError as exc:
         phase.error = redact_text(exc.stderr_tail)[:400]
         tl.event("helm upgrade refused")
-    phase.replicas = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                     k.spec_replicas("≥", phase.before), window,
-                                     f"spec.replicas ≥ {phase.before} after the upgrade ({window:.0f}s)",
-                                     since=deployment)
+    phase.replicas = stack.engine.hold(k.spec_replicas("≥", phase.before), window,
+                                       f"spec.replicas ≥ {phase.before} after the upgrade ({window:.0f}s)",
+                                       since=deployment.obj)
     same = waits.Check(lambda o: o is not None and o["metadata"]["uid"] == uid
                        and k.Hpa(o).desired_replicas >= phase.before,
                        f"the same HPA, desiredReplicas ≥ {phase.before}")
     # The HPA's changes since it was read are replayed in the API server's order: the window has passed.
-    phase.hpa = stack.kube.hold(*k.HPA, cfg.hpa, stack.namespace, same, 1.0,
-                                f"HPA {cfg.hpa} kept through the upgrade", since=hpa)
+    phase.hpa = stack.hpa.hold(same, 1.0, f"HPA {stack.config.hpa} kept through the upgrade", since=hpa.obj)
     # Owners of spec.replicas in every state the API server wrote after helm ran: the HPA takes the
     # field back with its next scale, so one reading at the end could miss helm's.
     states = [obj for _t, obj in phase.replicas.history[1:]] or [phase.replicas.history[-1][1]]
@@ -781,21 +739,24 @@ def scale_in_under_traffic(stack: Stack) -> ScaleIn:
     run asked for it): load until the HPA holds maxReplicaCount, then — the load stopped — a trickle
     of long streamed requests while the HPA scales in to its minimum and the lab's kubelet terminates
     the deleted engine pods (SIGTERM, their grace period, SIGKILL: docs/termination.md)."""
-    extra = stack.fixes(None, FIXED_FOR_MULTI_REPLICA)
-    so = k.ScaledObject(reset(stack, None, extra=extra))
-    cfg = stack.config
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
-    result = ScaleIn(so.max_replicas, max(hpa.min_replicas or 1, 1))
-    tl = step6_scale_up.timeline(stack, "beyond-scale-in", threshold=threshold).start()
-    result.timeline = tl
-    loading: step6_scale_up.LoadRun | None
-    loading, result.scaled_out, result.not_run = load_to_maximum(stack, so, after=60)
-    try:
+    with Scenario(stack) as sc:
+        so, cfg = sc.so, stack.config
+        hpa = stack.hpa.get()
+        result = ScaleIn(so.max_replicas, max(hpa.min_replicas or 1, 1))
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-scale-in", threshold=sc.threshold).start())
+        result.timeline = tl
+        loading: step6_scale_up.LoadRun | None
+        loading, result.scaled_out, result.not_run = load_to_maximum(stack, so, after=60)
+
+        def stop_loading() -> None:  # unless stopped already, for the trickle
+            if loading is not None:
+                _stop_load(tl, loading)
+
+        sc.restore(stop_loading)
         if not result.not_run:
-            result.scaled_out = stack.kube.reach(
-                *k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, k.ready_replicas_at_least(result.maximum),
-                cfg.profile_settings.engine_ready_seconds + 30, f"{result.maximum} engines Ready")
+            result.scaled_out = stack.engine.reach(
+                k.ready_replicas_at_least(result.maximum), cfg.profile_settings.engine_ready_seconds + 30,
+                f"{result.maximum} engines Ready")
             if not result.scaled_out.reached:
                 result.not_run = (f"the load never took the model to {result.maximum} Ready replicas: "
                                   f"{result.scaled_out.explain()}")
@@ -830,8 +791,6 @@ def scale_in_under_traffic(stack: Stack) -> ScaleIn:
             result.not_run = f"the trickle could not run: {exc}"
         stack.echo(f"beyond: scale-in under traffic — {result.explain()}")
         return result
-    finally:
-        _finish(stack, tl, loading)
 
 
 # ---- an empty query is not zero ---------------------------------------------------------------------
@@ -881,23 +840,21 @@ def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
     then hold the Deployment at the floor for as long as a scale-in the empty reading asks for would
     take (the HPA's scale-down window, two polls and syncs, 5 s)."""
     numbers, also = NULL_CONFIGS[config]
-    extra = stack.fixes(None, (*FIXED_FOR_MULTI_REPLICA, *numbers))
-    so = k.ScaledObject(reset(stack, None, extra=extra, also=also))
-    cfg = stack.config
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    fallback = int((so.fallback or {}).get("replicas") or 0)
-    result = VanishedQueue(config, so.max_replicas, fallback or so.max_replicas)
-    hpa = k.Hpa(stack.kube.get(*k.HPA, cfg.hpa, stack.namespace))
-    lag = reading_lag(stack)
-    tl = step6_scale_up.timeline(stack, f"beyond-null-{config}", threshold=threshold).start()
-    result.timeline = tl
-    gone = 3 * lag + floors.MARGIN  # targets dropped, then Prometheus's end-of-run staleness (2 intervals)
-    window = hpa.scale_down_window + 2 * (so.polling_interval + cfg.profile_settings.hpa_sync_seconds) + 5
-    run, result.scaled, result.not_run = load_to_maximum(stack, so, after=gone + window + 60)
-    try:
+    with Scenario(stack, fixed=(*FIXED_FOR_MULTI_REPLICA, *numbers), also=also) as sc:
+        so, cfg = sc.so, stack.config
+        fallback = int((so.fallback or {}).get("replicas") or 0)
+        result = VanishedQueue(config, so.max_replicas, fallback or so.max_replicas)
+        hpa = stack.hpa.get()
+        lag = reading_lag(stack)
+        tl = sc.timeline(step6_scale_up.timeline(stack, f"beyond-null-{config}", threshold=sc.threshold).start())
+        result.timeline = tl
+        gone = 3 * lag + floors.MARGIN  # targets dropped, then Prometheus's end-of-run staleness (2 intervals)
+        window = hpa.scale_down_window + 2 * (so.polling_interval + cfg.profile_settings.hpa_sync_seconds) + 5
+        run, result.scaled, result.not_run = load_to_maximum(stack, so, after=gone + window + 60)
+        sc.restore(_stop_load, tl, run)
         if result.not_run:
             return result
-        query = defects.scope_to_namespace(str(so.triggers[0]["metadata"]["query"]), stack.namespace)
+        query = defects.scope_to_namespace(so.query, stack.namespace)
         since = keda_count(stack)
         with engine_service_selects_nothing(stack):
             tl.event("engine Service selects no pod")
@@ -909,14 +866,12 @@ def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
                 result.not_run = f"the engines' series never vanished: {result.vanished.explain()}"
                 return result
             tl.event("the queue's series gone")
-            result.held = stack.kube.hold(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                          k.spec_replicas("≥", result.floor), window,
-                                          f"spec.replicas ≥ {result.floor} while the queue's series are gone "
-                                          f"({window:.0f}s: scale-down window, 2 polls and syncs, 5s)")
+            result.held = stack.engine.hold(k.spec_replicas("≥", result.floor), window,
+                                            f"spec.replicas ≥ {result.floor} while the queue's series are gone "
+                                            f"({window:.0f}s: scale-down window, 2 polls and syncs, 5s)")
             if fallback:
-                result.fallback = stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace,
-                                                   k.has_condition("Fallback"), 1.0,
-                                                   f"ScaledObject {cfg.scaledobject} Fallback=True")
+                result.fallback = stack.scaledobject.reach(k.has_condition("Fallback"), 1.0,
+                                                           f"ScaledObject {cfg.scaledobject} Fallback=True")
             until = keda_count(stack)
             if since.value is not None and until.value is not None:
                 result.keda_errors = until.value - since.value
@@ -925,8 +880,6 @@ def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
         stack.echo(f"beyond: empty query ({config}) — {'held' if result.held.held else 'scaled in'}: "
                    f"{result.held.explain()}; KEDA errors meanwhile: {result.keda_errors}")
         return result
-    finally:
-        _finish(stack, tl, run)
 
 
 # ---- two stacks on one cluster ---------------------------------------------------------------------
@@ -962,8 +915,6 @@ def _read_by_namespace(stack: Stack, query: str) -> list[tuple[str, float]]:
 def _second_stack(stack: Stack, namespace: str, release: str) -> Stack:
     """A Stack for the second release: the run's chart, backend and run label, its own namespace,
     release name and report folder."""
-    import dataclasses
-
     second = Stack(dataclasses.replace(stack.config, namespace=namespace, release=release,
                                        reports_dir=stack.config.run_dir / "second-stack"), stack.backend, stack.echo)
     second._chart = stack.chart
@@ -976,17 +927,21 @@ def two_stacks(stack: Stack) -> TwoStacks:
     name. Load the second stack until its queue is above the threshold, then read the run's own
     trigger query — the page's, as the run deployed it at step 4 — on the run's Prometheus, and the
     same query with the run's namespace selected (the fix of defect 9)."""
-    from ..defects import scope_to_namespace
-    from ..helm import HelmError
-    from . import step2_vllm
+    # The run's step-4 trigger, as the page (and FIX_DEFECTS) make it: no harness fix.
+    with Scenario(stack, fixed=()) as sc:
+        threshold = sc.threshold
+        namespace = f"{stack.namespace}-b"[:63]
+        second = _second_stack(stack, namespace, stack.config.release)
+        stack.record("namespace", namespace)  # the run's own cleanup (and an interruption's) removes it
+        result = TwoStacks(namespace, same_name="")
 
-    so = k.ScaledObject(reset(stack, None))  # the run's step-4 trigger, as the page (and FIX_DEFECTS) make it
-    threshold = float(so.triggers[0]["metadata"]["threshold"])
-    namespace = f"{stack.namespace}-b"[:63]
-    second = _second_stack(stack, namespace, stack.config.release)
-    stack.record("namespace", namespace)  # the run's own cleanup (and an interruption's) removes it
-    result = TwoStacks(namespace, same_name="")
-    try:
+        def remove_second() -> None:
+            second.close()
+            if result.release:
+                stack.backend.helm.uninstall(result.release, namespace=namespace)
+            _remove_namespace(stack, namespace)
+
+        sc.restore(remove_second)
         try:
             step2_vllm.install(second)
             result.release = second.config.release
@@ -1001,40 +956,32 @@ def two_stacks(stack: Stack) -> TwoStacks:
             second = _second_stack(stack, namespace, SECOND_RELEASE)
             step2_vllm.install(second)
             result.release = SECOND_RELEASE
-        result.page_query = str(so.triggers[0]["metadata"]["query"])
-        result.scoped_query = scope_to_namespace(result.page_query, stack.namespace)
-        tl = step6_scale_up.timeline(stack, "beyond-two-stacks", threshold=threshold).start()
+        result.page_query = sc.so.query
+        result.scoped_query = defects.scope_to_namespace(result.page_query, stack.namespace)
+        tl = sc.timeline(step6_scale_up.timeline(stack, "beyond-two-stacks", threshold=threshold).start())
         run = step6_scale_up.LoadRun(second, target=threshold, budget=600).start()
+        sc.restore(run.stop)
         rise = run.rise
-        try:
-            result.queued = second.prometheus().reach_value(
-                step6_scale_up.queue_query(second), lambda v: v is not None and v > threshold, rise.seconds,
-                f"the second stack's queue above {threshold:g} (budget {rise})")
-            if not result.queued.reached:
-                result.not_run = f"the second stack never queued: {result.queued.explain()}"
-                return result
-            tl.event("second stack queueing")
-            # The run's Prometheus scrapes the second stack too if its discovery reaches that namespace:
-            # read once it holds the second stack's queue, or after two reading lags and the margin.
-            lag = reading_lag(stack)
-            foreign = f'{{__name__=~"vllm[:_]num_requests_waiting",namespace="{namespace}"}}'
-            seen = waits.until(waits.polling(lambda: _read_by_namespace(stack, foreign), 1.0), bool,
-                               2 * lag + floors.MARGIN, "the run's Prometheus holds the second stack's queue",
-                               show=lambda reads: str(reads) if reads else "no series of the second stack")
-            stack.echo(f"beyond: the run's Prometheus {'scrapes' if seen.reached else 'does not scrape'} the second "
-                       f"stack's engines")
-            result.read = _read_by_namespace(stack, result.page_query)
-            result.scoped_read = _read_by_namespace(stack, result.scoped_query)
-            stack.echo(f"beyond: with the second stack queueing, the run's trigger query {result.page_query!r} reads "
-                       f"{result.read}; with its namespace selected {result.scoped_read}")
-        finally:
-            run.stop()
-            _finish(stack, tl)
+        result.queued = second.prometheus().reach_value(
+            step6_scale_up.queue_query(second), lambda v: v is not None and v > threshold, rise.seconds,
+            f"the second stack's queue above {threshold:g} (budget {rise})")
+        if not result.queued.reached:
+            result.not_run = f"the second stack never queued: {result.queued.explain()}"
+            return result
+        tl.event("second stack queueing")
+        # The run's Prometheus scrapes the second stack too if its discovery reaches that namespace:
+        # read once it holds the second stack's queue, or after two reading lags and the margin.
+        lag = reading_lag(stack)
+        foreign = f'{{__name__=~"vllm[:_]num_requests_waiting",namespace="{namespace}"}}'
+        seen = waits.until(waits.polling(lambda: _read_by_namespace(stack, foreign), 1.0), bool,
+                           2 * lag + floors.MARGIN, "the run's Prometheus holds the second stack's queue",
+                           show=lambda reads: str(reads) if reads else "no series of the second stack")
+        stack.echo(f"beyond: the run's Prometheus {'scrapes' if seen.reached else 'does not scrape'} the second "
+                   f"stack's engines")
+        result.read = _read_by_namespace(stack, result.page_query)
+        result.scoped_read = _read_by_namespace(stack, result.scoped_query)
+        stack.echo(f"beyond: with the second stack queueing, the run's trigger query {result.page_query!r} reads "
+                   f"{result.read}; with its namespace selected {result.scoped_read}")
         return result
-    finally:
-        second.close()
-        if result.release:
-            stack.backend.helm.uninstall(result.release, namespace=namespace)
-        if stack.kube.delete(*k.NAMESPACE, namespace):
-            stack.kube.wait_gone(*k.NAMESPACE, namespace, None, budget=120)
-        stack.forget("namespace", namespace)
+
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import kube as k
 from ..context import Stack
 from ..prom import Prometheus, Target
+from .scenario import upgrade
 
 ENGINE_METRIC = "vllm:num_requests_waiting"
 MONITORING_CRD_GROUP = "monitoring.coreos.com"
@@ -92,8 +93,6 @@ def uninstall(stack: Stack, wait: bool = True) -> None:
     removal = stack.edition.monitoring.removal
     if removal.startswith("values:"):
         if stack.backend.helm.status(stack.config.release, namespace=stack.namespace) is not None:
-            from .step4_upgrade import upgrade
-
             upgrade(stack, scenario="keda-disabled", extra=(str(stack.edition.values_file(removal[len("values:"):])),))
     elif removal == "script":
         stack.backend.uninstall_observability(wait)

@@ -66,7 +66,7 @@ def engine_capacity(stack: Stack) -> Capacity:
     running = blocks // per_request
     why = (f"KV {blocks} blocks × {block_size} = {blocks * block_size} tokens / {per_request} blocks per "
            f"{PROMPT_LEN}+{MAX_TOKENS}-token request = {running}")
-    flag = Deployment(stack.kube.get(*k.DEPLOYMENT, stack.config.engine_deployment, stack.namespace)).flag("--max-num-seqs")
+    flag = stack.engine.get().flag("--max-num-seqs")
     seqs = int(flag) if flag and flag.isdigit() else None
     if seqs is not None and seqs < running:
         running, why = seqs, f"{why}; --max-num-seqs {seqs}"
@@ -339,11 +339,10 @@ def drive_until_replicas(stack: Stack, tl: Timeline, threshold: float, at_least:
             queue.reached = False
         if queue.reached:
             tl.event(f"queue above {threshold:g}")
-            grew = stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                                    k.spec_replicas("≥", at_least), follow.seconds,
-                                    f"Deployment {cfg.engine_deployment} spec.replicas ≥ {at_least} (budget {follow})",
-                                    hint="see the HPA's events and the ScaledObject's conditions",
-                                    context=lambda: _queue_against(tl, threshold))
+            grew = stack.engine.reach(k.spec_replicas("≥", at_least), follow.seconds,
+                                      f"Deployment {cfg.engine_deployment} spec.replicas ≥ {at_least} (budget {follow})",
+                                      hint="see the HPA's events and the ScaledObject's conditions",
+                                      context=lambda: _queue_against(tl, threshold))
             if grew.reached:
                 tl.event(f"spec.replicas ≥ {at_least}")
     finally:

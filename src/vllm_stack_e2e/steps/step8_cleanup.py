@@ -13,79 +13,12 @@ from .. import waits
 from ..config import RUN_LABEL
 from ..context import Stack
 from . import step1_observability, step2_vllm, step3_keda
-from .step4_upgrade import upgrade
+# The page's first phase, `keda.enabled: false` + upgrade, is the kit's (the scenarios' reset uses it too).
+from .scenario import KedaDisabled, disable_keda
 
-# The tutorial's replicaCount (values/tutorial-step2.yaml): what the Deployment returns to.
-REPLICA_COUNT = 1
 KEDA_CRDS = ("scaledobjects.keda.sh", "scaledjobs.keda.sh", "triggerauthentications.keda.sh",
              "clustertriggerauthentications.keda.sh")
 OBSERVABILITY_RELEASES = ("kube-prom-stack", "prometheus-adapter")
-
-
-@dataclass
-class KedaDisabled:
-    """What `keda.enabled: false` + upgrade did."""
-
-    scaledobject_gone: waits.Seen[k.Obj | None]
-    hpa_gone: waits.Seen[k.Obj | None]
-    replicas_back: waits.Seen[k.Obj | None]  # spec.replicas back to the chart's replicaCount
-
-    def expect(self) -> None:
-        """For callers that need KEDA off before they go on (teardown, a scenario's reset)."""
-        self.scaledobject_gone.expect()
-        self.hpa_gone.expect()
-
-
-def disable_keda(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ()) -> KedaDisabled | None:
-    """keda.enabled false + upgrade (with `extra` overlays: a scenario's harness fixes, which must
-    hold while KEDA is off too); None when the release is already gone."""
-    if stack.backend.helm.status(stack.config.release, namespace=stack.namespace) is None:
-        return None
-    cfg = stack.config
-    upgrade(stack, scenario="keda-disabled", extra=extra)
-    return KedaDisabled(
-        stack.kube.reach(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace, k.GONE, budget,
-                         f"ScaledObject {cfg.scaledobject} deleted"),
-        stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, k.GONE, budget, f"HPA {cfg.hpa} deleted"),
-        stack.kube.reach(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace,
-                         k.spec_replicas("==", REPLICA_COUNT), 60,
-                         f"engine Deployment back to the chart's replicaCount {REPLICA_COUNT}"))
-
-
-def keda_off(stack: Stack, budget: float = 120, extra: tuple[str, ...] = ()) -> None:
-    """KEDA off and the Deployment at the chart's replicaCount, for the harness's own housekeeping (a
-    scenario's reset, the session's teardown) — never for the page's step-8 claim, which calls
-    `disable_keda` and is judged as it is. A stack its HPA left scaled out under load meets two races:
-    - helm's server-side apply of `replicas: 1` conflicts with kube-controller-manager's ownership of
-      `spec.replicas` (its scale subresource): the ScaledObject is deleted directly (KEDA deletes its
-      HPA), the Deployment scaled to replicaCount — the chart's value, so the apply no longer
-      conflicts — and the upgrade run again;
-    - the HPA acts once more between helm's apply and KEDA's deletion of it (3 → 1 → 3, then no HPA;
-      seen on the lab after KEDA's operator was restarted): the count is put back once the HPA is gone.
-    Each step is printed. Nothing to do when the release is already gone."""
-    from ..helm import HelmError
-
-    cfg = stack.config
-    try:
-        disabled = disable_keda(stack, budget, extra=extra)
-    except HelmError as exc:
-        if "conflict" not in str(exc) or ".spec.replicas" not in str(exc):
-            raise
-        stack.echo(f"keda off: helm's apply of replicas {REPLICA_COUNT} conflicts with the HPA's scale of "
-                   f"{cfg.engine_deployment}; deleting ScaledObject {cfg.scaledobject} and scaling to {REPLICA_COUNT} "
-                   "first")
-        stack.kube.delete(*k.SCALEDOBJECT, cfg.scaledobject, stack.namespace)
-        stack.kube.reach(*k.HPA, cfg.hpa, stack.namespace, k.GONE, budget, f"HPA {cfg.hpa} deleted").expect()
-        stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, REPLICA_COUNT)
-        disabled = disable_keda(stack, budget, extra=extra)
-    if disabled is None:
-        return
-    disabled.expect()
-    dep = k.Deployment(stack.kube.get(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace))
-    if dep.exists and dep.spec_replicas != REPLICA_COUNT:
-        stack.echo(f"keda off: Deployment {cfg.engine_deployment} left at {dep.spec_replicas} replicas after KEDA was "
-                   f"disabled (its HPA acted after helm's apply); scaling it to {REPLICA_COUNT}")
-        stack.kube.scale(*k.DEPLOYMENT, cfg.engine_deployment, stack.namespace, REPLICA_COUNT)
 
 
 @dataclass
