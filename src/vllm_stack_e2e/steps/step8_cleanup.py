@@ -12,6 +12,7 @@ from .. import kube as k
 from .. import waits
 from ..config import RUN_LABEL
 from ..context import Stack
+from ..observed import NotRun
 from . import step1_observability, step2_vllm, step3_keda
 from .step4_upgrade import upgrade
 
@@ -113,7 +114,7 @@ class Cleanup:
     observability: ObservabilityUninstalled | None = None
     left_behind: list[str] = field(default_factory=list)  # of what the run created
     crds_left: list[str] = field(default_factory=list)  # CRDs the release's install added: reported, not a failure
-    not_run: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, NotRun] = field(default_factory=dict)
 
 
 def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
@@ -124,12 +125,12 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
     if keda:
         step3_keda.uninstall(stack, wait=False)
     else:
-        run.not_run["keda"] = "KEDA was installed before this run; a run removes only what it created"
+        run.not_run["keda"] = NotRun("KEDA was installed before this run; a run removes only what it created")
     observability = stack.created("observability")
     if observability:
         step1_observability.uninstall(stack, wait=False)
     else:
-        run.not_run["observability"] = "observability was installed before this run; a run removes only what it created"
+        run.not_run["observability"] = NotRun("observability was installed before this run; a run removes only what it created")
     step2_vllm.uninstall(stack, wait=False)
     # Now wait for what each phase claims is gone.
     if keda:
