@@ -130,9 +130,10 @@ CLAIMS: dict[str, Claim] = {
         never="No metric value is read here (step 5 reads one).",
         installs="keda"),
     # ---- step 4: the upgrade ---------------------------------------------------------------------------------
-    "test_release_values_enable_keda": Claim(
-        "After the page's `helm upgrade`, the release carries `keda.enabled: true` and the page's triggers "
-        "verbatim (the harness's fixed triggers when FIX_DEFECTS is set).",
+    "test_release_values_are_the_pages_key_by_key": Claim(
+        "After the page's `helm upgrade`, the release's values (`helm get values`) carry each key of the page's "
+        "step-4 file as the page wrote it — `keda.enabled: true` and the triggers among them — except the keys "
+        "the run's overlays set (profile, backend, harness fixes, EXTRA_VALUES), listed apart by file.",
         _LAB_CHART,
         _CUR_CHART,
         never="Not that the upgrade keeps what step 2 enabled (the engine's ServiceMonitor: step 6 shows it)."),
