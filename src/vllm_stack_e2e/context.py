@@ -37,6 +37,7 @@ class Stack:
     echo: Echo = print
     ledger: list[Created] = field(default_factory=list)
     applied: dict[str, str] = field(default_factory=dict)  # step -> overlay description
+    applied_plans: dict[str, values.ValuesPlan] = field(default_factory=dict)  # step -> the plan it last applied
     preflight: Any = None  # preflight.Report of the run
     facts_cache: dict[str, str] = field(default_factory=dict)
     timelines: dict[str, Any] = field(default_factory=dict)  # name -> Timeline, for evidence
@@ -115,6 +116,7 @@ class Stack:
         plan = chosen.values()
         line = plan.describe()
         self.applied[f"step{step}" + (f"+{scenario}" if scenario else "")] = line
+        self.applied_plans[f"step{step}" + (f"+{scenario}" if scenario else "")] = plan
         self.echo(line)
         return plan
 

@@ -293,6 +293,87 @@ def describe_overlay(files: Sequence[str | os.PathLike[str]], sets: SetPairs | M
 
 
 # --------------------------------------------------------------------------------------------
+# a release's values against the page's
+
+
+def leaves(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as `--set` paths to their leaves, walked as overlay_sets walks an overlay: maps down to
+    their leaves, `servingEngineSpec.modelSpec` by index, any other list (and an empty map) a leaf."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Mapping[str, Any], parts: tuple[str | int, ...]) -> None:
+        for key, value in node.items():
+            here = (*parts, str(key))
+            if here == ("servingEngineSpec", "modelSpec") and isinstance(value, list):
+                for index, spec in enumerate(value):
+                    if isinstance(spec, Mapping):
+                        walk(spec, (*here, index))
+                    else:
+                        out[set_path(*here, index)] = spec
+            elif isinstance(value, Mapping) and value:
+                walk(value, here)
+            else:
+                out[set_path(*here)] = value
+
+    walk(values, ())
+    return out
+
+
+@dataclass(frozen=True)
+class AgainstPage:
+    """A release's user-supplied values (`helm get values`) against the page's file, key by key."""
+
+    kept: tuple[str, ...]  # the page's keys the release carries as the page wrote them
+    harness: tuple[tuple[str, str, Any], ...]  # (key, the overlay that set it, its value): the run's additions
+    broken: tuple[str, ...]  # what no source explains: a page key dropped or rewritten, a key of no source
+
+    def explain(self) -> str:
+        added = "; ".join(f"{key}={_shown(key, value)} ({source})" for key, source, value in self.harness) or "none"
+        lines = [f"{len(self.kept)} of the page's keys as written; the harness's additions: {added}"]
+        if self.broken:
+            lines.insert(0, "not as the page or an overlay wrote them: " + "; ".join(self.broken))
+        return " — ".join(lines)
+
+
+def against_page(page: Mapping[str, Any], release: Mapping[str, Any], plan: ValuesPlan) -> AgainstPage:
+    """Judge `release` (helm get values) against `page` (the step's file as the page prints it): each
+    of the page's keys must be there as written unless one of the plan's overlays set it (then it is
+    the overlay's, listed apart by name — a harness fix's rewrite is named, not hidden); a key the
+    page does not have must be an overlay's. Whatever else differs was dropped or rewritten by
+    something no one named (the chart, helm, an unlisted overlay)."""
+    setters: dict[str, tuple[str, Any]] = {}
+    base_values = load_values(plan.base)
+    for overlay in plan.overlays:
+        for key, value in overlay_sets(overlay, base_values=base_values, base_path=plan.base):
+            setters[key] = (overlay.name, value)
+    for key, value in plan.sets:
+        if key not in setters or setters[key][1] != value:
+            setters[key] = ("--set-json", value)
+    want, got = leaves(page), leaves(release)
+    kept: list[str] = []
+    harness: list[tuple[str, str, Any]] = []
+    broken: list[str] = []
+    for key in [*want, *(k for k in got if k not in want), *(k for k in setters if k not in want and k not in got)]:
+        present = key in got
+        if key in setters:
+            source, value = setters[key]
+            if (present and got[key] == value) or (not present and value is None):
+                harness.append((key, source, value))
+            else:
+                broken.append(f"{key}: {source} set {_shown(key, value)}, the release has "
+                              + (_shown(key, got[key]) if present else "no such key"))
+        elif key not in want:
+            broken.append(f"{key}={_shown(key, got[key])}: in the release, from neither the page nor an overlay")
+        elif not present:
+            broken.append(f"{key}: the page's {_shown(key, want[key])} dropped")
+        elif got[key] != want[key]:
+            broken.append(f"{key}: the page's {_shown(key, want[key])} rewritten as {_shown(key, got[key])}")
+        else:
+            kept.append(key)
+    return AgainstPage(tuple(kept), tuple(harness), tuple(broken))
+
+
+# --------------------------------------------------------------------------------------------
 # helpers
 
 
@@ -308,6 +389,11 @@ def model_specs(values: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 def _json(value: Any) -> str:
     return json.dumps(value)
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value for messages, a secret's masked (as describe_overlay masks it)."""
+    return REDACTED if is_secret_key(key) and value not in (None, "") else _json(value)
 
 
 def _one_line(text: str) -> str:

@@ -13,10 +13,15 @@ from vllm_stack_e2e.steps import beyond
 
 
 @pytest.fixture(scope="session")
-def tutorial_keda(stack: Stack) -> dict[str, Any]:
-    """The page's own keda block (the edition's tutorial-step4.yaml): the numbers its claims name."""
-    page = values.load_values(stack.edition.values_file("tutorial-step4.yaml"))
-    return page["servingEngineSpec"]["modelSpec"][0]["keda"]
+def tutorial_step4(stack: Stack) -> dict[str, Any]:
+    """The page's own step-4 values (the edition's tutorial-step4.yaml), as the page prints them."""
+    return values.load_values(stack.edition.values_file("tutorial-step4.yaml"))
+
+
+@pytest.fixture(scope="session")
+def tutorial_keda(tutorial_step4: dict[str, Any]) -> dict[str, Any]:
+    """The page's own keda block: the numbers its claims name."""
+    return tutorial_step4["servingEngineSpec"]["modelSpec"][0]["keda"]
 
 
 KedaClaim = Callable[[Optional["beyond.KedaErrors"]], None]

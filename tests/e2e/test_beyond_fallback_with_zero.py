@@ -21,6 +21,7 @@ from collections.abc import Callable
 import pytest
 
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached, requires
 from vllm_stack_e2e.steps import beyond
 
 pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
@@ -31,41 +32,52 @@ def fallback(keda_enabled: Stack) -> beyond.FallbackWithZero:
     return beyond.fallback_with_zero(keda_enabled)
 
 
-def _phase(run: beyond.FallbackWithZero, name: str) -> beyond.FallbackPhase:
-    phase = run.above if name == "above" else run.at_zero
-    if phase.not_run:
-        pytest.fail(f"{phase.name}: {phase.not_run}")
-    return phase
+@pytest.mark.parametrize("name", ["above", "at_zero"])
+def test_the_model_stands_at_the_phases_replicas_before_the_break(fallback: beyond.FallbackWithZero,
+                                                                 name: str) -> None:
+    """The premise of each phase: the model at 2+ replicas (woken from zero and loaded), or idle at
+    zero, before the metric source goes down."""
+    phase: beyond.FallbackPhase = getattr(fallback, name)
+    assert_reached(phase.not_run or phase.start, phase.name)
 
 
 @pytest.mark.parametrize("name", ["above", "at_zero"])
 def test_the_scaledobject_reports_the_fallback(fallback: beyond.FallbackWithZero, name: str) -> None:
-    phase = _phase(fallback, name)
-    assert phase.fallback is not None and phase.fallback.reached, \
-        phase.fallback.explain() if phase.fallback is not None else f"{phase.name}: the source was never broken"
+    phase: beyond.FallbackPhase = getattr(fallback, name)
+    requires(phase.not_run or phase.start)
+    assert_reached(phase.fallback, f"{phase.name}: Fallback=True")
+
+
+def test_at_2_plus_the_deployment_settles_at_the_fallbacks_replicas(fallback: beyond.FallbackWithZero) -> None:
+    """The premise of the hold: with the source down, the model at fallback.replicas."""
+    phase = fallback.above
+    requires(phase.not_run or phase.start)
+    assert_reached(phase.settled, f"{phase.name}: at the fallback's replicas")
 
 
 def test_at_2_plus_the_fallback_holds_its_replicas_instead_of_scaling_to_zero(fallback: beyond.FallbackWithZero) -> None:
     """With minReplicaCount 0 and no traffic readable, KEDA must neither scale to zero after the
     cooldown nor let the HPA go below fallback.replicas: the model is held at 2 for a cooldown, a
     poll and an HPA sync."""
-    phase = _phase(fallback, "above")
-    assert phase.settled is not None and phase.settled.reached, \
-        phase.settled.explain() if phase.settled is not None else "no break"
-    assert phase.held is not None and phase.held.held, phase.held.explain() if phase.held is not None else "not held"
+    phase = fallback.above
+    requires(phase.not_run or phase.start, phase.settled)
+    assert_reached(phase.held, f"{phase.name}: held at the fallback's replicas")
 
 
 def test_at_zero_the_fallback_lifts_the_model_to_its_replicas(fallback: beyond.FallbackWithZero) -> None:
-    phase = _phase(fallback, "at_zero")
-    assert phase.settled is not None and phase.settled.reached, (
-        f"{phase.settled.explain() if phase.settled is not None else 'no break'} — KEDA did not lift the model from zero "
-        f"with the metric source down (as kedacore/keda #7239 reports)")
+    phase = fallback.at_zero
+    requires(phase.not_run or phase.start)
+    assert_reached(phase.settled, f"{phase.name}: lifted to the fallback's replicas",
+                   context="KEDA did not lift the model from zero with the metric source down (as kedacore/keda "
+                           "#7239 reports)")
 
 
 @pytest.mark.parametrize("name", ["above", "at_zero"])
 def test_keda_counts_no_errors_while_the_source_is_up(fallback: beyond.FallbackWithZero, name: str,
                                                       no_new_keda_errors: Callable[..., None]) -> None:
-    no_new_keda_errors(_phase(fallback, name).healthy)
+    phase: beyond.FallbackPhase = getattr(fallback, name)
+    requires(phase.not_run or phase.start)
+    no_new_keda_errors(phase.healthy)
 
 
 @pytest.mark.parametrize("name", ["above", "at_zero"])
@@ -73,4 +85,6 @@ def test_keda_counts_the_errors_while_the_source_is_down(fallback: beyond.Fallba
                                                          new_keda_errors: Callable[..., None]) -> None:
     """KEDA's error counter is live: the failure shows in its own metrics (the evidence a user has
     when the fallback acts)."""
-    new_keda_errors(_phase(fallback, name).broken)
+    phase: beyond.FallbackPhase = getattr(fallback, name)
+    requires(phase.not_run or phase.start)
+    new_keda_errors(phase.broken)

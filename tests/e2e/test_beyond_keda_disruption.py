@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached, requires
 from vllm_stack_e2e.steps import beyond
 
 pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
@@ -20,20 +21,20 @@ def disruption(request: pytest.FixtureRequest, keda_enabled: Stack) -> beyond.Di
     return beyond.keda_disruption(keda_enabled, request.param)
 
 
-def _ran(run: beyond.Disruption) -> beyond.Disruption:
-    if run.not_run:
-        pytest.fail(f"{run.component}: {run.not_run}")
-    return run
+def test_the_queue_passes_the_threshold_before_the_crash(disruption: beyond.Disruption) -> None:
+    """The premise: the load raised the queue above the threshold, so the crash falls mid-scale."""
+    assert_reached(disruption.not_run or disruption.queued, f"{disruption.component}: the queue above the threshold")
 
 
 def test_keda_answers_the_hpa_again_after_the_crash(disruption: beyond.Disruption) -> None:
-    run = _ran(disruption)
-    assert run.answered is not None and run.answered.reached, \
-        run.answered.explain() if run.answered is not None else "no crash"
+    run = disruption
+    requires(run.not_run or run.queued)
+    assert_reached(run.answered, f"{run.component}: KEDA answers again")
 
 
 def test_replicas_still_grow_within_the_budget(disruption: beyond.Disruption) -> None:
-    run = _ran(disruption)
-    assert run.grew is not None and run.grew.reached, (
-        f"{run.grew.explain() if run.grew is not None else 'not watched'}; HPA ScalingActive after the crash: "
-        f"{' → '.join(run.gap) or 'not sampled'}; KEDA answered again after {run.recovery_seconds}s")
+    run = disruption
+    requires(run.not_run or run.queued)
+    assert_reached(run.grew, f"{run.component}: replicas ≥ 2",
+                   context=f"HPA ScalingActive after the crash: {' → '.join(run.gap) or 'not sampled'}; "
+                           f"KEDA answered again after {run.recovery_seconds}s")

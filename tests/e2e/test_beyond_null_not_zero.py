@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached, requires
 from vllm_stack_e2e.steps import beyond
 
 pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
@@ -28,41 +29,42 @@ def recommended(keda_enabled: Stack) -> beyond.VanishedQueue:
     return beyond.vanished_queue(keda_enabled, "null-is-an-error")
 
 
-def _ran(run: beyond.VanishedQueue) -> beyond.VanishedQueue:
-    if run.not_run:
-        pytest.fail(f"{run.config}: not run: {run.not_run}")
-    return run
-
-
 def test_the_series_of_a_loaded_model_vanish(as_published: beyond.VanishedQueue) -> None:
     """The premise: the model at its maximum under load, then its trigger query matching no series."""
-    run = _ran(as_published)
-    assert run.vanished is not None and run.vanished.reached, run.vanished.explain() if run.vanished else run.not_run
+    assert_reached(as_published.not_run or as_published.vanished, "the page's configuration")
 
 
 @pytest.mark.upstream_defect(11)
 def test_a_vanished_queue_does_not_scale_the_model_in(as_published: beyond.VanishedQueue) -> None:
-    run = _ran(as_published)
-    assert run.held is not None and run.held.held, f"{run.held.explain() if run.held else 'not watched'}; " \
-        f"KEDA errors meanwhile: {run.keda_errors} (an empty result read as 0 is no error)"
+    run = as_published
+    requires(run.not_run or run.vanished)
+    assert_reached(run.held, "the replicas held", context=f"KEDA errors meanwhile: {run.keda_errors} (an empty "
+                                                          "result read as 0 is no error)")
+
+
+def test_with_ignore_null_values_false_the_series_of_a_loaded_model_vanish(recommended: beyond.VanishedQueue) -> None:
+    """The same premise under the recommendation's configuration."""
+    assert_reached(recommended.not_run or recommended.vanished, "the recommendation's configuration")
 
 
 def test_with_ignore_null_values_false_the_fallback_holds_the_replicas(recommended: beyond.VanishedQueue) -> None:
-    run = _ran(recommended)
-    assert run.held is not None and run.held.held, run.held.explain() if run.held else "not watched"
+    run = recommended
+    requires(run.not_run or run.vanished)
+    assert_reached(run.held, "the replicas held")
 
 
 def test_with_ignore_null_values_false_keda_counts_the_empty_query_as_errors(
         recommended: beyond.VanishedQueue) -> None:
     """KEDA's own account: the empty result counted as errors of the ScaledObject (its operator's
     keda_scaled_object_errors_total, read before the break and after the hold)."""
-    run = _ran(recommended)
+    run = recommended
+    requires(run.not_run or run.vanished)
     if run.keda_unread:
         pytest.skip(f"KEDA's operator metrics could not be read here: {run.keda_unread}")
     assert (run.keda_errors or 0) > 0, f"KEDA errors while the series were gone: {run.keda_errors}"
 
 
 def test_with_ignore_null_values_false_the_fallback_becomes_active(recommended: beyond.VanishedQueue) -> None:
-    run = _ran(recommended)
-    assert run.fallback is not None and run.fallback.reached, (
-        run.fallback.explain() if run.fallback else "the configuration has no fallback block")
+    run = recommended
+    requires(run.not_run or run.vanished)
+    assert_reached(run.fallback, "Fallback=True (the configuration has a fallback block)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached, observed, requires
 from vllm_stack_e2e.steps import beyond
 
 pytestmark = [pytest.mark.e2e, pytest.mark.beyond]
@@ -21,27 +22,23 @@ def scaled_out(keda_enabled: Stack) -> beyond.ScaledOutUpgrade:
     return beyond.upgrade_while_scaled_out(keda_enabled)
 
 
-def _phase(run: beyond.ScaledOutUpgrade, index: int) -> beyond.UpgradePhase:
-    if run.not_run:
-        pytest.fail(f"not run: {run.not_run}")
-    return run.phases[index]
-
-
 def test_the_load_holds_the_model_at_its_maximum(scaled_out: beyond.ScaledOutUpgrade) -> None:
     """The premise: the HPA scaled the model to maxReplicaCount before any upgrade."""
-    assert scaled_out.scaled is not None and scaled_out.scaled.reached, scaled_out.not_run
+    assert_reached(scaled_out.not_run or scaled_out.scaled, "the model at its maximum")
 
 
 @pytest.mark.parametrize("index", range(len(beyond.UPGRADES)), ids=[s for _c, s in beyond.UPGRADES])
 def test_an_upgrade_keeps_the_replicas_the_hpa_gave(scaled_out: beyond.ScaledOutUpgrade, index: int) -> None:
-    phase = _phase(scaled_out, index)
-    assert not phase.error and phase.replicas is not None and phase.replicas.held, phase.explain()
+    requires(scaled_out.not_run or scaled_out.scaled)
+    phase = scaled_out.phases[index]
+    assert not phase.error and observed(phase.replicas), phase.explain()
 
 
 @pytest.mark.parametrize("index", range(len(beyond.UPGRADES)), ids=[s for _c, s in beyond.UPGRADES])
 def test_an_upgrade_keeps_the_hpa_and_its_decision(scaled_out: beyond.ScaledOutUpgrade, index: int) -> None:
-    phase = _phase(scaled_out, index)
-    assert not phase.error and phase.hpa is not None and phase.hpa.held, phase.explain()
+    requires(scaled_out.not_run or scaled_out.scaled)
+    phase = scaled_out.phases[index]
+    assert not phase.error and observed(phase.hpa), phase.explain()
 
 
 @pytest.mark.parametrize("index", range(len(beyond.UPGRADES)), ids=[s for _c, s in beyond.UPGRADES])
@@ -50,5 +47,6 @@ def test_an_upgrade_leaves_spec_replicas_to_the_hpa(scaled_out: beyond.ScaledOut
     after helm ran may helm own spec.replicas — the chart leaves it out while KEDA is on. A chart
     that writes it again owns it (helm 4 takes a field nobody owns; a /scale write records no owner
     when nobody owned the field, Kubernetes 1.35) or, once the HPA has taken it back, is refused."""
-    phase = _phase(scaled_out, index)
+    requires(scaled_out.not_run or scaled_out.scaled)
+    phase = scaled_out.phases[index]
     assert not phase.error and not [o for o in phase.owners if o.startswith("helm")], phase.explain()

@@ -8,6 +8,7 @@ import pytest
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e.steps import step2_vllm as step
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached
 
 pytestmark = pytest.mark.e2e
 
@@ -22,4 +23,4 @@ def test_engine_pods_ready(vllm_release: Stack) -> None:
 def test_router_lists_the_model(vllm_release: Stack) -> None:
     """The router learns the model from the Ready engine it discovers (within its discovery time)."""
     listing = step.wait_router_lists(vllm_release, step.model_url(vllm_release))
-    assert listing.reached, listing.explain()
+    assert_reached(listing)

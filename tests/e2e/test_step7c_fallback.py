@@ -13,6 +13,7 @@ import pytest
 
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached, requires
 from vllm_stack_e2e.steps import step7_advanced as advanced
 
 pytestmark = pytest.mark.e2e
@@ -31,24 +32,24 @@ def test_the_scaledobject_carries_the_fallback(fallback: advanced.Fallback) -> N
 
 
 def test_fallback_condition_true_when_metrics_fail(fallback: advanced.Fallback) -> None:
-    assert fallback.condition.reached, fallback.condition.explain()
+    assert_reached(fallback.condition)
 
 
 def test_deployment_settles_at_fallback_replicas(fallback: advanced.Fallback) -> None:
-    assert fallback.settled is not None and fallback.settled.reached, \
-        fallback.settled.explain() if fallback.settled is not None else "not observed"
-    assert fallback.held is not None and fallback.held.held, \
-        fallback.held.explain() if fallback.held is not None else "not observed"
+    assert_reached(fallback.settled, "the Deployment at the fallback's replicas")
+
+
+def test_deployment_holds_the_fallback_replicas_while_metrics_fail(fallback: advanced.Fallback) -> None:
+    requires(fallback.not_run.get("held") or fallback.settled)
+    assert_reached(fallback.held, "the fallback's replicas held")
 
 
 def test_fallback_clears_when_metrics_return(fallback: advanced.Fallback) -> None:
-    assert fallback.cleared is not None and fallback.cleared.reached, \
-        fallback.cleared.explain() if fallback.cleared is not None else "not observed"
+    assert_reached(fallback.cleared, "Fallback=False")
 
 
 def test_scaling_follows_the_metric_again(fallback: advanced.Fallback) -> None:
-    assert fallback.followed is not None and fallback.followed.reached, \
-        fallback.followed.explain() if fallback.followed is not None else "not observed"
+    assert_reached(fallback.followed, "back to 1 replica")
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,11 @@ def no_fallback(fallback: advanced.Fallback, keda_enabled: Stack) -> advanced.No
 
 def test_without_fallback_the_scaledobject_reports_the_trigger_error(no_fallback: advanced.NoFallback) -> None:
     assert not no_fallback.has_fallback, "the contrast's ScaledObject has a fallback block"
-    assert no_fallback.failed.reached, no_fallback.failed.explain()
+    assert_reached(no_fallback.failed)
     ready = k.ScaledObject(no_fallback.failed.state).condition("Ready") or {}
     assert ready.get("reason") == "TriggerError", f"Ready condition while the source was down: {ready}"
     assert not k.condition_is(no_fallback.failed.state, "Fallback"), k.summarize(no_fallback.failed.state)
 
 
 def test_without_fallback_it_recovers_when_metrics_return(no_fallback: advanced.NoFallback) -> None:
-    assert no_fallback.recovered.reached, no_fallback.recovered.explain()
+    assert_reached(no_fallback.recovered)

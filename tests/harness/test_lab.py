@@ -20,6 +20,7 @@ from vllm_stack_e2e import load, tools
 from vllm_stack_e2e.backends.lab import LabBackend
 from vllm_stack_e2e.lab.manifests import LAB_LABEL
 from vllm_stack_e2e.lab.processes import ManagedProcess
+from vllm_stack_e2e.observed import assert_reached
 from vllm_stack_e2e.prom import Prometheus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab]
@@ -156,7 +157,7 @@ def test_scales_up_to_three_under_load_and_back_to_one(smoke: dict[str, Any]) ->
     finally:
         stop.set()
         thread.join(timeout=60)
-    assert result.get("run") is not None and result["run"].reached, result.get("run")
+    assert_reached(result.get("run"), "the load's drive of the queue")
     down = kube.wait_for(*k.DEPLOYMENT, "smoke-engine", ns, lambda d: _replicas(d) == 1, 120,
                          "smoke-engine back to spec.replicas = 1 after the load")
     assert _replicas(down) == 1

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from _stacks import with_handles
 
 from vllm_stack_e2e import plugin
+from vllm_stack_e2e.observed import NotRun
 from vllm_stack_e2e.steps import beyond, step6_scale_up
 from vllm_stack_e2e.timeline import Sample
 
@@ -254,7 +255,7 @@ def test_the_scale_in_message_counts_outcomes_and_places_each_lost_answer_in_tim
     assert text.startswith("3 answers: 1 aborted, 1 completed, 1 cut; 2 engine pod(s) deleted"), text
     assert "request 1 (aborted: finish_reason abort" in text and "10.0s before the first deletion" in text, text
     assert "request 2 (cut:" in text and "4.5s after the first deletion" in text, text
-    assert beyond.ScaleIn(3, 1, not_run="no load").explain() == "not run: no load"
+    assert beyond.ScaleIn(3, 1, not_run=NotRun("no load")).explain() == "not run: no load"
 
 
 def _deployment(replicas: int, owners: list[tuple[str, str | None]]) -> dict:

@@ -67,7 +67,7 @@ def test_edition_asked_for_is_checked_before_anything_is_installed(monkeypatch: 
     assert cfg.resolve("lab").edition == "integrated-monitoring"
     monkeypatch.setenv("EDITION", "latest")
     with pytest.raises(ConfigError, match="^EDITION='latest' is not a published edition .* choose one of "
-                                          "observability-script, integrated-monitoring$"):
+                                          "observability-script, integrated-monitoring, existing-prometheus$"):
         cfg.resolve("lab")
     monkeypatch.delenv("EDITION")
     assert cfg.resolve("lab").edition is None  # chosen from the chart once it is known
@@ -78,7 +78,7 @@ def test_fix_defects_names_fixable_defects_only(monkeypatch: pytest.MonkeyPatch)
     assert cfg.resolve("lab").fix_defects == (6, 7)
     monkeypatch.setenv("FIX_DEFECTS", "1")
     with pytest.raises(ConfigError, match=r"^FIX_DEFECTS names '1', not an upstream defect the harness can fix: "
-                                          r"choose from 3, 6, 7, 9, 10, 11 \(docs/upstream-defects.md\)$"):
+                                          r"choose from 3, 6, 7, 9, 10, 11, 12, 13 \(docs/upstream-defects.md\)$"):
         cfg.resolve("lab")
     monkeypatch.delenv("FIX_DEFECTS")
     assert cfg.resolve("lab").fix_defects == ()

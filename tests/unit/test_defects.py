@@ -59,18 +59,18 @@ def test_defect_2_is_present_when_an_engine_metric_is_selected_by_model() -> Non
 
 
 def test_every_defect_has_its_words_and_a_doc_anchor() -> None:
-    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert sorted(defects.DEFECTS) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     for number, defect in defects.DEFECTS.items():
         assert defect.title and defect.explanation and defect.fix and defect.detected_by and defect.shown_by
         assert defect.doc == f"docs/upstream-defects.md#defect-{number}"
     reason = defects.get(3).reason("seen")
     assert reason.startswith("upstream defect 3: ") and "(seen)" in reason and "sum(" in reason
     assert defects.get(3).fix_trigger is not None and defects.get(6).fix_values is not None
-    assert sorted(n for n, d in defects.DEFECTS.items() if d.fixable) == [3, 6, 7, 9, 10, 11]
+    assert sorted(n for n, d in defects.DEFECTS.items() if d.fixable) == [3, 6, 7, 9, 10, 11, 12, 13]
 
 
 def test_an_unknown_defect_is_named_with_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"no upstream defect 99 is registered \(known: \[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\]\)"):
+    with pytest.raises(KeyError, match=r"no upstream defect 99 is registered \(known: \[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13\]\)"):
         defects.get(99)
     assert "not a registered defect" in defects.title(99)
 
@@ -140,8 +140,50 @@ def test_defect_6_needs_a_subchart_prometheus_and_no_engine_servicemonitor() -> 
     evidence = detect(so, lookup(prometheus, router_monitor))
     assert evidence and "vllm-kube-prometheus-stack-prometheus" in evidence
     assert detect(so, lookup(prometheus, router_monitor, engine_monitor)) is None
-    assert detect(so, lookup(router_monitor)) is None, "no subchart Prometheus: monitoring is not the chart's"
+    evidence = detect(so, lookup(router_monitor))
+    assert evidence and "none selects the engine Services" in evidence, \
+        "no subchart, but the chart's ServiceMonitors are the monitoring (an existing Prometheus): still defect 6"
+    assert detect(so, lookup()) is None, "neither a subchart nor ServiceMonitors: monitoring is not the chart's"
     assert detect(so) is None, "undecidable from the ScaledObject alone"
+
+
+def _monitor(name: str, labels: dict[str, str], picks: str) -> dict[str, Any]:
+    return {"kind": "ServiceMonitor", "metadata": {"name": name, "labels": {
+        "app.kubernetes.io/part-of": "vllm-stack", **labels}},
+        "spec": {"selector": {"matchLabels": {"release": picks}}}}
+
+
+def test_defect_12_the_charts_servicemonitors_carry_the_workloads_release_label() -> None:
+    """Found when the release has no Prometheus of its own and a chart ServiceMonitor's `release` is
+    the workload label it selects by (what a stock kube-prometheus-stack never selects); gone once
+    additionalLabels name the stack's release, or when the subchart's Prometheus is there."""
+    detect = defects.get(12).present
+    assert detect is not None
+    so = {"kind": "ScaledObject", "metadata": {"namespace": "ns"}}
+    plain = _monitor("vllm-engine-servicemonitor", {"release": "test"}, "test")
+    labelled = _monitor("vllm-engine-servicemonitor", {"release": "kube-prometheus-stack"}, "test")
+    prometheus = {"kind": "Prometheus", "metadata": {"name": "vllm-kube-prometheus-stack-prometheus"}}
+
+    def lookup(*objs: dict[str, Any]) -> defects.Lookup:
+        return lambda kind: [o for o in objs if o["kind"] == kind]
+
+    evidence = detect(so, lookup(plain))
+    assert evidence and "release=test" in evidence and "vllm-engine-servicemonitor" in evidence, evidence
+    assert detect(so, lookup(labelled)) is None
+    assert detect(so, lookup(plain, prometheus)) is None, "the subchart's Prometheus selects by part-of"
+    assert detect(so, lookup()) is None
+
+
+def test_defect_13_a_trigger_naming_the_subchart_prometheus_when_it_is_off() -> None:
+    detect = defects.get(13).present
+    assert detect is not None
+    so = with_address("http://vllm-kube-prometheus-stack-prometheus:9090")
+    none: defects.Lookup = lambda kind: []
+    prometheus: defects.Lookup = lambda kind: [{"kind": "Prometheus"}] if kind == "Prometheus" else []
+    evidence = detect(so, none)
+    assert evidence and "vllm-kube-prometheus-stack-prometheus" in evidence, evidence
+    assert detect(so, prometheus) is None, "the subchart is on: its Service exists (defect 7's case)"
+    assert detect(with_address("http://kube-prometheus-stack-prometheus.prometheus.svc:9090"), none) is None
 
 
 def _engine_deployment(args: list[str], name: str = "vllm-llama3-deployment-vllm", grace: int | None = None) -> dict:

@@ -121,3 +121,37 @@ def test_a_new_defect_with_a_fix_is_one_registry_entry(monkeypatch: pytest.Monke
             "serverAddress": "http://prometheus-operated.monitoring.svc:9090", "query": "q", "threshold": "5"}}]}}],
             "serviceMonitor": {"enabled": True, "additionalLabels": {"release": "vllm"}}},
         "routerSpec": {"serviceMonitor": {"additionalLabels": {"release": "vllm"}}}}
+
+
+EXISTING = "existing-prometheus"
+EXISTING_RUN = fixes.FixContext("vse-run", "vllm", ("prometheus", "kube-prometheus-stack-prometheus"),
+                                "kube-prometheus-stack")
+
+
+def test_the_existing_prometheus_note_renders_defects_6_7_12_and_13(helm: Helm) -> None:
+    """The page's note (subchart off, ServiceMonitors on) keeps the page's step-4 values: the engine's
+    ServiceMonitor dropped (6), the short name (7) of a Service that is not there (13), and
+    ServiceMonitors labelled release=test/router that a stock kube-prometheus-stack passes by (12)."""
+    step2 = render(helm, values.plan_for(2, "fast", "lab", edition=EXISTING))
+    assert set(fixes.found(step2, (6, 12), "vse-run")) == {12}, "step 2 has both ServiceMonitors"
+    step4 = render(helm, values.plan_for(4, "fast", "lab", edition=EXISTING))
+    assert set(fixes.found(step4, (3, 6, 7, 12, 13), "vse-run")) == {3, 6, 7, 12, 13}
+
+
+def test_the_existing_prometheus_fixes_label_the_monitors_and_name_the_stacks_service(
+        helm: Helm, tmp_path: Path) -> None:
+    plan = values.plan_for(4, "fast", "lab", edition=EXISTING)
+    path, seen = fixes.overlay(plan, (6, 7, 12, 13), chart=str(STANDIN_CHART), run=EXISTING_RUN,
+                               folder=tmp_path, name="step4", helm=helm)
+    assert path is not None and set(seen) == {6, 7, 12, 13}
+    data = yaml.safe_load(path.read_text())
+    assert data["servingEngineSpec"]["serviceMonitor"] == {
+        "enabled": True, "additionalLabels": {"release": "kube-prometheus-stack"}}
+    assert data["routerSpec"]["serviceMonitor"] == {"additionalLabels": {"release": "kube-prometheus-stack"}}
+    triggers = data["servingEngineSpec"]["modelSpec"][0]["keda"]["triggers"]
+    assert [t["metadata"]["serverAddress"] for t in triggers] == [
+        "http://kube-prometheus-stack-prometheus.prometheus.svc:9090"]
+    fixed = render(helm, values.plan_for(4, "fast", "lab", extra=(str(path),), edition=EXISTING))
+    assert fixes.found(fixed, (6, 7, 12, 13), "vse-run") == {}
+    monitors = {d["metadata"]["name"]: d["metadata"]["labels"] for d in fixed if d and d["kind"] == "ServiceMonitor"}
+    assert {labels["release"] for labels in monitors.values()} == {"kube-prometheus-stack"}, monitors

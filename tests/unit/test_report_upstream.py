@@ -181,7 +181,7 @@ def test_each_file_holds_versions_reproduction_observation_and_fix(run_dir: Path
     versions = section(text, "Versions")
     for expected in ("vllm-stack-standin", "0.1.12-standin.1", "stand-in, NOT the real vllm/vllm-stack",
                      "| KEDA | 2.20.2 |", "| Kubernetes | v1.35.4 |", "| Prometheus | 3.16.0 |", "| helm | v4.1.4 |",
-                     "`integrated-monitoring`", editions.PAGE_PATH, "PR #965", "upstream commit: not recorded"):
+                     "`integrated-monitoring`", editions.PAGE_PATH, "PR #965", "upstream commit: `a6c01db`"):
         assert expected in versions, f"defect {number}: versions lack {expected!r}:\n{versions}"
     assert "/work/main" not in versions, f"defect {number}: the chart's source names this machine's path:\n{versions}"
     reproduction = section(text, "Reproduction")

@@ -110,7 +110,7 @@ def test_a_scenario_sets_up_then_restores_in_reverse_and_saves_its_timeline(monk
         sc.restore(log.append, "load stopped")
         sc.restore(log.append, "annotation removed")
         log.append("body")
-    assert log == ["fixes fallback (3, 6, 7, 9)", "reset fallback extra=('fix.yaml',) also=('page.yaml',)", "body",
+    assert log == ["fixes fallback (3, 6, 7, 9, 12, 13)", "reset fallback extra=('fix.yaml',) also=('page.yaml',)", "body",
                    "annotation removed", "load stopped", "stop step7c", "save step7c.json"]
 
 

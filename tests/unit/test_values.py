@@ -416,3 +416,65 @@ def test_an_editions_own_variant_wins() -> None:
     files = V.merge_order(4, "fast", "lab", "scale-to-zero",
                           V.with_variant("fast", "scale-to-zero", (), "integrated-monitoring"), edition="integrated-monitoring")
     assert files[-1] == VALUES / "integrated-monitoring" / "variant-fast-scale-to-zero.yaml"
+
+
+# -- a release's values against the page's -------------------------------------------------------
+
+
+@pytest.mark.parametrize("step4", [STEP4, VALUES / "integrated-monitoring" / "tutorial-step4.yaml"])
+def test_every_editions_step4_file_pins_the_pages_min_and_max(step4: Path) -> None:
+    """Step 5's page shows MIN 1, MAX 3: the pinned files say so (step 5 compares the cluster with them)."""
+    keda = V.load_values(step4)["servingEngineSpec"]["modelSpec"][0]["keda"]
+    assert (keda["minReplicaCount"], keda["maxReplicaCount"]) == (1, 3)
+
+
+def test_leaves_walk_maps_and_model_specs_and_keep_other_lists_whole() -> None:
+    got = V.leaves({"a": {"b": 1, "c": []}, "servingEngineSpec": {"modelSpec": [{"keda": {"triggers": [{"x": 1}]}}]}})
+    assert got == {"a.b": 1, "a.c": [], "servingEngineSpec.modelSpec[0].keda.triggers": [{"x": 1}]}
+
+
+def _overlay(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(f"# {name}\n{text}")
+    return path
+
+
+def test_a_release_with_the_pages_values_holds(tmp_path: Path) -> None:
+    page = V.load_values(STEP4)
+    judged = V.against_page(page, page, V.plan_values([STEP4]))
+    assert not judged.broken and not judged.harness
+    assert "servingEngineSpec.modelSpec[0].keda.triggers" in judged.kept
+
+
+def test_an_overlays_rewrite_is_listed_apart_by_name(tmp_path: Path) -> None:
+    fix = _overlay(tmp_path, "fix-step4.yaml", "servingEngineSpec:\n  modelSpec:\n    - keda:\n"
+                   "        pollingInterval: 5\n        fallback: {replicas: 2}\n")
+    page = V.load_values(STEP4)
+    release = V.load_values(STEP4)
+    release["servingEngineSpec"]["modelSpec"][0]["keda"].update(pollingInterval=5, fallback={"replicas": 2})
+    judged = V.against_page(page, release, V.plan_values([STEP4, fix]))
+    assert not judged.broken, judged.explain()
+    assert ("servingEngineSpec.modelSpec[0].keda.pollingInterval", "fix-step4.yaml", 5) in judged.harness
+    assert "fix-step4.yaml" in judged.explain()
+
+
+def test_a_page_key_dropped_or_rewritten_by_no_overlay_fails(tmp_path: Path) -> None:
+    page = V.load_values(STEP4)
+    release = V.load_values(STEP4)
+    keda = release["servingEngineSpec"]["modelSpec"][0]["keda"]
+    del keda["cooldownPeriod"]
+    keda["maxReplicaCount"] = 4
+    release["extra"] = True
+    judged = V.against_page(page, release, V.plan_values([STEP4]))
+    assert judged.broken == ("servingEngineSpec.modelSpec[0].keda.maxReplicaCount: the page's 3 rewritten as 4",
+                             "servingEngineSpec.modelSpec[0].keda.cooldownPeriod: the page's 360 dropped",
+                             "extra=true: in the release, from neither the page nor an overlay")
+
+
+def test_an_overlays_value_the_release_does_not_carry_fails(tmp_path: Path) -> None:
+    fix = _overlay(tmp_path, "fix-step4.yaml",
+                   "servingEngineSpec:\n  modelSpec:\n    - keda:\n        pollingInterval: 5\n")
+    page = V.load_values(STEP4)
+    judged = V.against_page(page, page, V.plan_values([STEP4, fix]))
+    assert judged.broken == ("servingEngineSpec.modelSpec[0].keda.pollingInterval: fix-step4.yaml set 5, "
+                             "the release has 15",)

@@ -130,9 +130,10 @@ CLAIMS: dict[str, Claim] = {
         never="No metric value is read here (step 5 reads one).",
         installs="keda"),
     # ---- step 4: the upgrade ---------------------------------------------------------------------------------
-    "test_release_values_enable_keda": Claim(
-        "After the page's `helm upgrade`, the release carries `keda.enabled: true` and the page's triggers "
-        "verbatim (the harness's fixed triggers when FIX_DEFECTS is set).",
+    "test_release_values_are_the_pages_key_by_key": Claim(
+        "After the page's `helm upgrade`, the release's values (`helm get values`) carry each key of the page's "
+        "step-4 file as the page wrote it — `keda.enabled: true` and the triggers among them — except the keys "
+        "the run's overlays set (profile, backend, harness fixes, EXTRA_VALUES), listed apart by file.",
         _LAB_CHART,
         _CUR_CHART,
         never="Not that the upgrade keeps what step 2 enabled (the engine's ServiceMonitor: step 6 shows it)."),
@@ -241,7 +242,11 @@ CLAIMS: dict[str, Claim] = {
         f"{_LAB_LOAD_TIME} The cold start measured is seconds, a real model's is minutes. {_LAB_ROUTER}",
         f"{_CUR_START} A client's own timeout is not tested."),
     "test_steady_traffic_keeps_the_stack_up": Claim(
-        "Steady traffic keeps at least one replica for two cooldowns, no request failing.",
+        "Steady traffic keeps at least one replica for two cooldowns.",
+        _LAB_ROUTER,
+        _CUR_LOAD),
+    "test_no_steady_request_fails": Claim(
+        "The steady traffic of those two cooldowns gets answers, none of its requests failing.",
         _LAB_ROUTER,
         _CUR_LOAD),
     "test_router_lists_no_model_at_zero": Claim(
@@ -250,6 +255,15 @@ CLAIMS: dict[str, Claim] = {
         "Only the router version the chart deploys."),
     "test_router_lists_the_model_only_once_an_engine_is_ready": Claim(
         "During the cold start the router lists the model only once an engine pod is Ready.",
+        _LAB_ROUTER,
+        "Only the router version the chart deploys."),
+    "test_the_router_restarts_at_zero": Claim(
+        "The premise of the restarted-router claims: the model back at zero, the router pod replaced by a new one "
+        "that is Ready.",
+        _LAB_ROUTER,
+        "Only the router version the chart deploys."),
+    "test_a_restarted_router_lists_no_model_at_zero": Claim(
+        "A router restarted while the model is at zero lists no model at `/v1/models`.",
         _LAB_ROUTER,
         "Only the router version the chart deploys."),
     "test_a_restarted_router_does_not_know_the_model_at_zero": Claim(
@@ -271,6 +285,11 @@ CLAIMS: dict[str, Claim] = {
         "Under load the engine Deployment reaches the scenario's maximum (5 replicas).",
         f"{_LAB_TIMING} {_LAB_ENGINE}",
         f"{_CUR_LOAD} {_CUR_GPUS}"),
+    "test_replicas_come_back_to_one_after_the_load": Claim(
+        "After the load, the engine Deployment scales down from the maximum back to 1 replica within the budget "
+        "(the window and the Percent policy's halvings): the premise of judging the scale-down.",
+        _LAB_HPA_SYNC,
+        _CUR_VERSIONS),
     "test_scale_down_respects_the_behavior": Claim(
         "After the load, no scale-down before the stabilization window and no step larger than the Percent "
         "policy allows per period.",
@@ -287,9 +306,15 @@ CLAIMS: dict[str, Claim] = {
         _CUR_VERSIONS,
         never=_BROKEN_SOURCE),
     "test_deployment_settles_at_fallback_replicas": Claim(
-        "With the metric source down, the engine Deployment settles at the fallback's 2 replicas and holds.",
+        "With the metric source down, the engine Deployment settles at the fallback's 2 replicas (Ready).",
         _LAB_ENGINE,
         _CUR_GPUS,
+        never=_BROKEN_SOURCE),
+    "test_deployment_holds_the_fallback_replicas_while_metrics_fail": Claim(
+        "Settled there, the Deployment holds the fallback's 2 replicas for a poll and an HPA sync while the "
+        "source stays down.",
+        _LAB_HPA_SYNC,
+        _CUR_VERSIONS,
         never=_BROKEN_SOURCE),
     "test_fallback_clears_when_metrics_return": Claim(
         "When the source returns, Fallback turns False.",
@@ -364,15 +389,32 @@ CLAIMS: dict[str, Claim] = {
         _LAB_KEDA,
         _CUR_VERSIONS,
         never=_BEYOND_BASE),
+    "test_the_queue_passes_the_threshold_beside_it": Claim(
+        "The broken-neighbour load's premise: beside the broken ScaledObject, the run's queue passes the "
+        "threshold.",
+        _LAB_TIMING,
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
     "test_replicas_grow_within_step_6s_budget_beside_it": Claim(
         "Beside that broken ScaledObject, the run's Deployment still grows within step 6's budget.",
         f"{_LAB_TIMING} {_LAB_HPA_SYNC}",
         _CUR_START,
         never=_BEYOND_BASE + " One broken neighbour, not many."),
+    "test_the_model_stands_at_the_phases_replicas_before_the_break": Claim(
+        "The premise of each fallback-with-zero phase: the model woken and loaded to 2+ replicas, or idle at zero, "
+        "before the metric source goes down (one case each).",
+        f"{_LAB_TIMING} {_LAB_HPA_SYNC}",
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
     "test_the_scaledobject_reports_the_fallback": Claim(
         "With scale to zero and fallback together, the ScaledObject reports Fallback=True when the source goes "
         "down (at 2+ replicas, and at zero: one case each).",
         _LAB_KEDA,
+        _CUR_VERSIONS,
+        never=f"{_BEYOND_BASE} {_BROKEN_SOURCE}"),
+    "test_at_2_plus_the_deployment_settles_at_the_fallbacks_replicas": Claim(
+        "Down at 2+ replicas, the Deployment settles at the fallback's replicas: the premise of the hold.",
+        _LAB_HPA_SYNC,
         _CUR_VERSIONS,
         never=f"{_BEYOND_BASE} {_BROKEN_SOURCE}"),
     "test_at_2_plus_the_fallback_holds_its_replicas_instead_of_scaling_to_zero": Claim(
@@ -448,6 +490,12 @@ CLAIMS: dict[str, Claim] = {
         f"{_LAB_KEDA} {_LAB_HPA_SYNC}",
         "Only this cluster's KEDA version.",
         never=_BEYOND_BASE),
+    "test_with_ignore_null_values_false_the_series_of_a_loaded_model_vanish": Claim(
+        "The same premise with ignoreNullValues \"false\" and the page's fallback block: the model at its maximum "
+        "under load, then the trigger's query matching no series.",
+        f"{_LAB_PROMETHEUS} {_LAB_TIMING}",
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
     "test_with_ignore_null_values_false_the_fallback_holds_the_replicas": Claim(
         "With ignoreNullValues \"false\" and the page's fallback block, while the queue's series were gone under "
         "load, the Deployment kept at least fallback.replicas for a whole scale-down window.",
@@ -466,6 +514,12 @@ CLAIMS: dict[str, Claim] = {
         _LAB_KEDA,
         "Only this cluster's KEDA version.",
         never=_BEYOND_BASE),
+    "test_the_queue_passes_the_threshold_before_the_crash": Claim(
+        "The disruption's premise: the load raised the queue above the threshold, so the crash falls mid-scale "
+        "(one case per crashed server).",
+        _LAB_TIMING,
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
     "test_keda_answers_the_hpa_again_after_the_crash": Claim(
         "After KEDA's operator or metrics API server crashes mid-scale, KEDA answers the HPA's metric query "
         "again.",
@@ -478,6 +532,17 @@ CLAIMS: dict[str, Claim] = {
         f"{_LAB_TIMING} {_LAB_HPA_SYNC}",
         _CUR_START,
         never=_BEYOND_BASE),
+    "test_the_queue_passes_the_threshold_under_the_load": Claim(
+        "The pause scenario's premise: with the pause set, the load raised the queue above the threshold.",
+        _LAB_TIMING,
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
+    "test_the_queue_stands_above_the_threshold_while_paused": Claim(
+        "Each paused phase's premise: the queue stood above the threshold while the annotation held (one case "
+        "per annotation).",
+        _LAB_TIMING,
+        _CUR_LOAD,
+        never=_BEYOND_BASE),
     "test_the_scaledobject_reports_paused": Claim(
         "With `paused-replicas` and then `paused` set, the ScaledObject reports Paused (one case per annotation).",
         _LAB_KEDA,
@@ -487,6 +552,11 @@ CLAIMS: dict[str, Claim] = {
         "A paused ScaledObject holds the Deployment at one replica while the queue stands above the threshold.",
         _LAB_TIMING,
         _CUR_LOAD,
+        never=_BEYOND_BASE),
+    "test_removing_the_pause_clears_the_paused_condition": Claim(
+        "With the pause annotations removed, the ScaledObject reports Paused=False: the premise of the resume.",
+        _LAB_KEDA,
+        _CUR_VERSIONS,
         never=_BEYOND_BASE),
     "test_removing_the_pause_resumes_scaling": Claim(
         "Removing the pause lets the scale-up happen within step 6's budget.",

@@ -28,6 +28,7 @@ from .. import defects, floors, kedametrics, load, waits
 from .. import kube as k
 from ..context import Stack
 from ..helm import HelmError
+from ..observed import NotRun
 from ..redaction import redact_text
 from ..timeline import Timeline
 from . import step2_vllm, step6_scale_up
@@ -88,12 +89,12 @@ def _remove_namespace(stack: Stack, namespace: str) -> None:
 
 
 def load_to_maximum(stack: Stack, so: k.ScaledObject, after: float
-                    ) -> tuple[step6_scale_up.LoadRun, waits.Seen[k.Obj | None], str]:
+                    ) -> tuple[step6_scale_up.LoadRun, waits.Seen[k.Obj | None], NotRun | None]:
     """Start load that asks for threshold × maxReplicaCount — a whole step more than the maximum
     needs, so the HPA's recommendation stays there while the load's concurrency follows the queue —
     running for the scale-up's budget and `after` s more, and watch for spec.replicas to reach the
     maximum. Returns the running load (the caller stops it), the observation, and why the premise
-    failed ("" when it held)."""
+    failed (None when it held)."""
     maximum = so.max_replicas
     follow = step6_scale_up.scale_up_budget(stack, so.polling_interval)
     run = step6_scale_up.LoadRun(stack, target=so.threshold * maximum, budget=0.0, at_least=maximum)
@@ -107,7 +108,7 @@ def load_to_maximum(stack: Stack, so: k.ScaledObject, after: float
     except BaseException:
         run.stop()
         raise
-    why = "" if seen.reached and not run.failed() else (
+    why = None if seen.reached and not run.failed() else NotRun(
         f"the load never took the model to {maximum} replicas: {run.failed() or seen.explain()}")
     return run, seen, why
 
@@ -247,7 +248,7 @@ class Pause:
     resumed: waits.Seen[k.Obj | None] | None = None  # spec.replicas ≥ 2 after that
     resume_seconds: float | None = None
     timeline: Timeline | None = None
-    not_run: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, NotRun] = field(default_factory=dict)
     errors: KedaErrors | None = None
 
 
@@ -270,7 +271,8 @@ def pause(stack: Stack) -> Pause:
                                                 f"the queue above {threshold:g} while paused (budget {rise})")
         result = Pause(threshold, window, queued, timeline=tl)
         if not queued.reached:
-            result.not_run["resume"] = "the load never raised the queue above the threshold"
+            result.not_run["resume"] = NotRun(
+                f"the load never raised the queue above the threshold: {queued.explain()}")
             return result
         for annotation, value in ((PAUSED_REPLICAS, "1"), (PAUSED, "true")):
             if annotation == PAUSED:
@@ -360,13 +362,14 @@ class FallbackPhase:
     name: str
     how: str = ""
     start_replicas: int | None = None
+    start: waits.Seen[k.Obj | None] | None = None  # premise: the model at 2+ (at zero) before the break
     fallback: waits.Seen[k.Obj | None] | None = None  # ScaledObject Fallback=True
     settled: waits.Seen[k.Obj | None] | None = None  # spec.replicas == fallback.replicas
     held: waits.Held[k.Obj | None] | None = None  # ... and held for a cooldown and more
     settle_seconds: float | None = None  # from the break to spec.replicas == fallback.replicas
     healthy: KedaErrors | None = None  # before the break
     broken: KedaErrors | None = None  # while the source was down: KEDA must count errors
-    not_run: str = ""
+    not_run: NotRun | None = None
 
 
 @dataclass
@@ -415,11 +418,11 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
         finally:
             woke.stop()
         if up is None:
-            phase.not_run = f"the model was not woken and held awake: {woke.explain()}"
+            phase.not_run = NotRun(f"the model was not woken and held awake: {woke.explain()}")
         elif up.grew is None or not up.grew.reached:
-            phase.not_run = f"the model never reached 2 replicas: {up.explain()}"
+            phase.not_run = NotRun(f"the model never reached 2 replicas: {up.explain()}")
         else:
-            phase.start_replicas = up.grown_to
+            phase.start, phase.start_replicas = up.grew, up.grown_to
             phase.healthy = keda_errors(stack, tl, "scale-up to 2+ (source up)", counted)
             _break_and_watch(stack, tl, phase, result, extra, fallback_budget,
                              hold=result.cooldown + result.polling + sync + 5)
@@ -429,8 +432,9 @@ def fallback_with_zero(stack: Stack) -> FallbackWithZero:
                                      idle_budget(rate_window(so), result.cooldown, result.polling) + 300 + 2 * sync,
                                      "engine Deployment at 0 replicas after the cooldown with no traffic "
                                      "(after the fallback's replicas scale down)")
+        phase.start = at_zero
         if not at_zero.reached:
-            phase.not_run = f"the model never reached zero: {at_zero.explain()}"
+            phase.not_run = NotRun(f"the model never reached zero: {at_zero.explain()}")
             return result
         stack.kube.wait_for_list(*k.POD, stack.namespace, engine_selector(stack), lambda pods: not pods, 120,
                                  "the last engine pod gone")
@@ -497,7 +501,7 @@ class Disruption:
     grew: waits.Seen[k.Obj | None] | None = None  # spec.replicas ≥ 2
     grow_seconds: float | None = None  # crash → spec.replicas ≥ 2
     timeline: Timeline | None = None
-    not_run: str = ""
+    not_run: NotRun | None = None
 
 
 def external_metric_path(stack: Stack, hpa: k.Obj) -> str:
@@ -525,7 +529,7 @@ def keda_disruption(stack: Stack, component: str) -> Disruption:
                                                        lambda v: v is not None and v > threshold, rise.seconds,
                                                        f"the queue above {threshold:g} (budget {rise})")
         if not result.queued.reached:
-            result.not_run = f"the load never raised the queue above the threshold: {result.queued.explain()}"
+            result.not_run = NotRun(f"the load never raised the queue above the threshold: {result.queued.explain()}")
             return result
         result.how = stack.backend.disrupt_keda(component)
         result.crashed_at = time.time()
@@ -602,7 +606,7 @@ class ScaledOutUpgrade:
     scaled: waits.Seen[k.Obj | None] | None = None  # premise: spec.replicas == maximum under load
     phases: list[UpgradePhase] = field(default_factory=list)
     timeline: Timeline | None = None
-    not_run: str = ""
+    not_run: NotRun | None = None
 
 
 def upgrade_while_scaled_out(stack: Stack) -> ScaledOutUpgrade:
@@ -677,7 +681,7 @@ class ScaleIn:
     deleted: dict[str, float] = field(default_factory=dict)  # engine pod -> its deletionTimestamp (wall clock)
     trickle: load.LoadResult | None = None
     timeline: Timeline | None = None
-    not_run: str = ""
+    not_run: NotRun | None = None
 
     def outcomes(self) -> dict[str, list[load.RequestRecord]]:
         """Each answer of the trickle by what happened to it (`outcome`)."""
@@ -692,7 +696,7 @@ class ScaleIn:
 
     def explain(self) -> str:
         if self.not_run:
-            return f"not run: {self.not_run}"
+            return self.not_run.explain()
         counts = {name: len(records) for name, records in self.outcomes().items()}
         first = min(self.deleted.values(), default=None)
         lines = [f"{len(self.trickle.records) if self.trickle else 0} answers: "
@@ -758,8 +762,8 @@ def scale_in_under_traffic(stack: Stack) -> ScaleIn:
                 k.ready_replicas_at_least(result.maximum), cfg.profile_settings.engine_ready_seconds + 30,
                 f"{result.maximum} engines Ready")
             if not result.scaled_out.reached:
-                result.not_run = (f"the load never took the model to {result.maximum} Ready replicas: "
-                                  f"{result.scaled_out.explain()}")
+                result.not_run = NotRun(f"the load never took the model to {result.maximum} Ready replicas: "
+                                        f"{result.scaled_out.explain()}")
         if result.not_run:
             return result
         _stop_load(tl, loading)
@@ -788,7 +792,7 @@ def scale_in_under_traffic(stack: Stack) -> ScaleIn:
         try:
             result.trickle = trickle.join(timeout=issue + TRICKLE_TOKENS + 120)
         except load.LoadError as exc:
-            result.not_run = f"the trickle could not run: {exc}"
+            result.not_run = NotRun(f"the trickle could not run: {exc}")
         stack.echo(f"beyond: scale-in under traffic — {result.explain()}")
         return result
 
@@ -815,7 +819,7 @@ class VanishedQueue:
     keda_errors: float | None = None  # errors KEDA counted for the ScaledObject while the series were gone
     keda_unread: str = ""  # why KEDA's counter could not be read (then keda_errors is None)
     timeline: Timeline | None = None
-    not_run: str = ""
+    not_run: NotRun | None = None
 
 
 @contextmanager
@@ -863,7 +867,7 @@ def vanished_queue(stack: Stack, config: str) -> VanishedQueue:
                 f"{gone:.0f}s: 3 reading lags of {lag:g}s, the targets dropped and their series marked stale, "
                 f"+ margin {floors.MARGIN:g}s)")
             if not result.vanished.reached:
-                result.not_run = f"the engines' series never vanished: {result.vanished.explain()}"
+                result.not_run = NotRun(f"the engines' series never vanished: {result.vanished.explain()}")
                 return result
             tl.event("the queue's series gone")
             result.held = stack.engine.hold(k.spec_replicas("≥", result.floor), window,
@@ -900,7 +904,7 @@ class TwoStacks:
     read: list[tuple[str, float]] = field(default_factory=list)  # what it returned then: (namespace, value)
     scoped_query: str = ""  # the same query with the run's namespace selected (the fix of defect 9)
     scoped_read: list[tuple[str, float]] = field(default_factory=list)
-    not_run: str = ""
+    not_run: NotRun | None = None
 
     def foreign(self, reads: list[tuple[str, float]], own: str) -> list[tuple[str, float]]:
         return [(ns, v) for ns, v in reads if ns != own]
@@ -966,7 +970,7 @@ def two_stacks(stack: Stack) -> TwoStacks:
             step6_scale_up.queue_query(second), lambda v: v is not None and v > threshold, rise.seconds,
             f"the second stack's queue above {threshold:g} (budget {rise})")
         if not result.queued.reached:
-            result.not_run = f"the second stack never queued: {result.queued.explain()}"
+            result.not_run = NotRun(f"the second stack never queued: {result.queued.explain()}")
             return result
         tl.event("second stack queueing")
         # The run's Prometheus scrapes the second stack too if its discovery reaches that namespace:

@@ -30,10 +30,11 @@ from .step2_vllm import engine_selector, router_listing
 
 # The upstream defects whose harness fix a scenario applies after its own overlay (printed): its
 # claims are not about them. 3 (docs/upstream-defects.md#defect-3) for the scenarios that need 2+
-# replicas to scale back; 6 and 7 (the current edition) for all, which could not scale at all; 9 for
-# all, so that another stack on the cluster (a second run, a second team) never moves their replicas.
-FIXED_FOR_SCALE_TO_ZERO = (6, 7, 9)
-FIXED_FOR_MULTI_REPLICA = (3, 6, 7, 9)
+# replicas to scale back; 6 and 7 (the current edition) and 12 and 13 (its existing-Prometheus note) for
+# all, which could not scale at all; 9 for all, so that another stack on the cluster (a second run, a
+# second team) never moves their replicas. A fix applies only where its defect is rendered.
+FIXED_FOR_SCALE_TO_ZERO = (6, 7, 9, 12, 13)
+FIXED_FOR_MULTI_REPLICA = (3, 6, 7, 9, 12, 13)
 
 
 def rate_window(scaledobject: k.ScaledObject) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 from .. import kube as k
 from .. import load, waits
 from ..context import Stack
+from ..observed import NotRun
 from ..timeline import Timeline
 from . import step6_scale_up
 from .scenario import (FIXED_FOR_SCALE_TO_ZERO, ColdStart, Scenario, SteadyTraffic, broken_metric_source, cold_start,
@@ -85,7 +86,7 @@ class ScaleToZero:
     model: str = ""  # the id the router serves it under (the spec's modelURL)
     listing_at_zero: list[str] | None = None  # the router's /v1/models with no engine pod
     restart: RouterRestart | None = None
-    not_run: dict[str, str] = field(default_factory=dict)  # phase -> why it could not run
+    not_run: dict[str, NotRun] = field(default_factory=dict)  # phase -> why it could not run
 
 
 def scale_to_zero(stack: Stack) -> ScaleToZero:
@@ -102,7 +103,7 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
                           timeline=tl, at_zero=at_zero)
         if not at_zero.reached:
             run.not_run = dict.fromkeys(("inactive", "cold", "steady", "restart"),
-                                        "the Deployment never reached 0 replicas")
+                                        NotRun(f"the Deployment never reached 0 replicas: {at_zero.explain()}"))
             return run
         tl.event("at zero")
         run.inactive = stack.scaledobject.reach(k.has_condition("Active", "False"), 60, "ScaledObject Active=False")
@@ -116,7 +117,8 @@ def scale_to_zero(stack: Stack) -> ScaleToZero:
         tl.event("cold-start request")
         run.cold = cold_start(stack, run.model, run.cold_budget)
         if run.cold.seconds_to_200 is None:
-            run.not_run["steady"] = run.not_run["restart"] = "the cold start never got a 200"
+            run.not_run["steady"] = run.not_run["restart"] = NotRun(
+                f"the cold start never got a 200: {run.cold.answered.explain()}")
             return run
         tl.event(f"first 200 after {run.cold.seconds_to_200:.1f}s")
         stack.echo(f"step 7a: cold start from zero: first answer {run.cold.first_status}, first 200 after "
@@ -223,7 +225,7 @@ class HpaBehavior:
     back: waits.Seen[k.Obj | None] | None = None  # back to 1 replica after the load
     changes: list[tuple[float, int]] = field(default_factory=list)
     peak_at: float | None = None  # when the replicas reached the maximum (the load stops then)
-    not_run: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, NotRun] = field(default_factory=dict)
 
     @property
     def window(self) -> float:
@@ -266,7 +268,7 @@ def hpa_behavior(stack: Stack) -> HpaBehavior:
             run.back = stack.engine.reach(k.spec_replicas("==", 1), budget,
                                           f"scale-down from {maximum} back to 1 after the load")
         else:
-            run.not_run["scale-down"] = f"the replicas never reached the maximum {maximum}: {grown.explain()}"
+            run.not_run["scale-down"] = NotRun(f"the replicas never reached the maximum {maximum}: {grown.explain()}")
     run.changes = replica_changes(tl, grown.grew, run.back)
     # The peak as first seen, by the sampler or the watch: the same clock as the drops.
     peaks = [t for t, r in run.changes if r >= maximum]
@@ -289,7 +291,7 @@ class Fallback:
     cleared: waits.Seen[k.Obj | None] | None = None  # Fallback=False and Ready after the source returns
     followed: waits.Seen[k.Obj | None] | None = None  # back to 1 replica (the idle queue)
     settle_seconds: float | None = None
-    not_run: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, NotRun] = field(default_factory=dict)
 
 
 @dataclass
@@ -329,7 +331,7 @@ def fallback(stack: Stack) -> Fallback:
                 run.held = stack.engine.hold(k.spec_replicas("==", replicas), polling + sync + 5,
                                              f"Deployment holds {replicas} replicas while the metric source is down")
             else:
-                run.not_run["held"] = f"the Deployment never settled at {replicas}"
+                run.not_run["held"] = NotRun(f"the Deployment never settled at {replicas}: {run.settled.explain()}")
         tl.event("metric source restored")
         run.cleared = stack.scaledobject.reach(
             k.has_condition("Fallback", "False") & k.has_condition("Ready"), 3 * polling + 90,

@@ -12,6 +12,7 @@ from .. import kube as k
 from .. import waits
 from ..config import RUN_LABEL
 from ..context import Stack
+from ..observed import NotRun
 from . import step1_observability, step2_vllm, step3_keda
 # The page's first phase, `keda.enabled: false` + upgrade, is the kit's (the scenarios' reset uses it too).
 from .scenario import KedaDisabled, disable_keda
@@ -46,7 +47,7 @@ class Cleanup:
     observability: ObservabilityUninstalled | None = None
     left_behind: list[str] = field(default_factory=list)  # of what the run created
     crds_left: list[str] = field(default_factory=list)  # CRDs the release's install added: reported, not a failure
-    not_run: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, NotRun] = field(default_factory=dict)
 
 
 def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
@@ -57,15 +58,15 @@ def cleanup(stack: Stack, budget: float = 120) -> Cleanup:
     if keda:
         step3_keda.uninstall(stack, wait=False)
     else:
-        run.not_run["keda"] = "KEDA was installed before this run; a run removes only what it created"
+        run.not_run["keda"] = NotRun("KEDA was installed before this run; a run removes only what it created")
     observability = stack.created("observability")
     if observability:
         step1_observability.uninstall(stack, wait=False)
     elif not stack.edition.monitoring.removal:
-        run.not_run["observability"] = ("the edition's Prometheus is the cluster's own kube-prometheus-stack, which the page "
-                                        "leaves in place (one this run installed for it goes after step 8)")
+        run.not_run["observability"] = NotRun("the edition's Prometheus is the cluster's own kube-prometheus-stack, which "
+                                              "the page leaves in place (one this run installed for it goes after step 8)")
     else:
-        run.not_run["observability"] = "observability was installed before this run; a run removes only what it created"
+        run.not_run["observability"] = NotRun("observability was installed before this run; a run removes only what it created")
     step2_vllm.uninstall(stack, wait=False)
     # Now wait for what each phase claims is gone.
     if keda:
