@@ -15,9 +15,10 @@ $(foreach v,KEEP EXTRA_VALUES VLLM_CHART CHART_VERSION REPORTS_DIR KUBECONFIG ED
 .PHONY: help venv tools lab-build lab-up lab-down lab-status test unit integration e2e e2e-beyond bench preflight clean gate tutorial-diff upstream-report
 
 help:
-	@echo "make e2e        the tutorial's steps 1-8 end to end, nothing else (CLUSTER=lab by default; CLUSTER=current for your kube context)"
+	@echo "make e2e        the tutorial's steps 1-8 end to end, nothing else (CLUSTER=lab by default; CLUSTER=current for your kube context; EDITION=…, see make editions)"
+	@echo "make editions   the page's published editions the harness pins (EDITION=<name>)"
 	@echo "make e2e-beyond the scenarios beyond the page (marker beyond), on a stack steps 1-4 stand up"
-	@echo "make test       everything CI proves: unit, integration, both editions, beyond, self-tests (ONLY=run,…)"
+	@echo "make test       everything CI proves: unit, integration, every edition, beyond, self-tests (ONLY=run,…)"
 	@echo "make bench      load generator and simulator benchmarks"
 	@echo "make lab-build | lab-up | lab-down | lab-status   the local lab"
 	@echo "make preflight  checks in seconds, installs nothing"
@@ -65,7 +66,7 @@ unit: tools
 integration: lab-build
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-# Everything CI proves — unit, integration, the page in both editions, every scenario beyond it,
+# Everything CI proves — unit, integration, the page in every edition, every scenario beyond it,
 # the harness's self-tests — as pytest runs the suite schedules side by side on one lab, apart where
 # they would collide (docs/suite.md; `python -m vllm_stack_e2e.suite --list` shows the plan). Logs,
 # JUnit files and reports under reports/suite-<time>/; it ends with where the time went.
@@ -111,3 +112,8 @@ tutorial-diff: venv
 # an index on stdout. REPORT: a run folder or a suite folder; default the newest run under reports/.
 upstream-report: venv
 	$(PY) -m vllm_stack_e2e.report.upstream $(if $(REPORT),"$(REPORT)")
+
+# The editions of the page the harness pins (vllm_stack_e2e.editions: one record each).
+.PHONY: editions
+editions: venv
+	@$(PY) -m vllm_stack_e2e.editions

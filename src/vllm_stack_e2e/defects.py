@@ -309,8 +309,8 @@ def _keep_engine_servicemonitor(_docs: list[Mapping[str, Any]], _run: FixContext
 def _label_for_the_existing_stack(_docs: list[Mapping[str, Any]], run: FixContext) -> dict[str, Any]:
     if not run.monitoring_release:
         return {}
-    labels = {"additionalLabels": {"release": run.monitoring_release}}
-    return {"servingEngineSpec": {"serviceMonitor": dict(labels)}, "routerSpec": {"serviceMonitor": dict(labels)}}
+    return {spec: {"serviceMonitor": {"additionalLabels": {"release": run.monitoring_release}}}
+            for spec in ("servingEngineSpec", "routerSpec")}
 
 
 def _the_runs_prometheus(meta: dict[str, Any], run: FixContext) -> dict[str, Any]:

@@ -76,6 +76,9 @@ class Edition:
     publication: str = ""  # where upstream publishes it today: the file in production-stack
     commit: str = ""  # the upstream commit the pinned page was read from; empty: not recorded
     based_on: str | None = None  # the edition whose values files this one keeps where it has none of its own
+    # How the drift check tells this edition's page (tutorial_diff.guess, in registry order): a command
+    # role the page gives, or a pattern a YAML block of it matches; None: not a page of its own.
+    recognised_by: tuple[str, str] | None = None
     why: str = ""  # why a run follows it (set by choose())
 
     @property
@@ -129,7 +132,7 @@ EDITIONS: dict[str, Edition] = {e.name: e for e in (
             }, published="the page as first published, for chart 0.1.9+; replaced on the docs site in June 2026 by "
                          "PR #965",
             publication=f"the repository's {MD_PAGE} (still this edition at {UPSTREAM_HEAD}, beside chart 0.1.12)",
-            commit=UPSTREAM_HEAD),
+            commit=UPSTREAM_HEAD, recognised_by=("command", "observability-install")),
     Edition("integrated-monitoring", "current edition: the chart's kube-prometheus-stack subchart",
             "≥ 0.1.11", (0, 1, 11),
             Monitoring(comes_with_release=True, prometheus="{namespace}/{kps}-prometheus",
@@ -138,7 +141,8 @@ EDITIONS: dict[str, Edition] = {e.name: e for e in (
                 **_SHARED_COMMANDS,
                 "prometheus-port-forward": "kubectl port-forward svc/vllm-kube-prometheus-stack-prometheus 9090:9090",
             }, published="the page since June 2026 (production-stack PR #965), for chart ≥ 0.1.11",
-            publication=f"the docs site's page, {RST_PAGE}", commit=UPSTREAM_HEAD),
+            publication=f"the docs site's page, {RST_PAGE}", commit=UPSTREAM_HEAD,
+            recognised_by=("yaml", r"^kube-prometheus-stack:")),
     Edition("existing-prometheus", "current edition's note under step 1: a kube-prometheus-stack the user already runs",
             "≥ 0.1.11", (0, 1, 11),
             Monitoring(comes_with_release=False, prometheus="prometheus/kube-prometheus-stack-prometheus", removal="",
@@ -194,3 +198,12 @@ def by_chart_version() -> tuple[Edition, ...]:
     """The editions a chart version chooses between (the others — a variant such as
     existing-prometheus — are run only when asked for)."""
     return EDITIONS[DEFAULT], EDITIONS[CURRENT]
+
+
+def describe() -> list[str]:
+    """One line per edition: its name, what it is, the charts it is for, where upstream publishes it."""
+    return [f"{e.name}: {e.title} (chart {e.charts}); {e.publication or e.published}" for e in EDITIONS.values()]
+
+
+if __name__ == "__main__":
+    print("\n".join(describe()))

@@ -1,6 +1,6 @@
 """What `make test` runs, and what each run cannot share (vllm_stack_e2e.suite; docs/suite.md).
 
-Every proof `make test` ran as one long sequence still runs — both editions of the page, every
+Every proof `make test` ran as one long sequence still runs — every edition of the page, every
 scenario beyond it, every break overlay, the defect-fix check, interruption, the lab's own
 self-tests — now as runs the suite schedules side by side wherever they do not collide. The
 declarations below are the collisions found, each with its reason.
@@ -83,6 +83,11 @@ PLAN: tuple[Job, ...] = (
         why="KEDA's operator and metrics server killed mid-scale: nothing else may need KEDA meanwhile"),
     Job("tutorial-current-edition", "tutorial", PAGE, after=("shared",), uses=STACK, engines=True, lane="subchart",
         why="the page, current edition (the default): the subchart's release `vllm` is one per cluster (defect 8)"),
+    Job("tutorial-existing-prometheus", "tutorial", (*PAGE, "--edition=existing-prometheus"), after=("shared",),
+        uses=STACK, engines=True,
+        why="the page's note for a cluster's own kube-prometheus-stack (defects 12 and 13): its stack is a release of "
+            "its own in namespace prometheus, paired with its operator by a controller id, so it runs beside the "
+            "subchart's runs"),
     Job("breaks", "harness", ("tests/harness/test_claims_break.py",), after=("shared",), uses=STACK, engines=True,
         why="each break overlay fails exactly its claim, on one stack"),
     Job("beyond-fallback", "beyond", ("tests/e2e", "-m", "beyond", "-k", "fallback_with_zero or null_not_zero",

@@ -224,19 +224,20 @@ def _pinned_keda(path: Path) -> Any:
 
 
 def guess(page: str) -> tuple[Edition, str]:
-    """The edition a page is, from what step 1 does there: run observability/install.sh (the first
-    edition — whose script installs kube-prometheus-stack too, so the name alone decides nothing),
-    or enable the chart's kube-prometheus-stack subchart in its values."""
+    """The edition a page is, from what step 1 does there, asking each edition of the registry in
+    order (editions.Edition.recognised_by): run observability/install.sh (the first edition — whose
+    script installs kube-prometheus-stack too, so the name alone decides nothing), or enable the
+    chart's kube-prometheus-stack subchart in its values."""
     blocks = read_blocks(page)
     roles = {role for _heading, command in commands(blocks) for role, pattern in ROLES if pattern.search(command)}
-    if "observability-install" in roles:
-        return editions.EDITIONS["observability-script"], "the page installs observability with install.sh"
-    for block in blocks:
-        if block.language in ("yaml", "yml") and re.search(r"^kube-prometheus-stack:", block.text, re.M):
-            return editions.EDITIONS["integrated-monitoring"], "the page enables the kube-prometheus-stack subchart"
-    if "kube-prometheus-stack" in page:
-        return editions.EDITIONS["integrated-monitoring"], "the page names kube-prometheus-stack"
-    return editions.EDITIONS["observability-script"], "the page names no subchart"
+    yaml_blocks = [b.text for b in blocks if b.language in ("yaml", "yml")]
+    for edition in editions.EDITIONS.values():
+        where, what = edition.recognised_by or ("", "")
+        if (where == "command" and what in roles) or (
+                where == "yaml" and any(re.search(what, text, re.M) for text in yaml_blocks)):
+            shown = f"gives the {what} command" if where == "command" else f"has a YAML block matching {what!r}"
+            return edition, f"the page {shown}, as {edition.name} does"
+    return editions.EDITIONS[editions.DEFAULT], f"the page matches no edition's step 1: {editions.DEFAULT}, the first"
 
 
 def drift(page: str, edition: Edition, root: Path = editions.VALUES_ROOT) -> list[str]:

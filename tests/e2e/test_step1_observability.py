@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_stack_e2e.steps import step1_observability as step
+from vllm_stack_e2e import waits
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import assert_reached, requires
+from vllm_stack_e2e.steps import step1_observability as step
 
 pytestmark = pytest.mark.e2e
 
@@ -20,17 +22,18 @@ def test_prometheus_answers_through_the_pages_port_forward(monitoring: Stack) ->
 
 
 @pytest.mark.upstream_defect(12)
-def test_prometheus_targets_include_the_stack(vllm_release: Stack) -> None:
-    prom = vllm_release.prometheus()
-    prom.wait_for_value(f'count(up{{namespace="{vllm_release.namespace}"}} == 1)', lambda v: (v or 0) >= 2, 90,
-                        "Prometheus scrapes the engine and the router of this run (up == 1)")
-    jobs = {t.labels.get("service") for t in step.stack_targets(prom, vllm_release.namespace) if t.up}
+def test_prometheus_targets_include_the_stack(vllm_release: Stack, scraped: waits.Seen[float | None]) -> None:
+    assert_reached(scraped)
+    jobs = {t.labels.get("service") for t in step.stack_targets(vllm_release.prometheus(), vllm_release.namespace)
+            if t.up}
     cfg = vllm_release.config
     assert {f"{cfg.release}-{cfg.model}-engine-service", cfg.router_service} <= jobs, jobs
 
 
 @pytest.mark.upstream_defect(12)
-def test_queue_metric_has_series_for_the_engine(vllm_release: Stack) -> None:
+def test_queue_metric_has_series_for_the_engine(vllm_release: Stack, scraped: waits.Seen[float | None]) -> None:
+    """Its premise, the engine scraped at all, is test_prometheus_targets_include_the_stack's claim."""
+    requires(scraped)
     prom = vllm_release.prometheus()
     query = step.engine_series_query(vllm_release.namespace)
     prom.wait_for_value(f"count({query})", lambda v: (v or 0) >= 1, 90,

@@ -103,14 +103,16 @@ def test_hpa_metric_reading_is_zero_at_idle(hpa_reading: waits.Seen[k.Obj | None
 
 
 @pytest.fixture(scope="module")
-def trigger_metric_findings(keda_enabled: Stack, scaledobject: dict[str, Any]
+def trigger_metric_findings(keda_enabled: Stack, scaledobject: dict[str, Any], scraped: waits.Seen[float | None]
                             ) -> tuple[waits.Seen[float | None], list[Any]]:
-    """Preflight, once Prometheus holds the engine's metrics (the premise, step 1's claim): what it
-    finds in each trigger query of the deployed ScaledObject, added to the run's preflight report
-    and printed."""
+    """Preflight, once Prometheus holds the engine's metrics (the premise: step 1's claims, the
+    engine scraped and its series stored): what it finds in each trigger query of the deployed
+    ScaledObject, added to the run's preflight report and printed."""
     from vllm_stack_e2e import preflight
     from vllm_stack_e2e.scaledobject import scaledobjects_from_manifest
 
+    if not scraped.reached:
+        return scraped, []
     prom = keda_enabled.prometheus()
     stored = prom.reach_value(f'count(vllm:num_requests_waiting{{namespace="{keda_enabled.namespace}"}}) or '
                               f'count(vllm_num_requests_waiting{{namespace="{keda_enabled.namespace}"}})',

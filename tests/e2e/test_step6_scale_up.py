@@ -15,6 +15,7 @@ import pytest
 from vllm_stack_e2e import kube as k
 from vllm_stack_e2e import waits
 from vllm_stack_e2e.context import Stack
+from vllm_stack_e2e.observed import observed
 from vllm_stack_e2e.steps import step6_scale_up as scaling
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,7 @@ def step6(keda_enabled: Stack, tutorial_keda: dict[str, Any]) -> Step6:
         run = scaling.drive_until_replicas(stack, tl, threshold, at_least=2, polling_interval=so.polling_interval)
         series = scaling.trigger_series(stack, so.query)
         within = None
-        if run.grew is not None and run.grew.reached:
+        if observed(run.grew):
             poll, sync = so.polling_interval, stack.config.profile_settings.hpa_sync_seconds
             window = max(poll + sync, scaling.reading_lag(stack) + 2 * poll + 5)
             stack.engine.reach(k.ready_replicas_at_least(2), stack.config.profile_settings.engine_ready_seconds,

@@ -78,7 +78,7 @@ def fixes_by_step(fixes: Mapping[str, Iterable[int]]) -> dict[str, tuple[int, ..
     """The harness fixes (`model.harness_fixes`: overlay name → defects) by the page step they
     were applied to."""
     steps: dict[str, set[int]] = {}
-    for name, numbers in fixes.items():
+    for name, numbers in dict(fixes).items():
         where = FIX_STEPS.get(name) or FIX_STEPS.get(name.removesuffix("-asked"), ())
         for step in where:
             steps.setdefault(step, set()).update(numbers)

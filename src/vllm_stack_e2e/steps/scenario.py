@@ -24,6 +24,7 @@ from .. import load, waits
 from ..context import Stack
 from ..helm import HelmError
 from ..scaledobject import rate_window as queries_rate_window
+from ..observed import observed
 from ..timeline import Timeline
 from .step2_vllm import engine_selector, router_listing
 
@@ -288,7 +289,7 @@ class Awake:
 
     @property
     def awake(self) -> bool:
-        return self.cold.seconds_to_200 is not None and self.held is not None and self.held.reached
+        return self.cold.seconds_to_200 is not None and observed(self.held)
 
     def explain(self) -> str:
         if self.cold.seconds_to_200 is None:

@@ -17,6 +17,7 @@ from .. import floors, load, waits
 from ..defects import scope_to_namespace
 from ..kube import Deployment
 from ..prom import colon_names
+from ..observed import observed
 from ..timeline import Timeline
 from ..context import Stack
 
@@ -225,7 +226,7 @@ class ScaleUp:
 
     @property
     def grew_at(self) -> float | None:
-        return self.grew.at if self.grew is not None and self.grew.reached else None
+        return self.grew.at if observed(self.grew) else None
 
     @property
     def grown_to(self) -> int:
@@ -233,7 +234,7 @@ class ScaleUp:
 
     @property
     def reaction_seconds(self) -> float | None:
-        return self.grew.elapsed if self.grew is not None and self.grew.reached else None
+        return self.grew.elapsed if observed(self.grew) else None
 
     def grew_within_budget(self) -> bool:
         return self.reaction_seconds is not None and self.grown_to >= self.at_least
