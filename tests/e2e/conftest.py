@@ -9,7 +9,7 @@ import pytest
 
 from vllm_stack_e2e import values, waits
 from vllm_stack_e2e.context import Stack
-from vllm_stack_e2e.steps import beyond
+from vllm_stack_e2e.steps import beyond, step1_observability
 
 
 
@@ -18,8 +18,12 @@ def scraped(vllm_release: Stack) -> waits.Seen[float | None]:
     """Step 1's observation, once: Prometheus scrapes the engine and the router of this run (up ==
     1). The premise of every claim on the series it stores (step 1's, step 5's metric names)."""
     namespace = vllm_release.namespace
-    return vllm_release.prometheus().reach_value(f'count(up{{namespace="{namespace}"}} == 1)', lambda v: (v or 0) >= 2,
-                                                 90, "Prometheus scrapes the engine and the router of this run (up == 1)")
+    budget = step1_observability.first_scrape_budget(vllm_release)
+    seen = vllm_release.prometheus().reach_value(
+        f'count(up{{namespace="{namespace}"}} == 1)', lambda v: (v or 0) >= 2, budget.seconds,
+        f"Prometheus scrapes the engine and the router of this run (up == 1; budget {budget})")
+    vllm_release.echo(f"step 1: {seen.explain()}")
+    return seen
 
 @pytest.fixture(scope="session")
 def tutorial_step4(stack: Stack) -> dict[str, Any]:

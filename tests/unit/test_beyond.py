@@ -7,7 +7,7 @@ from _stacks import with_handles
 
 from vllm_stack_e2e import plugin
 from vllm_stack_e2e.observed import NotRun
-from vllm_stack_e2e.steps import beyond, step6_scale_up
+from vllm_stack_e2e.steps import beyond, step1_observability, step6_scale_up
 from vllm_stack_e2e.timeline import Sample
 
 
@@ -68,10 +68,14 @@ def test_the_activation_load_steps_by_the_scrape_interval_of_the_runs_targets():
                       scrape_interval=interval)
 
     prom = SimpleNamespace(targets=lambda: [target("run", 5.0), target("run", 30.0), target("other", 60.0)])
-    stack = SimpleNamespace(namespace="run", prometheus=lambda: prom)
+    monitors = [{"spec": {"endpoints": [{"interval": "3s"}]}}]
+    kube = SimpleNamespace(list=lambda *_a, **_k: monitors)
+    stack = SimpleNamespace(namespace="run", prometheus=lambda: prom, kube=kube)
     assert beyond.reading_lag(stack) == 31.0, "the longest of the run's own targets, plus 1 s"
     prom.targets = lambda: [target("other", 60.0)]
-    assert beyond.reading_lag(stack) == step6_scale_up.DEFAULT_SCRAPE_SECONDS + 1.0
+    assert beyond.reading_lag(stack) == 4.0, "no target of the run: what its ServiceMonitors ask for"
+    monitors.clear()
+    assert beyond.reading_lag(stack) == step1_observability.DEFAULT_SCRAPE_SECONDS + 1.0, "no ServiceMonitor either"
 
 
 def test_prometheus_durations():

@@ -382,7 +382,65 @@ DRAFTS: dict[int, Draft] = {
         lambda _e: ("Fix for the page: `ignoreNullValues: \"false\"` in the queue trigger's metadata, with the "
                     "fallback block of step 7c."),
         replicas=2),
+    12: Draft(
+        "Autoscaling with KEDA: with an existing kube-prometheus-stack, as the note under step 1 says, Prometheus "
+        "never discovers the chart's ServiceMonitors",
+        "the note under step 1 of the tutorial page \"Autoscaling with KEDA\" (current edition): \"Set "
+        "`kube-prometheus-stack.enabled: false` and your existing Prometheus Operator will automatically discover "
+        "the ServiceMonitors\"",
+        lambda e: [_existing_stack(e), *_up_to_keda(e, step2_keys=("servingEngineSpec.serviceMonitor",
+                                                                    "routerSpec.serviceMonitor", "kube-prometheus-stack")),
+                   Step("Look at the ServiceMonitors' labels, at what the existing Prometheus selects, and at what it "
+                        "scrapes.", look=("kubectl get servicemonitors --show-labels",
+                                          *_existing_look(e, "-o jsonpath='{.items[0].spec.serviceMonitorSelector}'"),
+                                          *_existing_query(e, "vllm:num_requests_waiting")))],
+        "The existing Prometheus scrapes the engines and the router, as the note says: `vllm:num_requests_waiting` "
+        "is there for step 2's check.",
+        "A kube-prometheus-stack installed with its defaults selects ServiceMonitors labelled `release: <its "
+        "release>` (`serviceMonitorSelectorNilUsesHelmValues: true`). The chart's carry `release: test` (engine, "
+        "from `servingEngineSpec.labels`) and `release: router` (router): the existing Prometheus never scrapes "
+        "them, the queue metric never appears, and KEDA reads nothing.",
+        lambda _e: ("Fix for the page: tell users to label both ServiceMonitors for their stack — "
+                    "`servingEngineSpec.serviceMonitor.additionalLabels` and `routerSpec.serviceMonitor.additionalLabels` "
+                    "`{release: <their kube-prometheus-stack release>}` (the chart writes them after the workload's "
+                    "labels, so they win) — or to set `serviceMonitorSelectorNilUsesHelmValues: false` in their stack.")),
+    13: Draft(
+        "Autoscaling with KEDA: with the subchart off for an existing Prometheus, the triggers still query the "
+        "subchart's Prometheus Service, which does not exist",
+        "the tutorial page's step 4 (and 7a) `serverAddress` and step 2's port-forward, read with the note under "
+        "step 1 (`kube-prometheus-stack.enabled: false`)",
+        lambda e: [_existing_stack(e), *_up_to_keda(e), _upgrade(TRIGGERS),
+                   Step("Look at the ScaledObject and the HPA as the page does (page step 5), and for the Service.",
+                        look=(*LOOK_SCALING, "kubectl get svc vllm-kube-prometheus-stack-prometheus"))],
+        "The ScaledObject is `READY True` and the HPA reads its metric from the existing Prometheus.",
+        "The Service `vllm-kube-prometheus-stack-prometheus` exists only with the subchart: every poll fails (no "
+        "such host), the ScaledObject turns `Ready=False` (`TriggerError`), the HPA cannot read its metric and the "
+        "model never scales. The page's port-forward to that Service fails the same way.",
+        lambda _e: ("Fix for the page: with an existing stack, point `serverAddress` at its Prometheus Service with "
+                    "its namespace, e.g. `http://kube-prometheus-stack-prometheus.monitoring.svc:9090`, and "
+                    "port-forward to that Service.")),
 }
+
+
+def _existing_stack(e: Edition) -> Step:
+    """The stack the note under step 1 assumes: a kube-prometheus-stack installed with its defaults."""
+    stack = e.monitoring.existing
+    release, namespace = (stack.release, stack.namespace) if stack else ("kube-prometheus-stack", "monitoring")
+    return Step("Have a kube-prometheus-stack installed with its defaults, as the note under step 1 assumes "
+                "(not a page step).",
+                look=(f"helm install {release} prometheus-community/kube-prometheus-stack -n {namespace} "
+                      "--create-namespace",))
+
+
+def _existing_look(e: Edition, what: str) -> tuple[str, ...]:
+    namespace, _service = e.prometheus("vllm", "default")
+    return (f"kubectl get prometheus -n {namespace} {what}",)
+
+
+def _existing_query(e: Edition, query: str) -> tuple[str, ...]:
+    namespace, service = e.prometheus("vllm", "default")
+    return (f"kubectl port-forward -n {namespace} svc/{service} 9090:9090 &",
+            f"curl -s 'http://localhost:9090/api/v1/query' --data-urlencode 'query={query}'")
 
 
 # ---- quoting the page's values ---------------------------------------------------------------------

@@ -10,7 +10,9 @@ after step 8 (the page leaves the user's stack in place)."""
 
 from __future__ import annotations
 
+from .. import floors
 from .. import kube as k
+from ..checks import duration_seconds
 from ..context import Stack
 from ..prom import Prometheus, Target
 from .scenario import upgrade
@@ -120,6 +122,29 @@ def monitoring_crds_left(stack: Stack) -> list[str]:
 
 def prometheus(stack: Stack) -> Prometheus:
     return stack.prometheus()
+
+
+SERVICEMONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
+#: How often Prometheus scrapes a pod no ServiceMonitor of the release names: the chart's ServiceMonitor default.
+DEFAULT_SCRAPE_SECONDS = 30.0
+
+
+def monitors_lag(stack: Stack) -> float:
+    """The reading lag the release's ServiceMonitors ask for (their longest interval + 1 s for the
+    scrape), whether or not a Prometheus selects them; the chart's default when it has none (the
+    first edition's scrape config is the observability stack's)."""
+    intervals = [duration_seconds(endpoint.get("interval")) or DEFAULT_SCRAPE_SECONDS
+                 for monitor in stack.kube.list(*SERVICEMONITOR, namespace=stack.namespace)
+                 for endpoint in (monitor.get("spec") or {}).get("endpoints") or []]
+    return max(intervals, default=DEFAULT_SCRAPE_SECONDS) + 1.0
+
+
+def first_scrape_budget(stack: Stack) -> floors.Budget:
+    """From step 2's engines Ready to Prometheus scraping the engine and the router: a ServiceMonitor
+    change reaching Prometheus (floors.scrape_change), twice — the subchart's Prometheus starts beside
+    the engines."""
+    change = floors.scrape_change(monitors_lag(stack))
+    return floors.Budget(2 * change.seconds, f"2 × ({change.formula})")
 
 
 def stack_targets(prom: Prometheus, namespace: str) -> list[Target]:

@@ -20,6 +20,7 @@ from ..prom import colon_names
 from ..observed import observed
 from ..timeline import Timeline
 from ..context import Stack
+from . import step1_observability
 
 PROMPT_LEN = 3000  # the tutorial's --prompt-len
 # As the page's load generator sends them (tutorials/assets/example-10-load-generator.py at a6c01db:
@@ -249,17 +250,16 @@ class ScaleUp:
         return self.grew.explain()
 
 
-# When Prometheus does not say how often it scrapes the run's pods: the chart's ServiceMonitor default.
-DEFAULT_SCRAPE_SECONDS = 30.0
 
 
 def reading_lag(stack: Stack) -> float:
     """How long a change in the queue takes to show in Prometheus: the longest scrape interval of
     the run's targets (5 s on the lab's first edition and the fast profile, the chart's 30 s
-    ServiceMonitor default otherwise), plus 1 s for the scrape itself."""
+    ServiceMonitor default otherwise), plus 1 s for the scrape itself; with no target at all (a
+    Prometheus that selects none of the release's ServiceMonitors), what those ask for."""
     intervals = [t.scrape_interval for t in stack.prometheus().targets()
                  if t.labels.get("namespace") == stack.namespace and t.scrape_interval > 0]
-    return (max(intervals) if intervals else DEFAULT_SCRAPE_SECONDS) + 1.0
+    return max(intervals) + 1.0 if intervals else step1_observability.monitors_lag(stack)
 
 
 @dataclass
