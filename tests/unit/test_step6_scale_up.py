@@ -27,7 +27,7 @@ class _Prom:
 
 def _stack(router: str) -> SimpleNamespace:
     prom = _Prom()
-    return SimpleNamespace(namespace="run", router_base=lambda: router, prometheus=lambda: prom, echo=lambda _l: None,
+    return SimpleNamespace(namespace="run", kube=SimpleNamespace(list=lambda *_a, **_k: []), router_base=lambda: router, prometheus=lambda: prom, echo=lambda _l: None,
                            config=SimpleNamespace(engine_deployment="d", router_service="r",
                                                   profile_settings=SimpleNamespace(hpa_sync_seconds=1.0,
                                                                                    engine_ready_seconds=1.0)))
