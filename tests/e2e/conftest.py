@@ -14,9 +14,10 @@ from vllm_stack_e2e.steps import beyond, step1_observability
 
 
 @pytest.fixture(scope="session")
-def scraped(vllm_release: Stack) -> waits.Seen[float | None]:
-    """Step 1's observation, once: Prometheus scrapes the engine and the router of this run (up ==
-    1). The premise of every claim on the series it stores (step 1's, step 5's metric names)."""
+def scraped(monitoring: Stack, vllm_release: Stack) -> waits.Seen[float | None]:
+    """Step 1's observation, once Prometheus answers and the engines are Ready: Prometheus scrapes
+    the engine and the router of this run (up == 1). The premise of every claim on the series it
+    stores (step 1's, step 5's metric names)."""
     namespace = vllm_release.namespace
     budget = step1_observability.first_scrape_budget(vllm_release)
     seen = vllm_release.prometheus().reach_value(
