@@ -65,8 +65,8 @@ class LabBackend(Backend):
 
     def prometheus_stack_chart(self, existing: ExistingStack) -> tuple[str, str | None]:
         """The stand-in's kube-prometheus-stack part, installed as a release of its own. Its CRDs (the
-        prometheus-operator module's, 4 MB) are applied first, as kube-prometheus-stack's own docs
-        advise for them: in the chart they would make helm's release record larger than a Secret may be."""
+        prometheus-operator module's, 4 MB) are applied first, without helm: in the chart they would make
+        helm's release record larger than a Secret may be."""
         self.ensure_monitoring_crds()
         return str(STANDIN_CHART / "charts" / "kube-prometheus-stack"), None
 
