@@ -130,8 +130,8 @@ class Stack:
         path, seen = plan.fix()
         if path is None:
             if asked and plan.key.fixes:
-                self.echo(f"FIX_DEFECTS={','.join(map(str, plan.key.fixes))}: none of them is in the step-4 values"
-                          + (f" + {scenario}" if scenario else "") + "; nothing to fix")
+                self.echo(f"FIX_DEFECTS={','.join(map(str, plan.key.fixes))}: none of them is in the "
+                          f"step-{plan.key.step} values" + (f" + {scenario}" if scenario else "") + "; nothing to fix")
             return ()
         self.echo(f"harness fix for upstream defect(s) {', '.join(map(str, sorted(seen)))} (NOT part of the tutorial): "
                   f"{path}")

@@ -19,7 +19,9 @@ from pathlib import Path
 from . import defects, fixes, values
 from .helm import Helm
 
-Fix = tuple[Path | None, dict[int, str]]  # the overlay (None: none of the defects is there), what was seen
+Fix = tuple[Path | None, dict[int, str]]
+#: The page's helm calls a harness fix may go into: step 2's install and every step-4 upgrade.
+FIXED_STEPS = (2, 4)  # the overlay (None: none of the defects is there), what was seen
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ class Plan:
 
     @property
     def name(self) -> str:
-        """The fix overlay's name: the scenario (`step4` for the page's values), `-asked` for FIX_DEFECTS."""
-        return (self.key.scenario or "step4") + ("-asked" if self.key.asked else "")
+        """The fix overlay's name: the scenario (`step4`, `step2` for the page's values), `-asked` for FIX_DEFECTS."""
+        return (self.key.scenario or f"step{self.key.step}") + ("-asked" if self.key.asked else "")
 
     def sources(self, user: bool = True) -> list[Path]:
         """The plan's files before its fix (with the user's EXTRA_VALUES, or without: the claims')."""
@@ -107,10 +109,11 @@ class Plans:
 
     def get(self, step: int, scenario: str | None = None, extra: tuple[str, ...] = (),
             numbers: tuple[int, ...] | None = None) -> Plan:
-        """The plan of `step` (+ scenario, + `extra`) with the fix of `numbers` (None: FIX_DEFECTS'
-        after EXTRA_VALUES; step 4 only)."""
+        """The plan of `step` (+ scenario, + `extra`) with the fix of `numbers` (None: FIX_DEFECTS',
+        at step 4 after EXTRA_VALUES). FIX_DEFECTS applies to step 2's install too, for a defect its
+        values render (12: the ServiceMonitors step 1's claims read)."""
         asked = numbers is None
-        numbers = (self.asked if asked else tuple(numbers)) if step == 4 else ()
+        numbers = (self.asked if asked else tuple(numbers)) if step in FIXED_STEPS else ()
         key = Key(step, self.edition, scenario, self.profile, self.backend, tuple(numbers), asked, tuple(extra))
         if key not in self.cache:
             user = self.extra_values_for(scenario) if asked and step == 4 else ()

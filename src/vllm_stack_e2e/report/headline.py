@@ -51,6 +51,7 @@ FIX_STEPS: dict[str, tuple[str, ...]] = {
     "fallback": ("step 7c",),
     "step4": ("step 7c",),
     "step4-asked": ("step 4", "step 5", "step 6", "step 7c"),
+    "step2-asked": ("step 1", "step 2"),
     "keda-disabled": ("step 8",),
 }
 
@@ -60,7 +61,7 @@ FIX_STEPS: dict[str, tuple[str, ...]] = {
 OVERLAY_STEPS: dict[str | None, tuple[str, ...]] = {
     None: ("step 4", "step 5", "step 6", "step 7a", "step 7b", "step 7c", "step 8"),
     "step4": ("step 4", "step 5", "step 6", "step 7c"),
-    **{name: steps for name, steps in FIX_STEPS.items() if name not in ("step4", "step4-asked")},
+    **{name: steps for name, steps in FIX_STEPS.items() if name not in ("step4", "step4-asked", "step2-asked")},
 }
 
 HOLDS, NEEDS_FIX, CHANGED, FOUND, FAILED, NOT_SHOWN = (
