@@ -307,3 +307,13 @@ def test_defects_of_a_test_come_from_run_json_or_its_xfail_reason() -> None:
     assert rep.model.defects_of({"defect": 6, "message": reason}) == (6, 7)
     assert rep.model.defects_of({"defect": 6, "defects": [7, 6], "message": ""}) == (6, 7)
     assert rep.model.defects_of({"message": "fix: see upstream defect 9: in the docs"}) == ()
+
+
+def test_a_fix_at_step_2s_install_counts_for_what_step_1_claims() -> None:
+    """FIX_DEFECTS applies to step 2's install too (fixes/fix-step2-asked.yaml: defect 12's labels);
+    what it changes is the scraping step 1 claims, not step 2's own claims."""
+    from vllm_stack_e2e.report.headline import fixes_by_step
+
+    by_step = fixes_by_step({"step2-asked": [12], "step4-asked": [6, 12, 13]})
+    assert by_step["step 1"] == (12,) and "step 2" not in by_step, by_step
+    assert by_step["step 4"] == (6, 12, 13) and by_step["step 6"] == (6, 12, 13), by_step

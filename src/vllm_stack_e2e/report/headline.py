@@ -51,7 +51,7 @@ FIX_STEPS: dict[str, tuple[str, ...]] = {
     "fallback": ("step 7c",),
     "step4": ("step 7c",),
     "step4-asked": ("step 4", "step 5", "step 6", "step 7c"),
-    "step2-asked": ("step 1", "step 2"),
+    "step2-asked": ("step 1",),  # applied at step 2's install; what it changes is what step 1 claims
     "keda-disabled": ("step 8",),
 }
 
