@@ -66,7 +66,7 @@ class RunConfig:
     # EXTRA_VALUES: (scope, overlay) — an overlay for every step-4 upgrade (scope None), or only for
     # one scenario's ("step4": the step-4 values themselves, as the page's step 6 and 7c's contrast use them)
     extra_values: tuple[tuple[str | None, str], ...] = ()
-    fix_defects: tuple[int, ...] = ()  # FIX_DEFECTS: upstream defects whose harness fix every step-4 upgrade applies
+    fix_defects: tuple[int, ...] = ()  # FIX_DEFECTS: upstream defects whose harness fix step 2 and every step-4 upgrade apply
     edition: str | None = None  # EDITION: the tutorial's edition asked for (None: chosen from the chart)
     # How often the cluster's HPA controller syncs: the backend says (the lab its own setting; a
     # cluster Kubernetes' default or HPA_SYNC_SECONDS).

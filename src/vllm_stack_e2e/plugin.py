@@ -47,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chart-version", default=None, help="exact chart version, e.g. 0.1.12; env CHART_VERSION")
     group.addoption("--reports-dir", default=None, help="where runs write reports/<run-id>/; env REPORTS_DIR")
     group.addoption("--fix-defects", default=None,
-                    help="upstream defects whose harness fix every step-4 upgrade applies, e.g. 6,7 "
+                    help="upstream defects whose harness fix step 2's install and every step-4 upgrade apply, e.g. 6,7 "
                          "(docs/upstream-defects.md); env FIX_DEFECTS")
     group.addoption("--edition", default=None,
                     help=f"the tutorial's edition: {' or '.join(editions.EDITIONS)} (default: the page "
@@ -391,7 +391,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "left_behind": stack.left_behind,  # cluster-wide objects helm leaves by design: named, not failures
         "chart": chart.__dict__ if chart is not None else None,
         "overlays": stack.applied,
-        "fix_defects": list(run_cfg.fix_defects),  # FIX_DEFECTS: harness fixes every step-4 upgrade applied
+        "fix_defects": list(run_cfg.fix_defects),  # FIX_DEFECTS: harness fixes step 2 and every step-4 upgrade applied
         "extra_values": [list(item) for item in run_cfg.extra_values],  # EXTRA_VALUES: [scope or null, path]
         "reused": sorted(stack.reused),  # what the run found installed and left in place (keda, observability)
         "preflight": [f.__dict__ for f in (stack.preflight.findings if stack.preflight else [])],
