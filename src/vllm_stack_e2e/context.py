@@ -36,7 +36,6 @@ class Stack:
     backend: Backend
     echo: Echo = print
     ledger: list[Created] = field(default_factory=list)
-    applied: dict[str, str] = field(default_factory=dict)  # step -> overlay description
     applied_plans: dict[str, values.ValuesPlan] = field(default_factory=dict)  # step -> the plan it last applied
     preflight: Any = None  # preflight.Report of the run
     facts_cache: dict[str, str] = field(default_factory=dict)
@@ -114,11 +113,14 @@ class Stack:
         if chosen.key.fixes:
             self._say_fix(chosen, scenario, asked=True)
         plan = chosen.values()
-        line = plan.describe()
-        self.applied[f"step{step}" + (f"+{scenario}" if scenario else "")] = line
         self.applied_plans[f"step{step}" + (f"+{scenario}" if scenario else "")] = plan
-        self.echo(line)
+        self.echo(plan.describe())
         return plan
+
+    @property
+    def applied(self) -> dict[str, str]:
+        """Step (+ scenario) -> the overlays its last helm call applied, as printed (run.json)."""
+        return {step: plan.describe() for step, plan in self.applied_plans.items()}
 
     def fixes(self, scenario: str | None, numbers: tuple[int, ...], extra: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The harness's fix overlay (vllm_stack_e2e.fixes) for those of `numbers` that step 4

@@ -347,6 +347,14 @@ class Defect:
         """Whether the harness can write this defect's fix for a run."""
         return self.fix_trigger is not None or self.fix_values is not None
 
+    def evidence(self, scaledobject: Mapping[str, Any] | None, lookup: Lookup, namespace: str) -> str | None:
+        """What the detector finds on a ScaledObject and its neighbours; with none there (before step 4,
+        KEDA off) on the namespace alone, for the detectors that read its neighbours (ServiceMonitors,
+        Prometheus objects, Deployments). None: not found, or not decidable from these objects."""
+        if self.present is None:
+            return None
+        return self.present(scaledobject or {"kind": "ScaledObject", "metadata": {"namespace": namespace}}, lookup)
+
     @property
     def doc(self) -> str:
         return f"{DOC}#defect-{self.number}"

@@ -48,7 +48,8 @@ class Monitoring:
     """How an edition's monitoring comes, where its Prometheus is, and how the page removes it."""
 
     comes_with_release: bool  # the chart's subchart: up with step 2's install, off with step 8's upgrade
-    prometheus: str  # "<namespace>/<Service>"; {namespace}: the release's, {kps}: the subchart's fullname
+    # "<namespace>/<Service>"; {namespace}: the release's, {kps}: the subchart's fullname; "" with `existing`
+    prometheus: str
     removal: str  # step 8: "script" (observability/uninstall.sh), "values:<file>" (an upgrade), "" (left in place)
     existing: ExistingStack | None = None  # the user's own stack, which the page leaves in place
     ledger_name: str = "observability"  # how a run's ledger names what step 1 set up
@@ -59,6 +60,8 @@ class Monitoring:
         return self.removal == "script"
 
     def prometheus_at(self, release: str, namespace: str) -> tuple[str, str]:
+        if self.existing is not None:
+            return self.existing.namespace, self.existing.prometheus_service
         where = self.prometheus.format(namespace=namespace, kps=kps_fullname(release))
         found, service = where.split("/", 1)
         return found, service
@@ -145,7 +148,7 @@ EDITIONS: dict[str, Edition] = {e.name: e for e in (
             recognised_by=("yaml", r"^kube-prometheus-stack:")),
     Edition("existing-prometheus", "current edition's note under step 1: a kube-prometheus-stack the user already runs",
             "≥ 0.1.11", (0, 1, 11),
-            Monitoring(comes_with_release=False, prometheus="prometheus/kube-prometheus-stack-prometheus", removal="",
+            Monitoring(comes_with_release=False, prometheus="", removal="",
                        existing=ExistingStack("kube-prometheus-stack", "prometheus", "82.4.3"),
                        ledger_name="existing kube-prometheus-stack"),
             {
@@ -192,12 +195,6 @@ def choose(explicit: str | None, chart_version: str | None, *, stand_in: bool = 
     other = EDITIONS[DEFAULT if chosen is current else CURRENT]
     why += f"; {other.publication} teaches the {other.name} edition (EDITION={other.name})"
     return dataclasses.replace(chosen, why=why)
-
-
-def by_chart_version() -> tuple[Edition, ...]:
-    """The editions a chart version chooses between (the others — a variant such as
-    existing-prometheus — are run only when asked for)."""
-    return EDITIONS[DEFAULT], EDITIONS[CURRENT]
 
 
 def describe() -> list[str]:

@@ -47,11 +47,11 @@ def found(docs: Iterable[Obj], numbers: Iterable[int], namespace: str) -> dict[i
     out: dict[int, str] = {}
     # With keda disabled nothing is rendered for the trigger defects, but defect 6 (the engine's
     # ServiceMonitor) is read from the namespace alone: an upgrade that turns KEDA off must keep it too.
-    for so in lookup("ScaledObject") or [{"kind": "ScaledObject", "metadata": {"namespace": namespace}}]:
-        so = {**so, "metadata": {**(so.get("metadata") or {}), "namespace": namespace}}
+    for so in lookup("ScaledObject") or [None]:
+        if so is not None:  # helm template may leave the namespace out
+            so = {**so, "metadata": {**(so.get("metadata") or {}), "namespace": namespace}}
         for number in numbers:
-            detector = defects.get(number).present
-            evidence = detector(so, lookup) if detector is not None else None
+            evidence = defects.get(number).evidence(so, lookup, namespace)
             if evidence and number not in out:
                 out[number] = evidence
     return out

@@ -36,6 +36,8 @@ HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
 SCALEDOBJECT = ("keda.sh/v1alpha1", "ScaledObject")
 APISERVICE = ("apiregistration.k8s.io/v1", "APIService")
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+SERVICEMONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
+PROMETHEUS = ("monitoring.coreos.com/v1", "Prometheus")
 
 def hpa_reads_external_metric(obj: Obj | None) -> bool:
     """An HPA holding a value for an external metric. A failed fetch leaves an entry in

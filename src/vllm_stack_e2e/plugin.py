@@ -17,6 +17,7 @@ import pytest
 
 from . import config as cfg
 from . import defects, editions
+from . import kube as k
 from . import preflight as pre
 from . import waits
 from .backends import Backend, make_backend
@@ -234,13 +235,11 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     stack = item.config.stash.get(_STACK, None)
     if not markers or stack is None:
         return
-    # Before step 4 (or with KEDA off) there is no ScaledObject: the detectors that read its neighbours
-    # (ServiceMonitors, Prometheus objects) still decide, from the namespace alone.
-    live = stack.scaledobject.get().obj or {"kind": "ScaledObject", "metadata": {"namespace": stack.namespace}}
+    live = stack.scaledobject.get().obj  # None before step 4 or with KEDA off: Defect.evidence reads the namespace
     reasons = []
     for marker in markers:
         defect = defects.get(int(marker.args[0]))
-        evidence = defect.present(live, _live_lookup(stack)) if defect.present is not None else None
+        evidence = defect.evidence(live, _live_lookup(stack), stack.namespace)
         item.user_properties.append(("upstream_defect", {"number": defect.number, "present": bool(evidence),
                                                          "evidence": evidence or ""}))
         if evidence:
@@ -251,9 +250,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 
 # Kinds a defect detector may ask about, in the ScaledObject's namespace.
-_LOOKUP_KINDS = {"Prometheus": ("monitoring.coreos.com/v1", "Prometheus"),
-                 "ServiceMonitor": ("monitoring.coreos.com/v1", "ServiceMonitor"),
-                 "Deployment": ("apps/v1", "Deployment")}
+_LOOKUP_KINDS = {"Prometheus": k.PROMETHEUS, "ServiceMonitor": k.SERVICEMONITOR, "Deployment": k.DEPLOYMENT}
 
 
 def _live_lookup(stack: Stack) -> defects.Lookup:

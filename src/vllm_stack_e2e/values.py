@@ -233,27 +233,17 @@ def overlay_sets(
     path = Path(path)
     data = load_values(path)
     base_models = model_specs(base_values) if base_values is not None else None
-    out: list[tuple[str, Any]] = []
-
-    def walk(node: Mapping[str, Any], parts: tuple[str | int, ...]) -> None:
-        for key, value in node.items():
-            here = (*parts, str(key))
-            if here == ("servingEngineSpec", "modelSpec"):
-                if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                    raise ConfigError(
-                        f"{_show(path)}: servingEngineSpec.modelSpec must be a list of patches (- keda: …), "
-                        "one per model spec of the base file, in the same order"
-                    )
-                for index, patch in enumerate(value):
-                    _check_patch(path, index, patch, base_models, base_path)
-                    walk(patch, (*here, index))
-            elif isinstance(value, dict) and value:
-                walk(value, here)
-            else:
-                out.append((set_path(*here), value))
-
-    walk(data, ())
-    return out
+    engine = data.get("servingEngineSpec")
+    if isinstance(engine, dict) and "modelSpec" in engine:
+        patches = engine["modelSpec"]
+        if not isinstance(patches, list) or not all(isinstance(v, dict) for v in patches):
+            raise ConfigError(
+                f"{_show(path)}: servingEngineSpec.modelSpec must be a list of patches (- keda: …), "
+                "one per model spec of the base file, in the same order"
+            )
+        for index, patch in enumerate(patches):
+            _check_patch(path, index, patch, base_models, base_path)
+    return list(leaves(data).items())
 
 
 def _check_patch(
@@ -297,8 +287,8 @@ def describe_overlay(files: Sequence[str | os.PathLike[str]], sets: SetPairs | M
 
 
 def leaves(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Values as `--set` paths to their leaves, walked as overlay_sets walks an overlay: maps down to
-    their leaves, `servingEngineSpec.modelSpec` by index, any other list (and an empty map) a leaf."""
+    """Values as `--set` paths to their leaves (an overlay's `--set-json` pairs, overlay_sets): maps
+    down to their leaves, `servingEngineSpec.modelSpec` by index, any other list (and an empty map) a leaf."""
     out: dict[str, Any] = {}
 
     def walk(node: Mapping[str, Any], parts: tuple[str | int, ...]) -> None:

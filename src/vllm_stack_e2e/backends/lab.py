@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import kube as k
 from ..editions import ExistingStack
 from ..helm import STANDIN_CHART
 from ..lab import build
@@ -72,8 +73,6 @@ class LabBackend(Backend):
 
     def ensure_monitoring_crds(self, budget: float = 30) -> list[str]:
         """The monitoring.coreos.com CRDs the cluster lacks, applied and Established; their names."""
-        from .. import kube as k
-
         created = []
         for crd_file in build.monitoring_crds():
             crd = build.load_crd(crd_file)

@@ -191,8 +191,9 @@ TRIGGERS = ("servingEngineSpec.modelSpec[0].keda.triggers",)
 LOOK_SCALING = (f"kubectl get scaledobject {SCALEDOBJECT}", f"kubectl get hpa {HPA}")
 
 
-def _prom_query(e: Edition, query: str) -> tuple[str, ...]:
-    return (e.commands["prometheus-port-forward"] + " &",
+def _prom_query(e: Edition, query: str, forward: str | None = None) -> tuple[str, ...]:
+    """Query Prometheus through the page's port-forward (or `forward`, where the page's names none there)."""
+    return ((forward or e.commands["prometheus-port-forward"]) + " &",
             f"curl -s 'http://localhost:9090/api/v1/query' --data-urlencode 'query={query}'")
 
 
@@ -393,7 +394,7 @@ DRAFTS: dict[int, Draft] = {
                    Step("Look at the ServiceMonitors' labels, at what the existing Prometheus selects, and at what it "
                         "scrapes.", look=("kubectl get servicemonitors --show-labels",
                                           *_existing_look(e, "-o jsonpath='{.items[0].spec.serviceMonitorSelector}'"),
-                                          *_existing_query(e, "vllm:num_requests_waiting")))],
+                                          *_prom_query(e, "vllm:num_requests_waiting", _existing_forward(e))))],
         "The existing Prometheus scrapes the engines and the router, as the note says: `vllm:num_requests_waiting` "
         "is there for step 2's check.",
         "A kube-prometheus-stack installed with its defaults selects ServiceMonitors labelled `release: <its "
@@ -437,10 +438,10 @@ def _existing_look(e: Edition, what: str) -> tuple[str, ...]:
     return (f"kubectl get prometheus -n {namespace} {what}",)
 
 
-def _existing_query(e: Edition, query: str) -> tuple[str, ...]:
+def _existing_forward(e: Edition) -> str:
+    """The port-forward to the existing stack's Prometheus (the page's names the subchart's)."""
     namespace, service = e.prometheus("vllm", "default")
-    return (f"kubectl port-forward -n {namespace} svc/{service} 9090:9090 &",
-            f"curl -s 'http://localhost:9090/api/v1/query' --data-urlencode 'query={query}'")
+    return f"kubectl port-forward -n {namespace} svc/{service} 9090:9090"
 
 
 # ---- quoting the page's values ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from .. import floors
 from .. import kube as k
 from ..checks import duration_seconds
 from ..context import Stack
+from ..editions import ExistingStack
 from ..prom import Prometheus, Target
 from .scenario import upgrade
 
@@ -36,24 +37,13 @@ def comes_with_release(stack: Stack) -> bool:
 
 
 def install(stack: Stack) -> None:
-    if stack.crds_before is None:  # what this run's installs add, helm never deletes (reported in step 8)
-        stack.crds_before = stack.crd_names()
     existing = stack.edition.monitoring.existing
     if existing is not None:
-        if not stack.backend.has_prometheus_stack(existing):
-            stack.record(EXISTING, _ledger_name(stack), existing.namespace)  # first: an interrupted install goes too
-            stack.backend.install_prometheus_stack(existing)
-            stack.echo(f"step 1: no kube-prometheus-stack on the cluster; installed release {existing.release} in "
-                       f"{existing.namespace} with the chart's defaults, as the cluster's existing stack (removed after "
-                       "step 8)")
-        else:
-            stack.reused.add("observability")
-            stack.echo(f"step 1: the cluster's kube-prometheus-stack {existing.namespace}/{existing.release} is there; "
-                       "using it as the page's note says (it will be left in place)")
+        _use_existing(stack, existing)
         stack.crds_before = stack.crd_names()  # the user's stack was there before the page: its CRDs too
-        stack.echo("step 1: the chart's subchart stays off; its ServiceMonitors are enabled in the values (the page's "
-                   "note)")
         return
+    if stack.crds_before is None:  # what this run's installs add, helm never deletes (reported in step 8)
+        stack.crds_before = stack.crd_names()
     if comes_with_release(stack):
         stack.record("observability", _ledger_name(stack), stack.namespace)
         stack.echo("step 1: monitoring is the chart's kube-prometheus-stack subchart and ServiceMonitors (values "
@@ -66,6 +56,22 @@ def install(stack: Stack) -> None:
         stack.reused.add("observability")
         stack.echo("step 1: observability already installed; reusing it (it will be left in place)")
     note_version(stack)
+
+
+def _use_existing(stack: Stack, existing: ExistingStack) -> None:
+    """The cluster's own kube-prometheus-stack: installed with the chart's defaults when there is none."""
+    if not stack.backend.has_prometheus_stack(existing):
+        stack.record(EXISTING, _ledger_name(stack), existing.namespace)  # first: an interrupted install goes too
+        stack.backend.install_prometheus_stack(existing)
+        stack.echo(f"step 1: no kube-prometheus-stack on the cluster; installed release {existing.release} in "
+                   f"{existing.namespace} with the chart's defaults, as the cluster's existing stack (removed after "
+                   "step 8)")
+    else:
+        stack.reused.add("observability")
+        stack.echo(f"step 1: the cluster's kube-prometheus-stack {existing.namespace}/{existing.release} is there; "
+                   "using it as the page's note says (it will be left in place)")
+    stack.echo("step 1: the chart's subchart stays off; its ServiceMonitors are enabled in the values (the page's "
+               "note)")
 
 
 def wait_ready(stack: Stack, budget: float = 120) -> None:
@@ -124,7 +130,6 @@ def prometheus(stack: Stack) -> Prometheus:
     return stack.prometheus()
 
 
-SERVICEMONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
 #: How often Prometheus scrapes a pod no ServiceMonitor of the release names: the chart's ServiceMonitor default.
 DEFAULT_SCRAPE_SECONDS = 30.0
 
@@ -134,7 +139,7 @@ def monitors_lag(stack: Stack) -> float:
     scrape), whether or not a Prometheus selects them; the chart's default when it has none (the
     first edition's scrape config is the observability stack's)."""
     intervals = [duration_seconds(endpoint.get("interval")) or DEFAULT_SCRAPE_SECONDS
-                 for monitor in stack.kube.list(*SERVICEMONITOR, namespace=stack.namespace)
+                 for monitor in stack.kube.list(*k.SERVICEMONITOR, namespace=stack.namespace)
                  for endpoint in (monitor.get("spec") or {}).get("endpoints") or []]
     return max(intervals, default=DEFAULT_SCRAPE_SECONDS) + 1.0
 
