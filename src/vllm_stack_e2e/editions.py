@@ -23,6 +23,7 @@ from .errors import ConfigError
 VALUES_ROOT = Path(__file__).resolve().parents[2] / "values"
 # kube-prometheus-stack cuts its fullname (`<release>-kube-prometheus-stack`) to this many characters.
 KPS_FULLNAME_LIMIT = 26
+KPS_CHART = "kube-prometheus-stack"
 #: The page, as the values files' headers and docs/tutorial.md name it.
 PAGE_TITLE = "Autoscaling with KEDA"
 PAGE_PATH = "use_cases/autoscaling-keda"  # in the vLLM Production Stack docs
@@ -103,9 +104,11 @@ class Edition:
 
 
 def kps_fullname(release: str) -> str:
-    """kube-prometheus-stack's fullname for a release (the subchart's name appended, cut to 26
-    characters, a trailing '-' dropped): `vllm` → `vllm-kube-prometheus-stack`."""
-    return f"{release}-kube-prometheus-stack"[:KPS_FULLNAME_LIMIT].rstrip("-")
+    """kube-prometheus-stack's fullname for a release (the chart's name appended unless the release
+    name contains it, cut to 26 characters, a trailing '-' dropped — the stand-in's `kps.fullname`):
+    `vllm` → `vllm-kube-prometheus-stack`, `kube-prometheus-stack` → `kube-prometheus-stack`."""
+    name = release if KPS_CHART in release else f"{release}-{KPS_CHART}"
+    return name[:KPS_FULLNAME_LIMIT].rstrip("-")
 
 
 _SHARED_COMMANDS = {

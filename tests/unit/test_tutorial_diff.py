@@ -140,3 +140,12 @@ def test_the_first_editions_script_decides_the_guess_not_the_name_kube_prometheu
     is still the first edition."""
     text = page("first-edition.rst") + "\nThe script installs kube-prometheus-stack and prometheus-adapter.\n"
     assert tutorial_diff.guess(text)[0].name == "observability-script"
+
+
+def test_the_existing_stacks_prometheus_follows_the_charts_fullname_rule() -> None:
+    """A release whose name contains the chart's is the fullname itself (kube-prometheus-stack's rule,
+    and the stand-in's kps.fullname): release kube-prometheus-stack → Service
+    kube-prometheus-stack-prometheus, which the lab's stand-in renders."""
+    existing = editions.get("existing-prometheus")
+    assert existing.prometheus("vllm", "ns") == ("prometheus", "kube-prometheus-stack-prometheus")
+    assert editions.kps_fullname("vllm") == "vllm-kube-prometheus-stack"
